@@ -1,0 +1,29 @@
+.DEFAULT_GOAL := help
+VENV := .venv/bin
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-10s %s\n", $$1, $$2}'
+
+run: ## Run SafeGrid (API + workers) with the embedded store and sample data; installs what is missing
+	@deploy/bootstrap.sh
+	$(VENV)/python -m deploy.run_local
+
+test: ## Run the whole test suite (starts its own Redis, SecantusDB, gunicorn, workers); installs what is missing
+	@deploy/bootstrap.sh --dev
+	$(VENV)/pytest
+
+lint: ## ruff and mypy
+	@deploy/bootstrap.sh --dev
+	$(VENV)/ruff check .
+	$(VENV)/mypy
+
+bench: ## Run the benchmarks and print their figures
+	@deploy/bootstrap.sh --dev
+	$(VENV)/python bench/intake.py
+	$(VENV)/python bench/sms_parse.py
+	$(VENV)/python bench/locate.py
+
+clean: ## Remove local data (./var) and the virtualenv
+	rm -rf var .venv
+
+.PHONY: help run test lint bench clean

@@ -1,0 +1,139 @@
+"""App intake benchmark: POST /api/v1/reports on gunicorn vs raw pymongo inserts.
+
+In one run, against the same SecantusDB: raw pymongo single-document inserts
+per second (the baseline), then POST /reports per second through gunicorn,
+both with the same number of concurrent clients; prints the ratio. Then counts
+database round trips per report in-process with a pymongo command listener.
+Targets (ARCHITECTURE.md): ≤ 2 round trips per report, ratio ≥ 0.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+from pymongo import MongoClient, monitoring
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from deploy.processes import Stack, app_env  # noqa: E402
+
+DETAILS = "村东头新来的外地人带着一个哭闹的小男孩，孩子说不认识他，穿红色外套，上了一辆白色面包车。"
+
+
+class Counter(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        with self.lock:
+            self.count += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def timed(n: int, clients: int, one) -> float:  # type: ignore[no-untyped-def]
+    """Calls per second of `one(i)` for i in range(n) over `clients` threads."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(one, range(n)))
+    return n / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=600, help="operations per measurement")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--web-workers", type=int, default=2)
+    args = parser.parse_args()
+
+    counter = Counter()
+    monitoring.register(counter)
+    from gateway import gridcache, runtime, sample
+    from gateway.extensions import ensure_indexes
+    from gateway.settings import Settings
+
+    stack = Stack(Path(tempfile.mkdtemp(prefix="safegrid-bench-")))
+    try:
+        redis = stack.redis()
+        mongo = stack.secantus()
+        mongo_uri = f"mongodb://127.0.0.1:{mongo.port}/bench"
+        redis_url = f"redis://127.0.0.1:{redis.port}/0"
+        runtime.configure(Settings(mongodb_uri=mongo_uri, redis_url=redis_url))
+        ensure_indexes()
+        county = sample.build()
+        gridcache.bump_version()
+        token = next(t for who, t in county.tokens.items() if who.startswith("reporter"))
+        web = stack.gunicorn(app_env(mongo_uri, redis_url), workers=args.web_workers, threads=4)
+        base = f"http://127.0.0.1:{web.port}"
+
+        raw = MongoClient(mongo_uri).bench.raw_inserts
+        raw.insert_one({"warm": True})
+        doc = {"category": "CHILD", "details": DETAILS, "source": "app", "status": "received"}
+        baseline = timed(args.n, args.clients,
+                         lambda i: raw.insert_one({**doc, "client_id": f"raw-{i}"}))
+
+        local = threading.local()
+
+        def post(i: int) -> None:
+            if not hasattr(local, "session"):
+                local.session = requests.Session()
+                local.session.headers["Authorization"] = f"Bearer {token}"
+            resp = local.session.post(f"{base}/api/v1/reports", timeout=30, json={
+                "client_id": f"bench-{uuid.uuid4()}", "category": "CHILD", "details": DETAILS,
+                "location": {"lat": county.seat[0] + 0.001, "lon": county.seat[1]}})
+            if resp.status_code != 201:
+                raise RuntimeError(f"POST /reports answered {resp.status_code}: {resp.text}")
+
+        for i in range(20):  # warm gunicorn workers: token cache, grid snapshot
+            post(i)
+        intake = timed(args.n, args.clients, post)
+
+        # Round trips per report, counted in-process with the same code path.
+        from gateway import create_app
+
+        client = create_app(Settings(mongodb_uri=mongo_uri, redis_url=redis_url,
+                                     token_cache_s=30)).test_client()
+        headers = {"Authorization": f"Bearer {token}"}
+        body = {"category": "CHILD", "details": DETAILS, "grid_code": sample.cell_code(0, 0, 0)}
+        client.post("/api/v1/reports", json={**body, "client_id": "warm-0000-0000"},
+                    headers=headers)
+        before, reports = counter.count, 50
+        for i in range(reports):
+            client.post("/api/v1/reports", json={**body, "client_id": f"count-{i:08d}"},
+                        headers=headers)
+        trips = (counter.count - before) / reports
+        before = counter.count
+        for i in range(reports):  # retries of the same client ids
+            client.post("/api/v1/reports", json={**body, "client_id": f"count-{i:08d}"},
+                        headers=headers)
+        retry_trips = (counter.count - before) / reports
+    finally:
+        stack.stop()
+
+    ratio = intake / baseline
+    print(f"clients: {args.clients}, operations: {args.n}, gunicorn workers: {args.web_workers}")
+    print(f"raw pymongo insert_one:      {baseline:8.1f} /s  (baseline)")
+    print(f"POST /api/v1/reports:        {intake:8.1f} /s")
+    print(f"ratio intake / baseline:     {ratio:8.2f}   (target >= 0.50: "
+          f"{'met' if ratio >= 0.5 else 'NOT met'})")
+    print(f"DB round trips per report:   {trips:8.2f}   (target <= 2: "
+          f"{'met' if trips <= 2 else 'NOT met'})")
+    print(f"DB round trips per retry:    {retry_trips:8.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

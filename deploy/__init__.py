@@ -1,0 +1,1 @@
+"""How SafeGrid runs: process launchers for the local stack, tests and benchmarks."""

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Install what SafeGrid needs on a fresh Debian/Ubuntu machine, only what is missing:
+# Debian packages (redis-server; Kannel with --sms) and the Python packages into .venv.
+# Usage: deploy/bootstrap.sh [--dev] [--sms]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras="embedded"
+packages=(redis-server)
+for arg in "$@"; do
+  case "$arg" in
+    --dev) extras="dev" ;;
+    --sms) packages+=(kannel kannel-extras) ;;
+    *) echo "bootstrap: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing Debian packages: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The packages start system-wide daemons; SafeGrid starts its own on its own ports.
+  for svc in redis-server kannel; do
+    $sudo_cmd service "$svc" stop >/dev/null 2>&1 || true
+  done
+fi
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  "$python" -m venv .venv
+fi
+stamp=".venv/.installed-$extras"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "==> installing Python packages (.[$extras]) into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check -U pip
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[$extras]"
+  touch "$stamp"
+fi

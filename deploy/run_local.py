@@ -1,0 +1,101 @@
+"""`make run`: SafeGrid on this machine with the embedded store and sample data.
+
+Starts Redis (AOF, under ./var/redis), SecantusDB (persistent, ./var/mongo),
+loads the sample county on first start, then gunicorn, two RQ workers and the
+cron scheduler; prints where to look and the tokens; Ctrl-C stops it all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from deploy.processes import ROOT, Stack, app_env, find_program
+
+VAR = ROOT / "var"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("SAFEGRID_PORT", 8000)))
+    parser.add_argument("--redis-port", type=int, default=6390)
+    parser.add_argument("--mongo-port", type=int, default=27090)
+    parser.add_argument("--workers", type=int, default=2, help="RQ worker processes")
+    args = parser.parse_args()
+
+    stack = Stack(VAR / "log")
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        print("==> starting Redis and SecantusDB (data under ./var)", flush=True)
+        redis = stack.redis(args.redis_port, VAR / "redis")
+        mongo = stack.secantus(args.mongo_port, str(VAR / "mongo"))
+        env = app_env(f"mongodb://127.0.0.1:{mongo.port}/safegrid",
+                      f"redis://127.0.0.1:{redis.port}/0")
+        tokens = VAR / "sample-tokens.txt"
+        subprocess.run(
+            [find_program("safegrid"), "sample-data", "--if-empty", "--tokens-file", str(tokens)],
+            env={**os.environ, **env}, check=True, cwd=ROOT,
+        )
+        print("==> starting gunicorn, RQ workers and the cron scheduler", flush=True)
+        stack.gunicorn(env, args.port)
+        for i in range(args.workers):
+            stack.worker(env, name=f"worker-{i + 1}")
+        stack.cron(env)
+        base = f"http://127.0.0.1:{args.port}"
+        print(f"""
+SafeGrid is running.
+  API docs      {base}/docs   (OpenAPI: {base}/openapi.json)
+  health        {base}/healthz  {base}/readyz
+  logs          {VAR / 'log'}
+  tokens        {tokens}
+""")
+        if tokens.exists():
+            print(tokens.read_text(encoding="utf-8"))
+        print(_example(base, tokens))
+        print("Press Ctrl-C to stop.", flush=True)
+        while not stopping:
+            for service in stack.services:
+                if service.proc.poll() is not None:
+                    print(f"!! {service.name} exited ({service.proc.returncode}); "
+                          f"see {service.log_path}\n{service.log_tail(15)}", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        print("==> stopping", flush=True)
+        stack.stop()
+
+
+def _example(base: str, tokens: Path) -> str:
+    reporter = officer = "<token>"
+    if tokens.exists():
+        for line in tokens.read_text(encoding="utf-8").splitlines():
+            who, _, token = line.rpartition(": ")
+            if who.startswith("reporter") and reporter == "<token>":
+                reporter = token
+            if who.startswith("officer 乌峰") and officer == "<token>":
+                officer = token
+    return f"""Try it:
+  curl -s -X POST {base}/api/v1/reports -H 'Authorization: Bearer {reporter}' \\
+       -H 'Content-Type: application/json' \\
+       -d '{{"client_id": "try-0001-0001", "category": "CHILD", "details": "穿红衣男孩被陌生人抱上面包车", "location": {{"lat": 27.4430, "lon": 104.8737}}}}'
+  curl -s {base}/api/v1/stations/530627-NT/dispatches \\
+       -H 'Authorization: Bearer <the 南台派出所 officer token>'
+  curl -s {base}/api/v1/stations/530627-WF/dispatches -H 'Authorization: Bearer {officer}'
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""Every blueprint of the API, registered in one place: the whole surface is here."""
+
+from __future__ import annotations
+
+from flask_smorest import Api
+
+from gateway.api import dispatches, health, reports
+
+PREFIX = "/api/v1"
+
+
+def register_blueprints(api: Api) -> None:
+    api.register_blueprint(health.blp)
+    api.register_blueprint(reports.blp, url_prefix=PREFIX)
+    api.register_blueprint(dispatches.blp, url_prefix=PREFIX)

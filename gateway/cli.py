@@ -1,0 +1,120 @@
+"""`safegrid` command line: sample data, tokens, workers, the sweeper."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from gateway.settings import from_env
+
+
+def _configure() -> None:
+    from gateway import runtime
+    from gateway.extensions import ensure_indexes
+
+    runtime.configure(from_env())
+    ensure_indexes()
+
+
+@click.group()
+def main() -> None:
+    """SafeGrid administration."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command("init-db")
+def init_db() -> None:
+    """Create every collection's indexes."""
+    _configure()
+    click.echo("indexes ready")
+
+
+@main.command("sample-data")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the sample county is there.")
+@click.option("--tokens-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the tokens to this file (mode 600).")
+def sample_data(if_empty: bool, tokens_file: Path | None) -> None:
+    """Build the sample county and print tokens to try the API with."""
+    from gateway import gridcache, sample
+
+    _configure()
+    if sample.is_loaded():
+        if if_empty:
+            click.echo("sample county already loaded")
+            return
+        raise click.ClickException("the sample county is already loaded; use an empty database")
+    county = sample.build()
+    gridcache.bump_version()
+    lines = [f"{who}: {token}" for who, token in county.tokens.items()]
+    click.echo(f"sample county {county.county_name}: {county.cells} grid cells, "
+               f"{len(county.stations)} stations")
+    click.echo("\n".join(lines))
+    if tokens_file is not None:
+        tokens_file.parent.mkdir(parents=True, exist_ok=True)
+        tokens_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        tokens_file.chmod(0o600)
+
+
+@main.command("token")
+@click.option("--role", required=True,
+              type=click.Choice(["reporter", "officer", "supervisor", "admin"]))
+@click.option("--phone", help="The reporter's phone (role reporter).")
+@click.option("--station", help="The officer's station code (role officer).")
+@click.option("--county", help="6-digit county code (role supervisor).")
+@click.option("--label", default=None)
+def token(role: str, phone: str | None, station: str | None, county: str | None,
+          label: str | None) -> None:
+    """Issue a bearer token (printed once; only its hash is kept)."""
+    from gateway.auth import issue_token
+    from gateway.documents import Reporter
+    from grid.documents import Station
+
+    _configure()
+    subject = None
+    if role == "reporter":
+        reporter = Reporter.objects(phone=phone).first() if phone else None
+        if reporter is None:
+            raise click.ClickException("--phone must name a registered reporter")
+        subject, county = reporter.id, reporter.county_code
+    if role == "officer":
+        st = Station.objects(code=station).first() if station else None
+        if st is None:
+            raise click.ClickException("--station must name a known station")
+        county = st.county_code
+    if role == "supervisor" and not county:
+        raise click.ClickException("--county is required for a supervisor")
+    click.echo(issue_token(role, subject_id=subject, station_code=station, county_code=county,
+                           label=label))
+
+
+@main.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.argument("queue_names", nargs=-1)
+def worker(burst: bool, queue_names: tuple[str, ...]) -> None:
+    """Run an RQ worker on the given queues (all, by priority, when none)."""
+    from gateway.worker import run_worker
+
+    _configure()
+    sys.exit(0 if run_worker(queue_names, burst=burst) else 1)
+
+
+@main.command("cron")
+def cron() -> None:
+    """Run the periodic jobs (the outbox sweeper) through RQ's cron scheduler."""
+    from gateway.worker import run_cron
+
+    _configure()
+    run_cron()
+
+
+@main.command("sweep")
+@click.option("--older-than", type=int, default=None, help="Seconds (default from settings).")
+def sweep(older_than: int | None) -> None:
+    """Re-queue reports stored but not yet routed, once."""
+    from gateway.jobs import sweep as sweep_job
+
+    _configure()
+    click.echo(f"re-queued {sweep_job(older_than)} reports")

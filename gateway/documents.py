@@ -1,0 +1,98 @@
+"""People and reports, as stored: reporters, officers, reports, API tokens."""
+
+from __future__ import annotations
+
+import mongoengine as me
+
+from grid.documents import utcnow
+
+REPORTER_ROLES = ("grid_worker", "teacher", "medical", "registrar", "transport", "public")
+OFFICER_ROLES = ("officer", "supervisor")
+LOCATION_METHODS = ("gps", "grid_code", "gazetteer", "geocoder", "reporter_home_cell")
+
+
+class Reporter(me.Document):
+    """Someone who files reports: a grid worker (网格员) or a mandated reporter (强制报告)."""
+
+    phone = me.StringField(required=True, unique=True, max_length=20)  # E.164
+    name = me.StringField(required=True, max_length=100)
+    role = me.StringField(required=True, choices=REPORTER_ROLES)
+    organisation = me.StringField(max_length=200)
+    home_cell = me.StringField(max_length=15)
+    county_code = me.StringField(max_length=6)
+    created_at = me.DateTimeField(default=utcnow)
+
+    meta = {"collection": "reporters"}
+
+
+class Officer(me.Document):
+    """A police officer at a station, or a county bureau supervisor."""
+
+    name = me.StringField(required=True, max_length=100)
+    role = me.StringField(required=True, choices=OFFICER_ROLES)
+    station_code = me.StringField(max_length=32)  # officers
+    county_code = me.StringField(required=True, max_length=6)
+    phone = me.StringField(max_length=20)
+
+    meta = {"collection": "officers"}
+
+
+class Location(me.EmbeddedDocument):
+    """Where a report is, in WGS-84, and how that was found."""
+
+    lat = me.FloatField()
+    lon = me.FloatField()
+    datum = me.StringField()  # as the client sent it, before conversion
+    method = me.StringField(choices=LOCATION_METHODS)
+    precision_m = me.FloatField()
+    grid_code = me.StringField()
+
+
+REPORT_STATUSES = ("received", "routed", "acknowledged", "closed")
+
+
+class Report(me.Document):
+    """A suspicion report. Stored before anything else happens to it."""
+
+    code = me.StringField(required=True, unique=True, max_length=7)
+    reporter_id = me.ObjectIdField(required=True)
+    client_id = me.StringField(required=True, max_length=64)
+    category = me.StringField(required=True)
+    details = me.StringField(max_length=4000)
+    location = me.EmbeddedDocumentField(Location)
+    cell_code = me.StringField()
+    station_code = me.StringField()
+    placed_by = me.StringField()  # gps, grid_code, reporter_home_cell or county_default
+    status = me.StringField(required=True, choices=REPORT_STATUSES, default="received")
+    source = me.StringField(required=True, choices=("app", "sms"))
+    priority = me.StringField()
+    flags = me.ListField(me.StringField())
+    created_at = me.DateTimeField(required=True, default=utcnow)
+    routed_at = me.DateTimeField()
+
+    meta = {
+        "collection": "reports",
+        "indexes": [
+            # The client-generated id makes retries safe: one report per id per reporter.
+            {"fields": ["reporter_id", "client_id"], "unique": True},
+            ("status", "created_at"),  # the sweeper's query
+        ],
+    }
+
+
+class ApiToken(me.Document):
+    """A bearer token; only its SHA-256 is stored."""
+
+    token_hash = me.StringField(required=True, unique=True)
+    role = me.StringField(required=True, choices=("reporter", *OFFICER_ROLES, "admin"))
+    subject_id = me.ObjectIdField()
+    station_code = me.StringField()
+    county_code = me.StringField()
+    label = me.StringField(max_length=100)
+    created_at = me.DateTimeField(default=utcnow)
+    revoked = me.BooleanField(default=False)
+
+    meta = {"collection": "api_tokens"}
+
+
+ALL_DOCUMENTS = (Reporter, Officer, Report, ApiToken)

@@ -1,0 +1,86 @@
+"""Each process's current grid snapshot, reloaded when the grid changes.
+
+Whoever changes grid cells or stations calls `bump_version()`; every API
+process and worker compares the Redis version at most every `CHECK_EVERY_S`
+seconds and rebuilds its snapshot when it moved on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from gateway.extensions import redis_store
+from grid.documents import GridCell, Station
+from grid.snapshot import CellInfo, GridSnapshot, StationInfo
+
+log = logging.getLogger(__name__)
+
+VERSION_KEY = "safegrid:grid:version"
+CHECK_EVERY_S = 2.0
+
+
+
+class _Current:
+    """The snapshot this process routes with, and when Redis was last asked."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.snapshot: GridSnapshot | None = None
+        self.version: int | None = None
+        self.checked = 0.0
+
+
+_current = _Current()
+
+
+def load_snapshot() -> GridSnapshot:
+    """Read every cell and station from the store into a fresh snapshot."""
+    stations = [
+        StationInfo(s.code, s.name, s.county_code, s.kind, s.duty_phone)
+        for s in Station.objects.only("code", "name", "county_code", "kind", "duty_phone")
+    ]
+    cells = [
+        (
+            CellInfo(c.code, c.name, c.station_code, c.county_code),
+            [(float(p[0]), float(p[1])) for p in c.ring],
+        )
+        for c in GridCell.objects.only("code", "name", "station_code", "county_code", "ring")
+    ]
+    return GridSnapshot(cells, stations)
+
+
+def bump_version() -> None:
+    """Tell every process that the grid changed."""
+    redis_store.conn.incr(VERSION_KEY)
+
+
+def _read_version() -> int:
+    raw = redis_store.conn.get(VERSION_KEY)
+    return int(raw) if raw is not None else 0
+
+
+def current() -> GridSnapshot:
+    """The snapshot in force for this process (loads or reloads as needed)."""
+    now = time.monotonic()
+    if _current.snapshot is not None and now - _current.checked < CHECK_EVERY_S:
+        return _current.snapshot
+    with _current.lock:
+        version = _read_version()
+        _current.checked = now
+        if _current.snapshot is None or version != _current.version:
+            started = time.perf_counter()
+            _current.snapshot = load_snapshot()
+            _current.version = version
+            log.info(
+                "grid snapshot loaded: %d cells, version %d, %.3f s",
+                len(_current.snapshot), version, time.perf_counter() - started,
+            )
+        return _current.snapshot
+
+
+def reset() -> None:
+    """Forget the snapshot (tests, and after a database switch)."""
+    with _current.lock:
+        _current.snapshot, _current.version, _current.checked = None, None, 0.0

@@ -1,0 +1,153 @@
+"""RQ job bodies and their enqueuers, in pairs. Only ids cross the queue.
+
+Every job loads state, checks it, acts, and records the new state in one
+guarded single-document update, so running it twice is harmless: workers may
+be killed at any line and the sweeper re-enqueues whatever was left behind
+(transactional outbox, ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
+from redis.exceptions import RedisError
+from rq import Retry, get_current_job
+
+from gateway import gridcache, queues
+from gateway.documents import Report, Reporter
+from gateway.settings import Settings
+from grid.documents import Dispatch, utcnow
+from grid.rules import rule_for
+
+log = logging.getLogger(__name__)
+
+# A routing failure is almost always the store or Redis blinking: retry soon.
+ROUTE_RETRY = Retry(max=5, interval=[1, 2, 5, 10, 30])
+
+
+def route_job_id(report_id: str) -> str:
+    return f"route:{report_id}"
+
+
+def enqueue_route(report_id: str, priority: str) -> bool:
+    """Queue `route(report_id)` on its priority's queue; False when Redis is unreachable.
+
+    A report that could not be queued is not lost: it is stored as
+    `received`, and the sweeper queues it again.
+    """
+    try:
+        queues.queue(queues.BY_PRIORITY[priority]).enqueue(
+            route,
+            report_id,
+            job_id=route_job_id(report_id),
+            retry=ROUTE_RETRY,
+            result_ttl=600,
+            failure_ttl=7 * 24 * 3600,
+        )
+    except RedisError:
+        log.warning("could not queue report %s; the sweeper will", report_id, exc_info=True)
+        return False
+    return True
+
+
+def _job_log_extra(report_id: str) -> dict[str, str]:
+    job = get_current_job()
+    return {"job_id": job.id if job else "-", "report_id": report_id}
+
+
+def route(report_id: str) -> str:
+    """Place a stored report on the grid and hand it to its station: one Dispatch per
+    (report, station), however many times this runs.
+    """
+    extra = _job_log_extra(report_id)
+    report = Report.objects(id=ObjectId(report_id)).first()
+    if report is None:
+        log.error("route: no report %s", report_id, extra=extra)
+        return "missing"
+    home_cell = county = None
+    if report.location is None or report.location.lat is None:
+        reporter = Reporter.objects(id=report.reporter_id).only("home_cell", "county_code").first()
+        if reporter is not None:
+            home_cell, county = reporter.home_cell, reporter.county_code
+    location = report.location
+    settings = _settings()
+    snapshot = gridcache.current()
+    placement = snapshot.place(
+        lat=location.lat if location else None,
+        lon=location.lon if location else None,
+        grid_code=location.grid_code if location else None,
+        home_cell=home_cell,
+        county_code=county,
+        nearest_max_m=settings.nearest_cell_max_m,
+    )
+    if placement is None:
+        # No cell and no county desk at all: fail loudly; RQ retries, the sweeper re-queues.
+        raise RuntimeError(f"report {report_id}: the grid has no station to route to")
+    rule = rule_for(report.category)
+    cell = snapshot.cells.get(placement.cell_code or "")
+    _ensure_dispatch(report, placement.station_code, rule.priority, cell.name if cell else None,
+                     placement.cell_code, placement.flags)
+    Report.objects(id=report.id, status="received").update_one(
+        set__status="routed",
+        set__cell_code=placement.cell_code,
+        set__station_code=placement.station_code,
+        set__placed_by=placement.method,
+        set__priority=rule.priority,
+        set__routed_at=utcnow(),
+        add_to_set__flags=list(placement.flags),
+    )
+    log.info("routed to %s via %s", placement.station_code, placement.method, extra=extra)
+    return placement.station_code
+
+
+def _ensure_dispatch(
+    report: Report,
+    station_code: str,
+    priority: str,
+    cell_name: str | None,
+    cell_code: str | None,
+    flags: tuple[str, ...],
+) -> None:
+    """Create the (report, station) dispatch unless it exists: an upsert on a unique key."""
+    fields = {
+        "report_code": report.code,
+        "priority": priority,
+        "status": "new",
+        "category": report.category,
+        "cell_code": cell_code,
+        "cell_name": cell_name,
+        "flags": list(flags),
+        "reported_at": report.created_at,
+        "created_at": utcnow(),
+    }
+    try:
+        Dispatch._get_collection().update_one(
+            {"report_id": report.id, "station_code": station_code},
+            {"$setOnInsert": fields},
+            upsert=True,
+        )
+    except DuplicateKeyError:
+        pass  # a concurrent run of this job created it first: exactly one exists
+
+
+def sweep(older_than_s: int | None = None) -> int:
+    """Re-queue reports stored but not routed for a while (the outbox sweeper). Idempotent."""
+    settings = _settings()
+    age = settings.sweep_after_s if older_than_s is None else older_than_s
+    cutoff = utcnow() - dt.timedelta(seconds=age)
+    count = 0
+    for report in Report.objects(status="received", created_at__lte=cutoff).only("id", "category"):
+        if enqueue_route(str(report.id), rule_for(report.category).priority):
+            count += 1
+    if count:
+        log.warning("sweep: re-queued %d unrouted reports", count)
+    return count
+
+
+def _settings() -> Settings:
+    from gateway.runtime import settings
+
+    return settings()

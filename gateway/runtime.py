@@ -1,0 +1,29 @@
+"""The process's settings and connections, shared by the web app, workers and CLI."""
+
+from __future__ import annotations
+
+from gateway.extensions import connect_db, redis_store
+from gateway.settings import Settings
+
+_settings: list[Settings] = []
+
+
+def configure(settings: Settings) -> None:
+    """Bind this process to `settings`: MongoDB, Redis, and the grid cache."""
+    import redis
+
+    from gateway import gridcache
+    from gateway.auth import token_cache
+
+    connect_db(settings)
+    redis_store.bind(redis.Redis.from_url(settings.redis_url))
+    gridcache.reset()
+    token_cache.clear()
+    _settings[:] = [settings]
+
+
+def settings() -> Settings:
+    """The settings this process was configured with."""
+    if not _settings:
+        raise RuntimeError("SafeGrid is not configured: call create_app() or runtime.configure()")
+    return _settings[0]

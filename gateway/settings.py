@@ -1,0 +1,66 @@
+"""SafeGrid settings: one frozen object, built from the environment once.
+
+Tests build a `Settings` directly; nothing reads `os.environ` at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+PREFIX = "SAFEGRID_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/safegrid"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Display zone for people; storage is always naive UTC.
+    timezone: str = "Asia/Shanghai"
+    # Nearest cell within this distance takes a point that falls in no cell.
+    nearest_cell_max_m: float = 2000.0
+    # Seconds a stored report may wait unrouted before the sweeper re-enqueues it.
+    sweep_after_s: int = 20
+    sweep_interval_s: int = 30
+    # Bearer tokens are cached in each process for this long (one DB trip saved per request).
+    token_cache_s: int = 30
+    page_size_max: int = 100
+    testing: bool = False
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields changed (tests use this)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from `SAFEGRID_*`, `MONGODB_URI` and `REDIS_URL`."""
+    env = os.environ if environ is None else environ
+    defaults = Settings()
+    kwargs: dict[str, object] = {}
+    if "MONGODB_URI" in env:
+        kwargs["mongodb_uri"] = env["MONGODB_URI"]
+    if "REDIS_URL" in env:
+        kwargs["redis_url"] = env["REDIS_URL"]
+    for name, default in vars(defaults).items():
+        key = PREFIX + name.upper()
+        if key not in env or name in {"extra"}:
+            continue
+        raw = env[key]
+        try:
+            if isinstance(default, bool):
+                kwargs[name] = _bool(raw)
+            elif isinstance(default, int):
+                kwargs[name] = int(raw)
+            elif isinstance(default, float):
+                kwargs[name] = float(raw)
+            else:
+                kwargs[name] = raw
+        except ValueError as exc:
+            raise ValueError(f"{key}={raw!r} is not a valid {type(default).__name__}") from exc
+    return Settings(**kwargs)  # type: ignore[arg-type]

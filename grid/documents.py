@@ -1,0 +1,78 @@
+"""Where and who, as stored: grid cells (网格), police stations (派出所), dispatches.
+
+Every state change on these documents is a single-document atomic update with
+a guard on the current state, so it behaves the same on SecantusDB and on a
+MongoDB replica set (no multi-document transactions).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import mongoengine as me
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC now: storage is naive UTC everywhere."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Station(me.Document):
+    """A police station (派出所) or a county duty desk that receives clues."""
+
+    code = me.StringField(required=True, unique=True, max_length=32)
+    name = me.StringField(required=True, max_length=100)
+    duty_phone = me.StringField(max_length=20)  # E.164
+    county_code = me.StringField(required=True, max_length=6)  # 6-digit county adcode
+    county_bureau = me.StringField(max_length=100)  # 县公安局 the station reports to
+    kind = me.StringField(choices=("station", "county_desk"), default="station")
+
+    meta = {"collection": "stations", "indexes": ["county_code"]}
+
+
+class GridCell(me.Document):
+    """One grid cell: 12-digit village/community division code + 3-digit grid suffix."""
+
+    code = me.StringField(required=True, unique=True, min_length=9, max_length=15)
+    name = me.StringField(required=True, max_length=100)
+    # Exterior ring as [[lon, lat], ...] in WGS-84 (GeoJSON order); geometry is
+    # done in memory by grid.index, not by database geo queries.
+    ring = me.ListField(me.ListField(me.FloatField()), required=True)
+    village_code = me.StringField(required=True, max_length=12)
+    township_code = me.StringField(required=True, max_length=12)
+    county_code = me.StringField(required=True, max_length=6)
+    station_code = me.StringField(required=True, max_length=32)
+
+    meta = {"collection": "grid_cells", "indexes": ["county_code", "station_code"]}
+
+
+DISPATCH_STATUSES = ("new", "delivered", "acknowledged", "closed")
+
+
+class Dispatch(me.Document):
+    """One clue handed to one station: exactly one per (report, station)."""
+
+    report_id = me.ObjectIdField(required=True)
+    report_code = me.StringField(required=True)
+    station_code = me.StringField(required=True)
+    priority = me.StringField(required=True, choices=("critical", "urgent", "routine"))
+    status = me.StringField(required=True, choices=DISPATCH_STATUSES, default="new")
+    # A summary copied from the report so the inbox is one query; no reporter
+    # identity and no victim details here (sealed, see ARCHITECTURE.md).
+    category = me.StringField(required=True)
+    cell_code = me.StringField()
+    cell_name = me.StringField()
+    flags = me.ListField(me.StringField())
+    reported_at = me.DateTimeField(required=True)
+    created_at = me.DateTimeField(required=True, default=utcnow)
+    acknowledged_at = me.DateTimeField()
+    acknowledged_by = me.StringField()
+
+    meta = {
+        "collection": "dispatches",
+        "indexes": [
+            {"fields": ["report_id", "station_code"], "unique": True},
+            ("station_code", "-created_at"),
+            ("station_code", "status", "-created_at"),
+        ],
+    }

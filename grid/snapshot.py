@@ -1,0 +1,107 @@
+"""An in-memory snapshot of the grid: cells, stations and the spatial index.
+
+API processes and workers each hold one, rebuilt when the grid's version
+changes (see gateway/gridcache.py). Placing a report is pure and in memory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from grid.index import CellIndex
+
+
+@dataclass(frozen=True)
+class CellInfo:
+    code: str
+    name: str
+    station_code: str
+    county_code: str
+
+
+@dataclass(frozen=True)
+class StationInfo:
+    code: str
+    name: str
+    county_code: str
+    kind: str
+    duty_phone: str | None
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Which cell a report is in, which station takes it, and how that was decided."""
+
+    cell_code: str | None
+    station_code: str
+    method: str
+    flags: tuple[str, ...] = ()
+
+
+class GridSnapshot:
+    def __init__(
+        self,
+        cells: Iterable[tuple[CellInfo, list[tuple[float, float]]]],
+        stations: Iterable[StationInfo],
+    ) -> None:
+        cell_list = list(cells)
+        self.cells: dict[str, CellInfo] = {info.code: info for info, _ in cell_list}
+        self.stations: dict[str, StationInfo] = {s.code: s for s in stations}
+        self.index = CellIndex.build((info.code, ring) for info, ring in cell_list)
+        # The county duty desk takes what no cell can place.
+        self.county_desk: dict[str, str] = {
+            s.county_code: s.code for s in self.stations.values() if s.kind == "county_desk"
+        }
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    def place(
+        self,
+        *,
+        lat: float | None,
+        lon: float | None,
+        grid_code: str | None,
+        home_cell: str | None,
+        county_code: str | None,
+        nearest_max_m: float,
+    ) -> Placement | None:
+        """Place a report: GPS, then grid code, then the reporter's home cell.
+
+        A point outside every cell goes to the nearest cell within
+        `nearest_max_m`, else to the county duty desk; both are flagged for
+        review. None only when the grid has nothing at all to route to.
+        """
+        if lat is not None and lon is not None:
+            code = self.index.locate(lat, lon)
+            if code is not None:
+                return self._to_cell(code, "gps")
+            near = self.index.nearest(lat, lon, nearest_max_m)
+            if near is not None:
+                return self._to_cell(near[0], "gps", ("outside_grid_nearest_cell",))
+        if grid_code is not None and grid_code in self.cells:
+            return self._to_cell(grid_code, "grid_code")
+        if home_cell is not None and home_cell in self.cells:
+            flags = ("gps_outside_grid",) if lat is not None else ()
+            return self._to_cell(home_cell, "reporter_home_cell", flags)
+        return self._to_county_desk(lat, lon, county_code)
+
+    def _to_cell(self, code: str, method: str, flags: tuple[str, ...] = ()) -> Placement:
+        return Placement(code, self.cells[code].station_code, method, flags)
+
+    def _to_county_desk(
+        self, lat: float | None, lon: float | None, county_code: str | None
+    ) -> Placement | None:
+        if county_code is None and lat is not None and lon is not None:
+            near = self.index.nearest(lat, lon, math.inf)
+            if near is not None:
+                county_code = self.cells[near[0]].county_code
+        desk = self.county_desk.get(county_code or "")
+        if desk is None and self.county_desk:
+            # Never leave a report unrouted: any county desk is better than none.
+            desk = sorted(self.county_desk.values())[0]
+        if desk is None:
+            return None
+        return Placement(None, desk, "county_default", ("unplaced_review",))

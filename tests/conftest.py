@@ -1,0 +1,80 @@
+"""Fixtures: real redis-server and SecantusDB on free ports, settings → app → client.
+
+Set MONGODB_URI to run the same suite against a real MongoDB instead of the
+SecantusDB this starts.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from deploy.processes import Stack
+from gateway import create_app
+from gateway.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(MongoDB URI without a database, Redis URL) of servers started for this run."""
+    stack = Stack(tmp_path_factory.mktemp("stores-logs"))
+    try:
+        redis = stack.redis()
+        mongo_uri = os.environ.get("MONGODB_URI")
+        if not mongo_uri:
+            mongo_uri = f"mongodb://127.0.0.1:{stack.secantus().port}"
+        yield mongo_uri, f"redis://127.0.0.1:{redis.port}/0"
+    finally:
+        stack.stop()
+
+
+def with_database(uri: str, name: str) -> str:
+    """`uri` pointed at database `name`, keeping host, credentials and options."""
+    parts = urlsplit(uri)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@pytest.fixture
+def settings(stores: tuple[str, str]) -> Settings:
+    mongo_uri, redis_url = stores
+    return Settings(
+        mongodb_uri=with_database(mongo_uri, f"sg_test_{uuid.uuid4().hex[:12]}"),
+        redis_url=redis_url,
+        testing=True,
+        token_cache_s=0,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    from mongoengine.connection import get_db
+
+    from gateway.extensions import ensure_indexes, redis_store
+
+    app = create_app(settings)
+    redis_store.conn.flushdb()
+    ensure_indexes()
+    yield app
+    get_db().client.drop_database(get_db().name)
+    redis_store.conn.flushdb()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def county(app: Flask):  # type: ignore[no-untyped-def]
+    """The sample county, loaded, with its tokens."""
+    from gateway import gridcache, sample
+
+    built = sample.build()
+    gridcache.bump_version()
+    return built

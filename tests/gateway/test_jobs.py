@@ -1,0 +1,62 @@
+"""Routing jobs and the outbox sweeper."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bson import ObjectId
+from rq import Queue
+
+from gateway import queues
+from gateway.documents import Location, Report
+from gateway.extensions import redis_store
+from gateway.jobs import route_job_id, sweep
+from gateway.sample import cell_code
+from grid.documents import Dispatch, utcnow
+from tests.gateway.test_reports_api import run_jobs
+
+
+def stored_but_never_queued(age_s: int, category: str = "CHILD") -> Report:
+    """A report as left behind when the process died between the insert and the enqueue."""
+    return Report(
+        code="R" + ObjectId().binary.hex()[:6].upper().replace("I", "J"),
+        reporter_id=ObjectId(), client_id=f"lost-{ObjectId()}", category=category,
+        location=Location(method="grid_code", grid_code=cell_code(0, 1, 1)),
+        source="app", created_at=utcnow() - dt.timedelta(seconds=age_s),
+    ).save()
+
+
+def test_sweep_requeues_old_unrouted_reports_on_their_priority_queue(county):
+    old = stored_but_never_queued(120)
+    fresh = stored_but_never_queued(0)
+    assert sweep(older_than_s=60) == 1
+    critical = Queue(queues.CRITICAL, connection=redis_store.conn)
+    assert critical.job_ids == [route_job_id(str(old.id))]
+    run_jobs()
+    assert Report.objects(id=old.id).first().status == "routed"
+    assert Report.objects(id=fresh.id).first().status == "received"
+    assert Dispatch.objects(report_id=old.id).count() == 1
+
+
+def test_sweep_twice_still_one_dispatch(county):
+    old = stored_but_never_queued(120, category="OTHER")
+    assert sweep(older_than_s=60) == 1
+    assert sweep(older_than_s=60) == 1
+    run_jobs()
+    assert Dispatch.objects(report_id=old.id).count() == 1
+    assert Dispatch.objects(report_id=old.id).first().priority == "routine"
+
+
+def test_routed_reports_are_not_swept(county):
+    old = stored_but_never_queued(120)
+    sweep(older_than_s=60)
+    run_jobs()
+    assert sweep(older_than_s=60) == 0
+    assert Report.objects(id=old.id).first().status == "routed"
+
+
+def test_route_of_a_missing_report_is_harmless(county):
+    from gateway.jobs import route
+
+    assert route(str(ObjectId())) == "missing"
+    assert Dispatch.objects.count() == 0

@@ -1,0 +1,21 @@
+"""Small helpers shared by tests."""
+
+from __future__ import annotations
+
+from gateway.sample import SampleCounty
+
+
+def token_of(county: SampleCounty, prefix: str) -> str:
+    """The sample token whose holder's description starts with `prefix`."""
+    return next(t for who, t in county.tokens.items() if who.startswith(prefix))
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def cell_centre(ring: list[list[float]]) -> tuple[float, float]:
+    """(lat, lon) of the middle of a rectangular cell ring."""
+    lons = [p[0] for p in ring]
+    lats = [p[1] for p in ring]
+    return (min(lats) + max(lats)) / 2, (min(lons) + max(lons)) / 2
