@@ -90,7 +90,9 @@ def _example(base: str, tokens: Path) -> str:
     return f"""Try it:
   curl -s -X POST {base}/api/v1/reports -H 'Authorization: Bearer {reporter}' \\
        -H 'Content-Type: application/json' \\
-       -d '{{"client_id": "try-0001-0001", "category": "CHILD", "details": "穿红衣男孩被陌生人抱上面包车", "location": {{"lat": 27.4430, "lon": 104.8737}}}}'
+       -d '{{"client_id": "try-0001-0001", "category": "CHILD", \
+             "details": "穿红衣男孩被陌生人抱上面包车", \
+             "location": {{"lat": 27.4430, "lon": 104.8737}}}}'
   curl -s {base}/api/v1/stations/530627-NT/dispatches \\
        -H 'Authorization: Bearer <the 南台派出所 officer token>'
   curl -s {base}/api/v1/stations/530627-WF/dispatches -H 'Authorization: Bearer {officer}'

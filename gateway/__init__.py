@@ -10,7 +10,7 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
-from gateway.extensions import api
+from gateway import extensions
 from gateway.settings import Settings, from_env
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     runtime.configure(settings)
+    api = extensions.api
     api.init_app(app)
     api.spec.components.security_scheme(
-        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "token from `safegrid token`"}
+        "bearerAuth",
+        {"type": "http", "scheme": "bearer", "description": "a token from `safegrid token`"},
     )
     register_blueprints(api)
     _install_guards(app)
@@ -59,12 +61,13 @@ def _install_guards(app: Flask) -> None:
         if request.method in {"POST", "PUT", "PATCH"} and request.path.startswith("/api/"):
             has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding")
             if has_body and not request.is_json:
-                abort(415, message=f"Content-Type must be application/json, not {request.mimetype or 'none'!r}")
+                got = request.mimetype or "none"
+                abort(415, message=f"Content-Type must be application/json, not {got!r}")
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):  # type: ignore[no-untyped-def]
         if isinstance(exc, HTTPException):
-            return api.handle_http_exception(exc)
+            return extensions.api.handle_http_exception(exc)
         if isinstance(exc, PyMongoError | RedisError):
             log.error("store unavailable on %s %s: %s", request.method, request.path, exc)
             return {"code": 503, "status": "Service Unavailable",

@@ -25,7 +25,7 @@ from gateway.documents import ApiToken
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-TOKEN_PREFIX = "sg_"
+TOKEN_PREFIX = "sg_"  # noqa: S105 - a prefix that marks SafeGrid tokens, not a secret
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ def _configure() -> None:
 @click.group()
 def main() -> None:
     """SafeGrid administration."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 @main.command("init-db")

@@ -8,6 +8,7 @@ be killed at any line and the sweeper re-enqueues whatever was left behind
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 
@@ -29,7 +30,7 @@ ROUTE_RETRY = Retry(max=5, interval=[1, 2, 5, 10, 30])
 
 
 def route_job_id(report_id: str) -> str:
-    return f"route:{report_id}"
+    return f"route-{report_id}"
 
 
 def enqueue_route(report_id: str, priority: str) -> bool:
@@ -67,11 +68,10 @@ def route(report_id: str) -> str:
     if report is None:
         log.error("route: no report %s", report_id, extra=extra)
         return "missing"
-    home_cell = county = None
-    if report.location is None or report.location.lat is None:
-        reporter = Reporter.objects(id=report.reporter_id).only("home_cell", "county_code").first()
-        if reporter is not None:
-            home_cell, county = reporter.home_cell, reporter.county_code
+    # The reporter's home cell and county are the fallbacks when GPS and grid code fail.
+    reporter = Reporter.objects(id=report.reporter_id).only("home_cell", "county_code").first()
+    home_cell = reporter.home_cell if reporter else None
+    county = reporter.county_code if reporter else None
     location = report.location
     settings = _settings()
     snapshot = gridcache.current()
@@ -123,14 +123,13 @@ def _ensure_dispatch(
         "reported_at": report.created_at,
         "created_at": utcnow(),
     }
-    try:
+    # DuplicateKeyError: a concurrent run of this job created it first; exactly one exists.
+    with contextlib.suppress(DuplicateKeyError):
         Dispatch._get_collection().update_one(
             {"report_id": report.id, "station_code": station_code},
             {"$setOnInsert": fields},
             upsert=True,
         )
-    except DuplicateKeyError:
-        pass  # a concurrent run of this job created it first: exactly one exists
 
 
 def sweep(older_than_s: int | None = None) -> int:

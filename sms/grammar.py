@@ -1,4 +1,4 @@
-"""The SMS message grammar taught on the reporting card (see docs: SMS_GRAMMAR.md).
+"""The SMS message grammar taught on the reporting card (public contract: SMS_GRAMMAR.md).
 
 `parse` turns any string into a `ParsedMessage` and never raises: a message it
 cannot read is still a `free_text` report for a person to triage.
@@ -35,9 +35,9 @@ DETAILS_TRUNCATED: Final = "details_truncated"
 PARSER_ERROR: Final = "parser_error"
 
 # NFKC reorders combining marks with an insertion sort, quadratic on long runs:
-# cap the input first. Four times the details cap still leaves > 2,000
-# characters after the strongest NFKC contraction (Hangul jamo, 3 to 1).
-_MAX_INPUT: Final = 4 * MAX_DETAILS
+# cap the input first. Five times the details cap still leaves > 2,000
+# characters after the strongest NFKC contraction (4 to 1, as in ᾇ).
+_MAX_INPUT: Final = 5 * MAX_DETAILS
 
 # After NFKC the full-width forms (，；：＃＊) are already ASCII; they stay listed
 # so the class reads like the contract. Zero-width spaces are invisible, so a
@@ -188,8 +188,9 @@ def _details(text: str, pos: int, truncated: bool, errors: list[str]) -> str:
 
 
 def _parse(text: str) -> ParsedMessage:
-    truncated = len(text) > _MAX_INPUT
-    if truncated:
+    truncated = False
+    if len(text) > _MAX_INPUT:
+        truncated = not text[_MAX_INPUT:].isspace()  # trailing blanks are no loss
         text = text[:_MAX_INPUT]
     # ASCII is already NFKC; skipping the call is most of the speed on Latin input.
     s = (text if text.isascii() else unicodedata.normalize("NFKC", text)).strip()

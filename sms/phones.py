@@ -49,7 +49,7 @@ def normalise(raw: str, region: str = "CN") -> str:
 
 
 def mask(e164: str) -> str:
-    """`+86138****5678` for logs: country code, at most 3 leading and 4 trailing digits."""
+    """`+86138****5678` for logs: the country code, at least 4 digits hidden, at most 7 shown."""
     digits = "".join(c for c in e164 if "0" <= c <= "9")
     # Country codes are prefix-free, so the first known prefix is the one.
     country = next(
@@ -64,10 +64,9 @@ def mask(e164: str) -> str:
     )
     if country is None:
         # Not a number we understand: show almost nothing rather than guess.
-        return "***" + digits[-2:] if len(digits) >= 8 else "***"
+        return "****" + (digits[-2:] if len(digits) >= 8 else "")
     national = digits[len(country) :]
     size = len(national)
-    tail = min(4, size // 2)
-    # Keep 4 digits hidden when there are 8 or more; short numbers show no leading digits.
+    tail = min(4, max(0, size - 4))
     head = min(3, max(0, size - tail - 4))
     return f"+{country}{national[:head]}{'*' * (size - head - tail)}{national[size - tail :]}"

@@ -43,4 +43,5 @@ class Readyz(MethodView):
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
             checks["redis"] = f"unreachable: {type(exc).__name__}"
         ready = all(v == "ok" for v in checks.values())
-        return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
+        body = {"status": "ready" if ready else "not ready", "checks": checks}
+        return body, 200 if ready else 503

@@ -10,6 +10,7 @@ from rq import Queue
 from gateway import queues
 from gateway.documents import Location, Report
 from gateway.extensions import redis_store
+from gateway.intake import new_report_code
 from gateway.jobs import route_job_id, sweep
 from gateway.sample import cell_code
 from grid.documents import Dispatch, utcnow
@@ -19,7 +20,7 @@ from tests.gateway.test_reports_api import run_jobs
 def stored_but_never_queued(age_s: int, category: str = "CHILD") -> Report:
     """A report as left behind when the process died between the insert and the enqueue."""
     return Report(
-        code="R" + ObjectId().binary.hex()[:6].upper().replace("I", "J"),
+        code=new_report_code(),
         reporter_id=ObjectId(), client_id=f"lost-{ObjectId()}", category=category,
         location=Location(method="grid_code", grid_code=cell_code(0, 1, 1)),
         source="app", created_at=utcnow() - dt.timedelta(seconds=age_s),

@@ -33,7 +33,8 @@ def post(client, headers, **body):
 def test_gps_report_is_stored_then_routed_to_the_cells_station(client, county, reporter):
     cell = GridCell.objects(code=cell_code(2, 1, 3)).first()
     lat, lon = cell_centre(cell.ring)
-    resp = post(client, reporter, location={"lat": lat, "lon": lon}, details="穿红衣男孩被抱上面包车")
+    resp = post(client, reporter, location={"lat": lat, "lon": lon},
+                details="穿红衣男孩被抱上面包车")
     assert resp.status_code == 201, resp.json
     code = resp.json["code"]
     assert resp.json["status"] == "received"

@@ -1,0 +1,17 @@
+"""gunicorn settings for production (behind nginx): `gunicorn -c deploy/gunicorn.conf.py wsgi:app`."""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("SAFEGRID_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("SAFEGRID_WEB_WORKERS", multiprocessing.cpu_count() * 2))
+threads = int(os.environ.get("SAFEGRID_WEB_THREADS", 4))
+# Intake must answer fast; a request slower than this is a bug or a dead store.
+timeout = 30
+graceful_timeout = 10
+# Each worker builds its own grid snapshot: load the app in the worker, not the master,
+# so MongoDB clients are never shared across fork.
+preload_app = False
+accesslog = "-"
+# The access log must not carry query strings (report codes, tokens) in clear.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'

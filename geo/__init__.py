@@ -1,0 +1,1 @@
+"""Coordinates and geocoding: datums, distances and rings, the offline gazetteer."""

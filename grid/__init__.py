@@ -1,0 +1,1 @@
+"""Where and who: grid cells, stations, the spatial index, routing and alerts."""
