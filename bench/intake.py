@@ -10,6 +10,8 @@ Targets (ARCHITECTURE.md): ≤ 2 round trips per report, ratio ≥ 0.5.
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import sys
 import tempfile
 import threading
@@ -18,7 +20,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import requests
 from pymongo import MongoClient, monitoring
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -57,6 +58,7 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=600, help="operations per measurement")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     counter = Counter()
@@ -77,29 +79,38 @@ def main() -> int:
         gridcache.bump_version()
         token = next(t for who, t in county.tokens.items() if who.startswith("reporter"))
         web = stack.gunicorn(app_env(mongo_uri, redis_url), workers=args.web_workers, threads=4)
-        base = f"http://127.0.0.1:{web.port}"
 
         raw = MongoClient(mongo_uri).bench.raw_inserts
         raw.insert_one({"warm": True})
         doc = {"category": "CHILD", "details": DETAILS, "source": "app", "status": "received"}
-        baseline = timed(args.n, args.clients,
-                         lambda i: raw.insert_one({**doc, "client_id": f"raw-{i}"}))
 
         local = threading.local()
+        host, port = "127.0.0.1", web.port
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
         def post(i: int) -> None:
-            if not hasattr(local, "session"):
-                local.session = requests.Session()
-                local.session.headers["Authorization"] = f"Bearer {token}"
-            resp = local.session.post(f"{base}/api/v1/reports", timeout=30, json={
+            # http.client with keep-alive: the load generator's own CPU stays small
+            # next to the server's on this 2-core machine.
+            if not hasattr(local, "conn"):
+                local.conn = http.client.HTTPConnection(host, port, timeout=30)
+            body = json.dumps({
                 "client_id": f"bench-{uuid.uuid4()}", "category": "CHILD", "details": DETAILS,
                 "location": {"lat": county.seat[0] + 0.001, "lon": county.seat[1]}})
-            if resp.status_code != 201:
-                raise RuntimeError(f"POST /reports answered {resp.status_code}: {resp.text}")
+            local.conn.request("POST", "/api/v1/reports", body=body, headers=headers)
+            resp = local.conn.getresponse()
+            text = resp.read()
+            if resp.status != 201:
+                raise RuntimeError(f"POST /reports answered {resp.status}: {text!r}")
 
         for i in range(20):  # warm gunicorn workers: token cache, grid snapshot
             post(i)
-        intake = timed(args.n, args.clients, post)
+        # Interleaved rounds: this machine is shared, so each ratio compares
+        # measurements taken seconds apart; the best round of each is reported too.
+        baselines, intakes = [], []
+        for _ in range(args.rounds):
+            baselines.append(timed(args.n, args.clients,
+                                   lambda i: raw.insert_one({**doc, "client_id": f"raw-{i}"})))
+            intakes.append(timed(args.n, args.clients, post))
 
         # Round trips per report, counted in-process with the same code path.
         from gateway import create_app
@@ -123,11 +134,14 @@ def main() -> int:
     finally:
         stack.stop()
 
-    ratio = intake / baseline
-    print(f"clients: {args.clients}, operations: {args.n}, gunicorn workers: {args.web_workers}")
-    print(f"raw pymongo insert_one:      {baseline:8.1f} /s  (baseline)")
-    print(f"POST /api/v1/reports:        {intake:8.1f} /s")
-    print(f"ratio intake / baseline:     {ratio:8.2f}   (target >= 0.50: "
+    ratios = sorted(i / b for i, b in zip(intakes, baselines, strict=True))
+    ratio = ratios[len(ratios) // 2]
+    print(f"clients: {args.clients}, operations: {args.n} x {args.rounds} rounds, "
+          f"gunicorn workers: {args.web_workers}")
+    print(f"raw pymongo insert_one:      {max(baselines):8.1f} /s best  (baseline)")
+    print(f"POST /api/v1/reports:        {max(intakes):8.1f} /s best")
+    print("ratio per round:             " + "  ".join(f"{r:.2f}" for r in ratios))
+    print(f"ratio intake / baseline:     {ratio:8.2f}   median (target >= 0.50: "
           f"{'met' if ratio >= 0.5 else 'NOT met'})")
     print(f"DB round trips per report:   {trips:8.2f}   (target <= 2: "
           f"{'met' if trips <= 2 else 'NOT met'})")

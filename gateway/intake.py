@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from bson import ObjectId
-from mongoengine.errors import NotUniqueError
+from pymongo.errors import DuplicateKeyError
 
-from gateway.documents import Location, Report
+from gateway.documents import Report
 from gateway.jobs import enqueue_route
 from geo.datum import to_wgs84
+from grid.documents import utcnow
 from grid.rules import rule_for
 from sms.grammar import REPORT_CODE_ALPHABET
 
@@ -44,44 +46,56 @@ class NewReport:
     grid_code: str | None = None
 
 
-def file_report(new: NewReport) -> tuple[Report, bool]:
+def file_report(new: NewReport) -> tuple[dict[str, Any], bool]:
     """Store `new` (or find the report its client id already made) and queue routing.
 
-    Returns the report and whether it was created now.
+    Returns the stored report document (as pymongo reads it) and whether it
+    was created now.
     """
     location = _location(new)
+    priority = rule_for(new.category).priority
+    collection = Report._get_collection()
     for _ in range(3):
-        report = Report(
-            code=new_report_code(),
-            reporter_id=ObjectId(new.reporter_id),
-            client_id=new.client_id,
-            category=new.category,
-            details=new.details,
-            location=location,
-            source=new.source,
-            priority=rule_for(new.category).priority,
-        )
+        # A plain insert of an already validated document: mongoengine's
+        # per-field validation and conversion cost more CPU than the insert
+        # itself (docs/performance.md), and the API and SMS schemas validate first.
+        doc = {
+            "code": new_report_code(),
+            "reporter_id": ObjectId(new.reporter_id),
+            "client_id": new.client_id,
+            "category": new.category,
+            "details": new.details,
+            "status": "received",
+            "source": new.source,
+            "priority": priority,
+            "flags": [],
+            "created_at": utcnow(),
+        }
+        if location is not None:
+            doc["location"] = location
         try:
-            report.save(force_insert=True)
-        except NotUniqueError:
-            existing = Report.objects(
-                reporter_id=ObjectId(new.reporter_id), client_id=new.client_id
-            ).first()
-            if existing is not None:
-                return existing, False
+            collection.insert_one(doc)
+        except DuplicateKeyError as exc:
+            if "client_id" in str(exc.details):
+                existing = collection.find_one(
+                    {"reporter_id": doc["reporter_id"], "client_id": new.client_id}
+                )
+                if existing is not None:
+                    return existing, False
             continue  # the random code collided: draw another
-        enqueue_route(str(report.id), report.priority)
-        return report, True
+        enqueue_route(str(doc["_id"]), priority)
+        return doc, True
     raise RuntimeError("could not draw a free report code in 3 tries")
 
 
-def _location(new: NewReport) -> Location | None:
+def _location(new: NewReport) -> dict[str, object] | None:
     if new.lat is not None and new.lon is not None:
         lat, lon = to_wgs84(new.lat, new.lon, new.datum)
-        return Location(
-            lat=lat, lon=lon, datum=new.datum, method="gps",
-            precision_m=PRECISION_GPS_M, grid_code=new.grid_code,
-        )
+        point: dict[str, object] = {"lat": lat, "lon": lon, "datum": new.datum, "method": "gps",
+                                    "precision_m": PRECISION_GPS_M}
+        if new.grid_code is not None:
+            point["grid_code"] = new.grid_code
+        return point
     if new.grid_code is not None:
-        return Location(method="grid_code", grid_code=new.grid_code)
+        return {"method": "grid_code", "grid_code": new.grid_code}
     return None

@@ -19,6 +19,7 @@ from rq import Retry, get_current_job
 
 from gateway import gridcache, queues
 from gateway.documents import Report, Reporter
+from gateway.extensions import redis_store
 from gateway.settings import Settings
 from grid.documents import Dispatch, utcnow
 from grid.rules import rule_for
@@ -40,14 +41,18 @@ def enqueue_route(report_id: str, priority: str) -> bool:
     `received`, and the sweeper queues it again.
     """
     try:
-        queues.queue(queues.BY_PRIORITY[priority]).enqueue(
-            route,
-            report_id,
-            job_id=route_job_id(report_id),
-            retry=ROUTE_RETRY,
-            result_ttl=600,
-            failure_ttl=7 * 24 * 3600,
-        )
+        # One pipeline: one Redis round trip per report instead of two.
+        with redis_store.conn.pipeline() as pipe:
+            queues.queue(queues.BY_PRIORITY[priority]).enqueue(
+                route,
+                report_id,
+                job_id=route_job_id(report_id),
+                retry=ROUTE_RETRY,
+                result_ttl=600,
+                failure_ttl=7 * 24 * 3600,
+                pipeline=pipe,
+            )
+            pipe.execute()
     except RedisError:
         log.warning("could not queue report %s; the sweeper will", report_id, exc_info=True)
         return False
