@@ -1,4 +1,4 @@
-"""gunicorn settings for production (behind nginx): `gunicorn -c deploy/gunicorn.conf.py wsgi:app`."""
+"""gunicorn in production, behind nginx: `gunicorn -c deploy/gunicorn.conf.py wsgi:app`."""
 
 import multiprocessing
 import os

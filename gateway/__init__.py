@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, request
 from flask_smorest import abort
@@ -65,7 +66,7 @@ def _install_guards(app: Flask) -> None:
                 abort(415, message=f"Content-Type must be application/json, not {got!r}")
 
     @app.errorhandler(Exception)
-    def unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+    def unexpected(exc: Exception) -> Any:
         if isinstance(exc, HTTPException):
             return extensions.api.handle_http_exception(exc)
         if isinstance(exc, PyMongoError | RedisError):

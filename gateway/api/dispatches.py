@@ -17,7 +17,7 @@ from grid.documents import Dispatch, utcnow
 blp = Blueprint("dispatches", __name__, description="Clues handed to police stations")
 
 
-class QuerySetPage(Page):  # type: ignore[type-arg]
+class QuerySetPage(Page):
     """flask-smorest pagination over a mongoengine queryset (skip/limit + count)."""
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -29,7 +31,7 @@ class Healthz(MethodView):
 class Readyz(MethodView):
     @blp.response(200, HealthSchema)
     @blp.alt_response(503, schema=HealthSchema, description="MongoDB or Redis unreachable")
-    def get(self) -> tuple[dict[str, object], int]:
+    def get(self) -> tuple[dict[str, Any], int]:
         """MongoDB and Redis are reachable (503 otherwise)."""
         checks: dict[str, str] = {}
         try:
