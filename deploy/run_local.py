@@ -44,10 +44,11 @@ def main() -> int:
         env = app_env(f"mongodb://127.0.0.1:{mongo.port}/safegrid",
                       f"redis://127.0.0.1:{redis.port}/0")
         tokens = VAR / "sample-tokens.txt"
-        subprocess.run(
+        loaded = subprocess.run(
             [find_program("safegrid"), "sample-data", "--if-empty", "--tokens-file", str(tokens)],
-            env={**os.environ, **env}, check=True, cwd=ROOT,
+            env={**os.environ, **env}, check=True, cwd=ROOT, capture_output=True, text=True,
         )
+        print(loaded.stdout.splitlines()[0] if loaded.stdout else "sample data ready", flush=True)
         print("==> starting gunicorn, RQ workers and the cron scheduler", flush=True)
         stack.gunicorn(env, args.port)
         for i in range(args.workers):

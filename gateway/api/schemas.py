@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
@@ -10,6 +11,16 @@ from geo.datum import DATUMS
 from sms.grammar import CATEGORIES, UNCLASSIFIED
 
 GRID_CODE = re.compile(r"^\d{9,15}$")
+
+
+class UtcDateTime(fields.DateTime):
+    """Stored naive UTC datetimes, written with their offset (`+00:00`)."""
+
+    def _serialize(self, value: dt.datetime | None, attr: str | None, obj: object,
+                   **kwargs: object) -> str | float | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
 
 
 class StrictSchema(Schema):
@@ -75,8 +86,8 @@ class ReportOutSchema(Schema):
     location = fields.Nested(LocationOutSchema, allow_none=True)
     cell_code = fields.String(allow_none=True)
     station_code = fields.String(allow_none=True)
-    created_at = fields.DateTime(required=True)
-    routed_at = fields.DateTime(allow_none=True)
+    created_at = UtcDateTime(required=True)
+    routed_at = UtcDateTime(allow_none=True)
 
 
 class DispatchQuerySchema(StrictSchema):
@@ -93,7 +104,7 @@ class DispatchOutSchema(Schema):
     cell_code = fields.String(allow_none=True)
     cell_name = fields.String(allow_none=True)
     flags = fields.List(fields.String())
-    reported_at = fields.DateTime(required=True)
-    created_at = fields.DateTime(required=True)
-    acknowledged_at = fields.DateTime(allow_none=True)
+    reported_at = UtcDateTime(required=True)
+    created_at = UtcDateTime(required=True)
+    acknowledged_at = UtcDateTime(allow_none=True)
     acknowledged_by = fields.String(allow_none=True)

@@ -182,3 +182,8 @@ def test_missing_or_wrong_token_is_401(client, county, headers):
 def test_officer_cannot_file_a_report(client, county):
     resp = post(client, auth(token_of(county, "officer 乌峰派出所")))
     assert resp.status_code == 403
+
+
+def test_times_are_written_as_utc(client, county, reporter):
+    resp = post(client, reporter)
+    assert resp.json["created_at"].endswith("+00:00")
