@@ -49,6 +49,7 @@ def ensure_indexes() -> None:
     """Create every collection's indexes (idempotent; run at start-up)."""
     from gateway.documents import ALL_DOCUMENTS
     from grid.documents import Dispatch, GridCell, Station
+    from sms.records import ALL_DOCUMENTS as SMS_DOCUMENTS
 
-    for doc in (*ALL_DOCUMENTS, Station, GridCell, Dispatch):
+    for doc in (*ALL_DOCUMENTS, *SMS_DOCUMENTS, Station, GridCell, Dispatch):
         doc.ensure_indexes()

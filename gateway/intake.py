@@ -44,6 +44,8 @@ class NewReport:
     lon: float | None = None
     datum: str = "wgs84"
     grid_code: str | None = None
+    trust: str = "mandated"
+    flags: tuple[str, ...] = ()
 
 
 def file_report(new: NewReport) -> tuple[dict[str, Any], bool]:
@@ -68,7 +70,8 @@ def file_report(new: NewReport) -> tuple[dict[str, Any], bool]:
             "status": "received",
             "source": new.source,
             "priority": priority,
-            "flags": [],
+            "trust": new.trust,
+            "flags": list(new.flags),
             "created_at": utcnow(),
         }
         if location is not None:

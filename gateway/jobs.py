@@ -8,7 +8,6 @@ be killed at any line and the sweeper re-enqueues whatever was left behind
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 
@@ -20,9 +19,11 @@ from rq import Retry, get_current_job
 from gateway import gridcache, queues
 from gateway.documents import Report, Reporter
 from gateway.extensions import redis_store
-from gateway.settings import Settings
+from gateway.runtime import settings
+from gateway.sms_outbound import queue_sms
 from grid.documents import Dispatch, utcnow
 from grid.rules import rule_for
+from sms import replies
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def route(report_id: str) -> str:
     home_cell = reporter.home_cell if reporter else None
     county = reporter.county_code if reporter else None
     location = report.location
-    settings = _settings()
+    config = settings()
     snapshot = gridcache.current()
     placement = snapshot.place(
         lat=location.lat if location else None,
@@ -86,15 +87,23 @@ def route(report_id: str) -> str:
         grid_code=location.grid_code if location else None,
         home_cell=home_cell,
         county_code=county,
-        nearest_max_m=settings.nearest_cell_max_m,
+        nearest_max_m=config.nearest_cell_max_m,
     )
     if placement is None:
         # No cell and no county desk at all: fail loudly; RQ retries, the sweeper re-queues.
         raise RuntimeError(f"report {report_id}: the grid has no station to route to")
     rule = rule_for(report.category)
     cell = snapshot.cells.get(placement.cell_code or "")
-    _ensure_dispatch(report, placement.station_code, rule.priority, cell.name if cell else None,
-                     placement.cell_code, placement.flags)
+    created = _ensure_dispatch(report, placement.station_code, rule.priority,
+                               cell.name if cell else None, placement.cell_code, placement.flags)
+    station = snapshot.stations.get(placement.station_code)
+    if created and station is not None and station.duty_phone:
+        # The duty phone gets code, category and cell only: no victim or reporter details.
+        queue_sms(station.duty_phone,
+                  replies.dispatch_notice(report.code, report.category,
+                                          cell.name if cell else None),
+                  "dispatch_notice", ref=f"notice-{report.id}-{station.code}",
+                  report_id=report.id)
     Report.objects(id=report.id, status="received").update_one(
         set__status="routed",
         set__cell_code=placement.cell_code,
@@ -115,8 +124,11 @@ def _ensure_dispatch(
     cell_name: str | None,
     cell_code: str | None,
     flags: tuple[str, ...],
-) -> None:
-    """Create the (report, station) dispatch unless it exists: an upsert on a unique key."""
+) -> bool:
+    """Create the (report, station) dispatch unless it exists (an upsert on a unique key).
+
+    True when this call created it.
+    """
     fields = {
         "report_code": report.code,
         "priority": priority,
@@ -128,19 +140,21 @@ def _ensure_dispatch(
         "reported_at": report.created_at,
         "created_at": utcnow(),
     }
-    # DuplicateKeyError: a concurrent run of this job created it first; exactly one exists.
-    with contextlib.suppress(DuplicateKeyError):
-        Dispatch._get_collection().update_one(
+    try:
+        result = Dispatch._get_collection().update_one(
             {"report_id": report.id, "station_code": station_code},
             {"$setOnInsert": fields},
             upsert=True,
         )
+    except DuplicateKeyError:
+        return False  # a concurrent run of this job created it first: exactly one exists
+    return result.upserted_id is not None
 
 
 def sweep(older_than_s: int | None = None) -> int:
     """Re-queue reports stored but not routed for a while (the outbox sweeper). Idempotent."""
-    settings = _settings()
-    age = settings.sweep_after_s if older_than_s is None else older_than_s
+    config = settings()
+    age = config.sweep_after_s if older_than_s is None else older_than_s
     cutoff = utcnow() - dt.timedelta(seconds=age)
     count = 0
     for report in Report.objects(status="received", created_at__lte=cutoff).only("id", "category"):
@@ -149,9 +163,3 @@ def sweep(older_than_s: int | None = None) -> int:
     if count:
         log.warning("sweep: re-queued %d unrouted reports", count)
     return count
-
-
-def _settings() -> Settings:
-    from gateway.runtime import settings
-
-    return settings()

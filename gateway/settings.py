@@ -26,6 +26,18 @@ class Settings:
     # Bearer tokens are cached in each process for this long (one DB trip saved per request).
     token_cache_s: int = 30
     page_size_max: int = 100
+    # SMS through Kannel. Off until a deployment configures it: then replies,
+    # receipts and duty-phone notices are queued on the `sms` queue.
+    sms_enabled: bool = False
+    sms_webhook_secret: str = ""  # shared with Kannel's sms-service get-url and dlr-url
+    kannel_sendsms_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
+    kannel_username: str = "safegrid"
+    kannel_password: str = ""
+    sms_sender: str = "10690110"  # the reporting short code printed on the card
+    # How the SMS gateway reaches SafeGrid (for delivery-report callbacks).
+    public_base_url: str = "http://127.0.0.1:8000"
+    sms_rate_per_s: float = 20.0  # what the carrier's contract allows
+    public_tips_per_hour: int = 5  # per unknown number; beyond, stored for a person only
     testing: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Api
 
-from gateway.api import dispatches, health, reports
+from gateway.api import dispatches, health, reports, sms
 
 PREFIX = "/api/v1"
 
@@ -13,3 +13,4 @@ def register_blueprints(api: Api) -> None:
     api.register_blueprint(health.blp)
     api.register_blueprint(reports.blp, url_prefix=PREFIX)
     api.register_blueprint(dispatches.blp, url_prefix=PREFIX)
+    api.register_blueprint(sms.blp)  # Kannel's webhooks: not JSON, outside /api

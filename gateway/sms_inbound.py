@@ -1,0 +1,239 @@
+"""Inbound SMS: store the raw message first, then a job reads it and acts.
+
+`receive` runs inside the webhook and only stores and queues, so Kannel gets
+its answer in milliseconds. `handle_inbound` runs on the `urgent` queue; it is
+idempotent: the report's client id is the gateway's message id, the reply's
+ref is the inbound id, and a message already handled is left alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from gateway import gridcache, queues
+from gateway.documents import Report, Reporter
+from gateway.extensions import redis_store
+from gateway.intake import NewReport, file_report
+from gateway.jobs import route
+from gateway.runtime import settings
+from gateway.sms_outbound import queue_sms
+from sms import replies
+from sms.grammar import UNCLASSIFIED, ParsedMessage, parse
+from sms.phones import InvalidPhone, mask, normalise
+from sms.providers import InboundSms
+from sms.records import InboundMessage, OptOut, Sighting, utcnow
+
+log = logging.getLogger(__name__)
+
+TIPS_KEY = "safegrid:sms:tips:{phone}:{hour}"
+# Free words after a help keyword this long are treated as a report: a clue
+# is never lost because it began with 帮助 ("help").
+HELP_AS_REPORT_MIN_CHARS = 4
+
+
+def receive(provider: str, sms: InboundSms) -> tuple[str, bool]:
+    """Store an inbound SMS (once per gateway message id) and queue its handling.
+
+    Returns the stored id and whether it is new; a gateway retry returns the
+    first id and queues nothing.
+    """
+    sender, valid, problem = sms.sender, False, None
+    try:
+        sender, valid = normalise(sms.sender), True
+    except InvalidPhone as exc:
+        problem = exc.reason
+    doc = {
+        "provider": provider, "message_id": sms.message_id, "sender": sender,
+        "sender_valid": valid, "receiver": sms.receiver, "text": sms.text, "raw": sms.raw,
+        "received_at": utcnow(), "state": "stored", "errors": [],
+    }
+    if problem:
+        doc["sender_problem"] = problem
+    try:
+        InboundMessage._get_collection().insert_one(doc)
+    except DuplicateKeyError:
+        existing = InboundMessage._get_collection().find_one(
+            {"provider": provider, "message_id": sms.message_id}, {"_id": 1})
+        return str(existing["_id"]), False
+    enqueue_handle(str(doc["_id"]))
+    return str(doc["_id"]), True
+
+
+def store_unreadable(provider: str, params: Mapping[str, str], reason: str) -> str:
+    """Keep a request we could not read as an SMS, for a person to look at."""
+    raw = {k: v for k, v in params.items() if k.lower() != "secret"}
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:32]
+    doc = InboundMessage._get_collection().find_one_and_update(
+        {"provider": provider, "message_id": f"unreadable-{digest}"},
+        {"$setOnInsert": {"raw": raw, "state": "rejected", "errors": [reason],
+                          "received_at": utcnow(), "sender_valid": False}},
+        upsert=True, return_document=ReturnDocument.AFTER,
+    )
+    return str(doc["_id"])
+
+
+def enqueue_handle(inbound_id: str) -> None:
+    queues.queue(queues.URGENT).enqueue(handle_inbound, inbound_id, job_id=f"sms-in-{inbound_id}",
+                                        result_ttl=600, failure_ttl=7 * 24 * 3600)
+
+
+def handle_inbound(inbound_id: str) -> str:
+    """Read a stored SMS and act on it: file a report, record a sighting, answer."""
+    msg = InboundMessage.objects(id=ObjectId(inbound_id)).first()
+    if msg is None or msg.state != "stored":
+        return msg.state if msg is not None else "missing"
+    if not msg.sender_valid:
+        # No reply can reach an invalid or spoofed-looking number; a person reads it.
+        _finish(msg, "rejected", None, [f"sender_{msg.sender_problem or 'invalid'}"])
+        return "rejected"
+    parsed = parse(msg.text or "")
+    reporter = Reporter.objects(phone=msg.sender).first()
+    handler = _HANDLERS.get(parsed.kind, _report)
+    return handler(msg, parsed, reporter)
+
+
+def _finish(msg: InboundMessage, state: str, parsed: ParsedMessage | None,
+            errors: list[str] | tuple[str, ...] = (), **fields: object) -> None:
+    InboundMessage.objects(id=msg.id, state="stored").update_one(
+        set__state=state, set__kind=parsed.kind if parsed else None,
+        set__errors=list(errors) + (list(parsed.errors) if parsed else []),
+        set__handled_at=utcnow(), **{f"set__{k}": v for k, v in fields.items()},
+    )
+
+
+def _reply(msg: InboundMessage, text: str, purpose: str, **links: object) -> None:
+    queue_sms(msg.sender, text, purpose, ref=f"reply-{msg.id}", inbound_id=msg.id, **links)
+
+
+def _over_tip_limit(phone: str) -> bool:
+    hour = int(utcnow().timestamp() // 3600)
+    key = TIPS_KEY.format(phone=phone, hour=hour)
+    with redis_store.conn.pipeline() as pipe:
+        pipe.incr(key)
+        pipe.expire(key, 7200)
+        count = int(pipe.execute()[0])
+    return count > settings().public_tips_per_hour
+
+
+def _public_reporter(phone: str) -> str:
+    """The id of the public (unregistered) reporter record for `phone`, made on first tip."""
+    doc = Reporter._get_collection().find_one_and_update(
+        {"phone": phone},
+        {"$setOnInsert": {"phone": phone, "name": "公众", "role": "public",
+                          "created_at": utcnow()}},
+        upsert=True, return_document=ReturnDocument.AFTER, projection={"_id": 1},
+    )
+    return str(doc["_id"])
+
+
+def _report(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None) -> str:
+    """A report or free text: file it, route it now, and text back the receipt."""
+    registered = reporter is not None and reporter.role != "public"
+    if not registered and _over_tip_limit(msg.sender):
+        _finish(msg, "rate_limited", parsed)
+        hour = int(utcnow().timestamp() // 3600)
+        queue_sms(msg.sender, replies.rate_limited(), "rate_limited",
+                  ref=f"ratelimit-{msg.sender}-{hour}", inbound_id=msg.id)
+        log.warning("public tips over the limit from %s", mask(msg.sender))
+        return "rate_limited"
+    triage = parsed.kind != "report" or parsed.category in (None, UNCLASSIFIED)
+    category = UNCLASSIFIED if triage else str(parsed.category)
+    details = parsed.details if parsed.kind != "free_text" else (msg.text or "").strip()
+    reporter_id = str(reporter.id) if registered and reporter else _public_reporter(msg.sender)
+    doc, _ = file_report(NewReport(
+        reporter_id=reporter_id,
+        client_id=f"sms-{msg.provider}-{msg.message_id}"[:64],
+        category=category,
+        details=details[:4000],
+        source="sms",
+        grid_code=parsed.grid_code if parsed.grid_code in gridcache.current().cells else None,
+        trust="mandated" if registered else "public",
+        flags=("triage",) if triage else (),
+    ))
+    # Route now, in this job, so the receipt can name the station; the queued
+    # route job finds the work done (route is idempotent).
+    station_code = route(str(doc["_id"]))
+    station = gridcache.current().stations.get(station_code)
+    station_name = station.name if station else None
+    text = (replies.triage_receipt if triage else replies.receipt)(doc["code"], station_name)
+    _reply(msg, text, "receipt", report_id=doc["_id"])
+    fixes = [e for e in parsed.errors if e in replies.FIXES]
+    if fixes:
+        # The receipt proves the duty to report was met; what to fix goes in a second SMS.
+        queue_sms(msg.sender, replies.fix(fixes[0]), "fix", ref=f"fix-{msg.id}",
+                  inbound_id=msg.id)
+    _finish(msg, "handled", parsed, report_id=doc["_id"])
+    return "report"
+
+
+def _sighting(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None) -> str:
+    """An answer to a missing-child alert: stored against its alert code."""
+    if parsed.alert_code is None:
+        _reply(msg, replies.fix("missing_code"), "fix")
+        _finish(msg, "handled", parsed)
+        return "fix"
+    swept = parsed.kind == "swept"
+    Sighting._get_collection().update_one(
+        {"inbound_id": msg.id},
+        {"$setOnInsert": {"alert_code": parsed.alert_code, "kind": parsed.kind,
+                          "phone": msg.sender, "grid_code": parsed.grid_code,
+                          "details": parsed.details, "inbound_id": msg.id,
+                          "created_at": utcnow()}},
+        upsert=True,
+    )
+    _reply(msg, replies.sighting_ack(parsed.alert_code, swept), parsed.kind)
+    _finish(msg, "handled", parsed, alert_code=parsed.alert_code)
+    return parsed.kind
+
+
+def _status(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None) -> str:
+    """A report's state, told only to the phone that filed it."""
+    if parsed.report_code is None:
+        _reply(msg, replies.fix("missing_code"), "fix")
+    else:
+        report = Report.objects(code=parsed.report_code).only("reporter_id", "status").first()
+        if report is not None and reporter is not None and report.reporter_id == reporter.id:
+            _reply(msg, replies.status(parsed.report_code, report.status), "status")
+        else:
+            _reply(msg, replies.not_found(parsed.report_code), "status")
+    _finish(msg, "handled", parsed)
+    return "status"
+
+
+def _help(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None) -> str:
+    if len(parsed.details) >= HELP_AS_REPORT_MIN_CHARS:
+        return _report(msg, ParsedMessage(kind="free_text", details=parsed.details), reporter)
+    _reply(msg, replies.help_text(), "help")
+    _finish(msg, "handled", parsed)
+    return "help"
+
+
+def _unsubscribe(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None) -> str:
+    """Public numbers may opt out; registered duty phones are told why they cannot."""
+    if reporter is not None and reporter.role != "public":
+        _reply(msg, replies.cannot_unsubscribe(), "unsubscribe")
+    else:
+        OptOut._get_collection().update_one(
+            {"phone": msg.sender}, {"$setOnInsert": {"phone": msg.sender, "created_at": utcnow()}},
+            upsert=True)
+        _reply(msg, replies.unsubscribed(), "unsubscribe")
+    _finish(msg, "handled", parsed)
+    return "unsubscribe"
+
+
+_HANDLERS = {
+    "report": _report,
+    "free_text": _report,
+    "sighting": _sighting,
+    "swept": _sighting,
+    "status": _status,
+    "help": _help,
+    "unsubscribe": _unsubscribe,
+}

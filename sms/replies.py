@@ -1,0 +1,102 @@
+"""The short replies SafeGrid texts back. Chinese first; each fits one SMS.
+
+A reply with any non-GSM-7 character must fit one UCS-2 segment (70
+characters); `tests/sms/test_replies.py` checks every one, with the longest
+names and codes they can carry.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+CATEGORY_NAMES: Final[dict[str, str]] = {
+    "CHILD": "拐卖儿童",
+    "WOMAN": "拐卖妇女",
+    "ORIGIN": "来历不明儿童",
+    "LABOUR": "强迫劳动",
+    "ADOPT": "非法收养",
+    "BIRTH": "可疑分娩",
+    "ABUSE": "性侵未成年人",
+    "ONLINE": "网络诱骗",
+    "OTHER": "其他",
+    "UNCLASSIFIED": "待分类",
+}
+
+STATUS_NAMES: Final[dict[str, str]] = {
+    "received": "已收到",
+    "routed": "已转交派出所",
+    "acknowledged": "派出所已签收",
+    "closed": "已办结",
+}
+
+# Station names are cut so the receipt always fits one segment.
+_MAX_STATION: Final = 20
+
+
+def receipt(report_code: str, station_name: str | None) -> str:
+    """The receipt for a report: its code, and the station it went to."""
+    if station_name:
+        return f"已收到举报{report_code}，已转交{station_name[:_MAX_STATION]}。"
+    return f"已收到举报{report_code}，正在转交派出所。"
+
+
+def triage_receipt(report_code: str, station_name: str | None) -> str:
+    """Receipt for a message we could not classify: it is still a report."""
+    return receipt(report_code, station_name)[:-1] + "。如需补充请回复R+类别+内容。"
+
+
+def help_text() -> str:
+    """How to use the reporting number (may take several segments)."""
+    return (
+        "举报：R 类别 @网格号 情况，如 R 1 @110105003012 男孩被抱上面包车。"
+        "类别：1儿童 2妇女 3来历不明 4强迫劳动 5非法收养 6可疑分娩 7性侵 8网络诱骗 9其他。"
+        "查询：Q 举报码。协查回复：S 协查码 情况；排查完毕：OK 协查码。退订：TD。"
+    )
+
+
+FIXES: Final[dict[str, str]] = {
+    "missing_code": "缺少编号：查询请发 Q+举报码（如Q R7K3Q9M），协查请发 S 或 OK+6位协查码。",
+    "bad_grid_code": "网格号应为9至15位数字，如 @110105003012。已按您的登记网格处理。",
+    "unknown_category": "未识别类别，已按待分类处理。类别：1儿童 2妇女 3来历不明 4劳动 9其他。",
+}
+
+
+def fix(error: str) -> str:
+    """What to change, for a parse error of sms.grammar."""
+    return FIXES.get(error, "未能识别，请发 帮助 查看格式。")
+
+
+def status(report_code: str, state: str) -> str:
+    """The state of a report, for its own sender only (no case details)."""
+    return f"举报{report_code}：{STATUS_NAMES.get(state, '处理中')}。"
+
+
+def not_found(report_code: str) -> str:
+    """Unknown code, or someone else's report: the same answer, so codes are no oracle."""
+    return f"未找到您的举报{report_code}，请核对举报码。"
+
+
+def sighting_ack(alert_code: str, swept: bool) -> str:
+    """Acknowledges an answer to a missing-child alert."""
+    if swept:
+        return f"已记录：协查{alert_code}，您的网格已排查完毕。谢谢！"
+    return f"已收到协查{alert_code}的线索，已转交民警。谢谢！"
+
+
+def unsubscribed() -> str:
+    return "已退订SafeGrid短信。如需举报仍可随时发送短信。"
+
+
+def cannot_unsubscribe() -> str:
+    """Registered duty phones keep receiving alerts: it is their duty (强制报告)."""
+    return "您是登记的报告责任人，协查和回执短信不能退订。如有变动请联系所在单位。"
+
+
+def rate_limited() -> str:
+    return "您发送过于频繁，本条已保存待人工查看。紧急情况请拨打110。"
+
+
+def dispatch_notice(report_code: str, category: str, cell_name: str | None) -> str:
+    """To a station's duty phone: code, category, cell — no victim or reporter details."""
+    where = (cell_name or "辖区外")[:24]
+    return f"新线索{report_code}：{CATEGORY_NAMES.get(category, category)}，{where}。请尽快签收。"
