@@ -11,16 +11,21 @@ Python. Measured on the 2-core target with `bench/locate.py` (jittered quads):
   path below.
 
 Cells of very different sizes (a 200 m urban grid next to a 5 km rural
-village) would make one bucket size either crowded or memory hungry, so each
-cell goes to a level whose bucket side is between one and two times its own
-extent: every cell sits in at most 2x2 buckets and every bucket holds a
-handful of cells.
+village) would make one bucket size either crowded or memory hungry, so cells
+are split into size levels, each with its own bucket side (the largest cell
+extent in the level, levels a factor of 4 apart): every cell sits in at most
+2x2 buckets of its level and a bucket holds a handful of cells. A uniform
+grid gets one level.
 
-The answer is exact, the same as GEOS: the ray cast is used only when the
-point is clearly inside or outside (more than `_EDGE_EPS` degrees from every
-edge crossing); near an edge, on a vertex, or in a cell that overlaps another
-(bad data), the point goes to GEOS through the STRtree. A point on a shared
-border belongs to the cell with the smallest code, as in `locate_many`.
+The answer is exact, the same as GEOS, and needs no overlap check at build
+time (which cost ~50 s for 1,000,000 cells): candidates are tried in code
+order, the first one that strictly contains the point wins within its level,
+and other levels are searched only for smaller codes. The ray cast decides
+only when the point is clearly inside or outside (more than `_EDGE_EPS`
+degrees from every edge crossing); near an edge or on a vertex's latitude the
+point goes to GEOS through the STRtree. So a point on a shared border, or in
+two overlapping cells (bad data), belongs to the smallest code, as in
+`locate_many`.
 """
 
 from __future__ import annotations
@@ -39,51 +44,50 @@ _M_PER_DEG = math.pi * EARTH_RADIUS_M / 180.0
 # ~0.1 mm: far above the ray cast's rounding error (~1e-13 degrees), far below
 # any real border accuracy. Closer than this to an edge, GEOS decides.
 _EDGE_EPS = 1e-9
+# Size levels are this factor apart; a bucket holds cells of up to 4x4 per side.
+_LEVEL_RATIO = 4.0
+_STEP_DIV = float(__import__("os").environ.get("STEPDIV", "2"))
 # Bucket keys are ix * _KEY_SHIFT + iy; iy stays far below it.
 _KEY_SHIFT = 1 << 32
 # Bucket boxes are grown by this much when deciding which cells they hold, so
 # that rounding in the key arithmetic can never put a point in a bucket that
 # misses its cell.
 _BOX_MARGIN = 1e-9
+_PARSE_CHUNK = 1 << 20
+# Buckets are filled this many cells at a time (their boxes: ~250 MB a million).
+_CELL_CHUNK = 1 << 16
 
 _FloatArray = npt.NDArray[np.float64]
 _IntArray = npt.NDArray[np.int64]
-# (x origin, y origin, 1 / bucket side, bucket key -> candidate cell indices)
-_Level = tuple[float, float, float, dict[int, tuple[int, ...]]]
+# (x origin, y origin, 1 / bucket side, bucket key -> where its cells are in
+# the data array: start << _LEN_BITS | length)
+_Level = tuple[float, float, float, dict[int, int]]
+_LEN_BITS = 32
+_LEN_MASK = (1 << _LEN_BITS) - 1
+# A cell's block in the data array: rank (index in code order), block length,
+# min lon, min lat, max lon, max lat, then the closed ring x0, y0, ..., xn, yn.
+_HEADER = 6
 
 
 class CellIndex:
     """Point -> grid cell code over cell polygons given as (lon, lat) rings in WGS-84."""
 
-    __slots__ = (
-        "_bounds",
-        "_codes",
-        "_coords",
-        "_geoms",
-        "_levels",
-        "_offsets",
-        "_overlapping",
-        "_tree",
-    )
+    __slots__ = ("_bounds", "_codes", "_data", "_geoms", "_levels", "_tree")
 
     def __init__(
         self,
         codes: tuple[str, ...],
         geoms: npt.NDArray[np.object_],
         tree: shapely.STRtree,
-        coords: _FloatArray,
-        offsets: list[int],
+        data: _FloatArray,
         levels: list[_Level],
-        overlapping: frozenset[int],
     ) -> None:
         # Use `CellIndex.build`; this only stores what it computed.
         self._codes = codes
         self._geoms = geoms
         self._tree = tree
-        self._coords = coords
-        self._offsets = offsets
+        self._data = data
         self._levels = levels
-        self._overlapping = overlapping
         if len(codes):
             b = shapely.total_bounds(geoms)
             self._bounds = (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
@@ -99,8 +103,13 @@ class CellIndex:
         """
         codes: list[str] = []
         counts: list[int] = []
+        chunks: list[_FloatArray] = []
         flat: list[float] = []
         for code, ring in cells:
+            if len(flat) >= _PARSE_CHUNK:
+                # A list of 10 million floats costs ~300 MB more than an array.
+                chunks.append(np.asarray(flat, dtype=np.float64))
+                flat.clear()
             before = len(flat)
             flat.extend(chain.from_iterable(ring))
             n = len(ring)
@@ -113,8 +122,10 @@ class CellIndex:
                 raise ValueError(f"cell {code!r}: a ring needs at least 3 distinct points")
             codes.append(code)
             counts.append(n)
-        xy = np.asarray(flat, dtype=np.float64).reshape(-1, 2)
+        chunks.append(np.asarray(flat, dtype=np.float64))
         del flat
+        xy = np.concatenate(chunks).reshape(-1, 2)
+        del chunks
         if not np.isfinite(xy).all():
             raise ValueError("cell rings must have finite coordinates")
 
@@ -132,9 +143,10 @@ class CellIndex:
         vertex_order = np.argsort(cell_of_vertex, kind="stable")
         xy = xy[vertex_order]
         count_arr = count_arr[np.asarray(order, dtype=np.int64)]
-        ring_of_vertex = cell_of_vertex[vertex_order]
+        del cell_of_vertex, vertex_order, rank
+        vstart = np.cumsum(count_arr) - count_arr
 
-        geoms = shapely.polygons(shapely.linearrings(xy, indices=ring_of_vertex))
+        geoms = _polygons(xy, count_arr, vstart)
         if len(sorted_codes):
             invalid = np.flatnonzero(~shapely.is_valid(geoms))
             if len(invalid):
@@ -142,24 +154,11 @@ class CellIndex:
                 raise ValueError(f"{len(invalid)} cell(s) are not valid polygons: {bad}")
         bounds = shapely.bounds(geoms).reshape(-1, 4)
 
-        # Per cell: bounding box, then the ring, in one flat array; a lookup
-        # slices it and turns it into Python floats in one call.
-        starts = np.zeros(len(count_arr) + 1, dtype=np.int64)
-        np.cumsum(4 + 2 * count_arr, out=starts[1:])
-        coords = np.empty(int(starts[-1]), dtype=np.float64)
-        vstart = np.cumsum(count_arr) - count_arr
-        for k in range(4):
-            coords[starts[:-1] + k] = bounds[:, k]
-        # Scatter each vertex to its slot: after its cell's 4 bounds values.
-        within = np.arange(len(xy), dtype=np.int64) - np.repeat(vstart, count_arr)
-        slot = np.repeat(starts[:-1] + 4, count_arr) + 2 * within
-        coords[slot] = xy[:, 0]
-        coords[slot + 1] = xy[:, 1]
-
+        blocks, block_start = _cell_blocks(xy, count_arr, vstart, bounds)
+        del xy
         tree = shapely.STRtree(geoms)
-        overlapping = _overlapping_cells(tree, geoms)
-        levels = _build_levels(geoms, bounds)
-        return cls(sorted_codes, geoms, tree, coords, starts.tolist(), levels, overlapping)
+        data, levels = _build_levels(geoms, bounds, blocks, block_start)
+        return cls(sorted_codes, geoms, tree, data, levels)
 
     def __len__(self) -> int:
         return len(self._codes)
@@ -175,23 +174,34 @@ class CellIndex:
         # Also rejects NaN, which fails every comparison.
         if not (minx <= lon <= maxx and miny <= lat <= maxy):
             return None
-        coords = self._coords
-        offsets = self._offsets
+        data = self._data
+        best = math.inf
         for x0, y0, inv, buckets in self._levels:
-            candidates = buckets.get(int((lon - x0) * inv) * _KEY_SHIFT + int((lat - y0) * inv))
-            if candidates is None:
+            where = buckets.get(int((lon - x0) * inv) * _KEY_SHIFT + int((lat - y0) * inv))
+            if where is None:
                 continue
-            for c in candidates:
-                # Inlined ray cast: a function call per candidate costs ~15 %.
-                seg = coords[offsets[c] : offsets[c + 1]].tolist()
-                if lon < seg[0] or lat < seg[1] or lon > seg[2] or lat > seg[3]:
+            start = where >> _LEN_BITS
+            # One slice for the whole bucket: its cells' blocks are copied next
+            # to each other, so this is one memory fetch, not one per cell.
+            blk = data[start : start + (where & _LEN_MASK)].tolist()
+            i = 0
+            n = len(blk)
+            while i < n:
+                rank = blk[i]
+                if rank > best:
+                    # Blocks are in code order: no smaller code left here.
+                    break
+                end = i + int(blk[i + 1])
+                if lon < blk[i + 2] or lat < blk[i + 3] or lon > blk[i + 4] or lat > blk[i + 5]:
+                    i = end
                     continue
+                # Ray cast, inlined: a function call per cell costs ~15 %.
                 inside = False
-                xi = seg[4]
-                yi = seg[5]
-                for k in range(6, len(seg), 2):
-                    xj = seg[k]
-                    yj = seg[k + 1]
+                xi = blk[i + 6]
+                yi = blk[i + 7]
+                for k in range(i + 8, end, 2):
+                    xj = blk[k]
+                    yj = blk[k + 1]
                     if yj == lat:
                         # On a vertex's latitude: horizontal edges and vertices
                         # are where the crossing rule cannot see the border.
@@ -205,11 +215,12 @@ class CellIndex:
                     xi = xj
                     yi = yj
                 if inside:
-                    if c in self._overlapping:
-                        return self._locate_exact(lat, lon)
-                    # Strictly inside a cell that overlaps no other: the only answer.
-                    return self._codes[c]
-        return None
+                    # Strictly inside; any smaller code covering the point was
+                    # tried before (this level) or is still looked for (others).
+                    best = rank
+                    break
+                i = end
+        return self._codes[int(best)] if best != math.inf else None
 
     def _locate_exact(self, lat: float, lon: float) -> str | None:
         hits = self._tree.query(shapely.Point(lon, lat), predicate="intersects")
@@ -278,47 +289,125 @@ class CellIndex:
         return self._codes[int(candidates[best])], best_m
 
 
-def _overlapping_cells(tree: shapely.STRtree, geoms: npt.NDArray[np.object_]) -> frozenset[int]:
-    """Cells whose interior meets another cell's; lookups in them go to GEOS."""
-    if len(geoms) < 2:
-        return frozenset()
-    # Interiors meet when one polygon partly overlaps or contains another.
-    found: set[int] = set()
-    for predicate in ("overlaps", "contains"):
-        pairs = tree.query(geoms, predicate=predicate)
-        other = pairs[0] != pairs[1]
-        found.update(pairs[0][other].tolist())
-        found.update(pairs[1][other].tolist())
-    return frozenset(found)
+def _polygons(
+    xy: _FloatArray, counts: _IntArray, vstart: _IntArray
+) -> npt.NDArray[np.object_]:
+    """GEOS polygons from concatenated closed rings, a chunk of cells at a time."""
+    # All rings at once would hold a second full copy of the coordinates as
+    # GEOS linear rings until the polygons are made (~300 MB per million).
+    parts: list[npt.NDArray[np.object_]] = [np.empty(0, dtype=object)]
+    for lo in range(0, len(counts), _CELL_CHUNK):
+        hi = min(lo + _CELL_CHUNK, len(counts))
+        first = int(vstart[lo])
+        last = int(vstart[hi - 1] + counts[hi - 1])
+        ring_index = np.repeat(np.arange(hi - lo, dtype=np.int64), counts[lo:hi])
+        rings = shapely.linearrings(xy[first:last], indices=ring_index)
+        parts.append(shapely.polygons(rings))
+    return np.concatenate(parts)
 
 
-def _build_levels(geoms: npt.NDArray[np.object_], bounds: _FloatArray) -> list[_Level]:
-    """Bucket dicts, one per size class of cells, most populated first."""
+def _cell_blocks(
+    xy: _FloatArray, counts: _IntArray, vstart: _IntArray, bounds: _FloatArray
+) -> tuple[_FloatArray, _IntArray]:
+    """Each cell's block (see _HEADER) in one array, and where each block starts."""
+    n = len(counts)
+    lengths = _HEADER + 2 * counts
+    start = np.cumsum(lengths) - lengths
+    blocks = np.empty(int(lengths.sum()), dtype=np.float64)
+    blocks[start] = np.arange(n, dtype=np.float64)
+    blocks[start + 1] = lengths
+    for k in range(4):
+        blocks[start + 2 + k] = bounds[:, k]
+    # Scatter each vertex after its cell's header.
+    within = np.arange(len(xy), dtype=np.int64) - np.repeat(vstart, counts)
+    slot = np.repeat(start + _HEADER, counts) + 2 * within
+    blocks[slot] = xy[:, 0]
+    blocks[slot + 1] = xy[:, 1]
+    return blocks, start
+
+
+def _build_levels(
+    geoms: npt.NDArray[np.object_],
+    bounds: _FloatArray,
+    blocks: _FloatArray,
+    block_start: _IntArray,
+) -> tuple[_FloatArray, list[_Level]]:
+    """Bucket dicts, one per size level of cells (most populated first), and their data."""
     if not len(geoms):
-        return []
+        return np.empty(0, dtype=np.float64), []
     extent = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
-    # Bucket side for level L is base * 2**L, with base chosen so that the
-    # usual cells (up to the 90th percentile of extent) share one level.
-    base = float(np.quantile(extent, 0.9))
-    level_of_cell = np.ceil(np.log2(np.maximum(extent, base * 2.0**-40) / base)).astype(np.int64)
+    # Greedy from the largest cell: a level takes every extent in (top/4, top]
+    # and the next level starts at the largest extent left, so level edges
+    # fall in gaps of the size distribution.
+    ascending = np.sort(extent)
+    tops: list[float] = []
+    remaining = len(ascending)
+    while remaining:
+        top = float(ascending[remaining - 1])
+        tops.append(top)
+        remaining = int(np.searchsorted(ascending, top / _LEVEL_RATIO, side="right"))
+    # A cell belongs to the smallest top that is >= its extent.
+    edges = np.asarray(tops[::-1], dtype=np.float64)
+    level_of_cell = np.searchsorted(edges, extent, side="left")
     minx = float(bounds[:, 0].min())
     miny = float(bounds[:, 1].min())
+    block_len = np.diff(np.r_[block_start, len(blocks)])
+    parts: list[_FloatArray] = []
+    used = 0
     built: list[tuple[int, _Level]] = []
-    for level in np.unique(level_of_cell).tolist():
+    for level, top in enumerate(edges.tolist()):
         members = np.flatnonzero(level_of_cell == level)
-        step = base * 2.0**level
+        # Half the largest extent: cells span at most 3x3 buckets and a point
+        # meets ~2 candidate cells (1 bucket side per extent: ~4, 3x the
+        # memory for ~1.5x the speed at 1/3).
+        step = top / _STEP_DIV
         inv = 1.0 / step
         # Origins two buckets below the data, so every real key is >= 1 and
         # truncation toward zero behaves like floor for every indexed point.
         x0 = minx - 2.0 * step
         y0 = miny - 2.0 * step
-        buckets = _fill_buckets(geoms, bounds, members, x0, y0, inv, step)
+        keys, cells = _memberships(geoms, bounds, members, x0, y0, inv, step)
+        data, buckets = _bucket_data(keys, cells, blocks, block_start, block_len, used)
+        parts.append(data)
+        used += len(data)
         built.append((len(members), (x0, y0, inv, buckets)))
     built.sort(key=lambda item: -item[0])
-    return [lvl for _, lvl in built]
+    return np.concatenate(parts), [lvl for _, lvl in built]
 
 
-def _fill_buckets(
+def _bucket_data(
+    keys: _IntArray,
+    cells: _IntArray,
+    blocks: _FloatArray,
+    block_start: _IntArray,
+    block_len: _IntArray,
+    offset: int,
+) -> tuple[_FloatArray, dict[int, int]]:
+    """Copy each bucket's cell blocks next to each other; map key -> start << bits | length."""
+    if not len(keys):
+        return np.empty(0, dtype=np.float64), {}
+    first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    lens = block_len[cells]
+    member_start = np.cumsum(lens) - lens
+    bucket_len = np.add.reduceat(lens, first)
+    if int(bucket_len.max()) > _LEN_MASK:
+        raise ValueError("a bucket holds too many vertices; simplify the largest cells")
+    bucket_start = member_start[first] + offset
+    data = np.empty(int(lens.sum()), dtype=np.float64)
+    # Gather in chunks: the index array is 8 bytes per copied coordinate.
+    for lo in range(0, len(cells), _CELL_CHUNK):
+        hi = min(lo + _CELL_CHUNK, len(cells))
+        seg_lens = lens[lo:hi]
+        base = int(member_start[lo])
+        total = int(seg_lens.sum())
+        src = np.repeat(block_start[cells[lo:hi]] - (member_start[lo:hi] - base), seg_lens)
+        src += np.arange(total, dtype=np.int64)
+        data[base : base + total] = blocks[src]
+    where = (bucket_start << _LEN_BITS) | bucket_len
+    return data, dict(zip(keys[first].tolist(), where.tolist(), strict=True))
+
+
+def _memberships(
     geoms: npt.NDArray[np.object_],
     bounds: _FloatArray,
     members: _IntArray,
@@ -326,44 +415,45 @@ def _fill_buckets(
     y0: float,
     inv: float,
     step: float,
-) -> dict[int, tuple[int, ...]]:
-    b = bounds[members]
-    # The same arithmetic as locate(); rounding is monotonic, so a point inside
-    # a cell's bounding box always lands in one of that cell's buckets.
-    ix0 = ((b[:, 0] - x0) * inv).astype(np.int64)
-    ix1 = ((b[:, 2] - x0) * inv).astype(np.int64)
-    iy0 = ((b[:, 1] - y0) * inv).astype(np.int64)
-    iy1 = ((b[:, 3] - y0) * inv).astype(np.int64)
-    ny = iy1 - iy0 + 1
-    per_cell = (ix1 - ix0 + 1) * ny
-    cell = np.repeat(members, per_cell)
-    k = np.arange(len(cell), dtype=np.int64) - np.repeat(np.cumsum(per_cell) - per_cell, per_cell)
-    ny_rep = np.repeat(ny, per_cell)
-    kx = np.repeat(ix0, per_cell) + k // ny_rep
-    ky = np.repeat(iy0, per_cell) + k % ny_rep
-    del k, ny_rep
-    # Keep a (cell, bucket) pair only if the polygon meets the bucket's box:
-    # a jittered quad's bounding box overlaps many more buckets than the quad.
-    boxes = shapely.box(
-        x0 + kx * step - _BOX_MARGIN,
-        y0 + ky * step - _BOX_MARGIN,
-        x0 + (kx + 1) * step + _BOX_MARGIN,
-        y0 + (ky + 1) * step + _BOX_MARGIN,
-    )
-    keep = shapely.intersects(geoms[cell], boxes)
-    del boxes
-    cell = cell[keep]
-    keys = kx[keep] * _KEY_SHIFT + ky[keep]
-    order = np.lexsort((cell, keys))
-    keys = keys[order]
-    cell = cell[order]
-    if not len(keys):
-        return {}
-    breaks = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-    starts = np.r_[0, breaks].tolist()
-    ends = np.r_[breaks, len(keys)].tolist()
-    cell_list = cell.tolist()
-    return {
-        key: tuple(cell_list[s:e])
-        for key, s, e in zip(keys[np.r_[0, breaks]].tolist(), starts, ends, strict=True)
-    }
+) -> tuple[_IntArray, _IntArray]:
+    """(bucket key, cell) pairs where the cell meets the bucket, sorted by key then cell."""
+    key_parts: list[_IntArray] = [np.empty(0, dtype=np.int64)]
+    cell_parts: list[_IntArray] = [np.empty(0, dtype=np.int64)]
+    # In chunks of cells: the (cell, bucket) pairs and their GEOS boxes for a
+    # million cells at once would more than double the peak memory.
+    for lo in range(0, len(members), _CELL_CHUNK):
+        chunk = members[lo : lo + _CELL_CHUNK]
+        b = bounds[chunk]
+        # The same arithmetic as locate(); rounding is monotonic, so a point
+        # inside a cell's bounding box always lands in one of its buckets.
+        ix0 = ((b[:, 0] - x0) * inv).astype(np.int64)
+        ix1 = ((b[:, 2] - x0) * inv).astype(np.int64)
+        iy0 = ((b[:, 1] - y0) * inv).astype(np.int64)
+        iy1 = ((b[:, 3] - y0) * inv).astype(np.int64)
+        ny = iy1 - iy0 + 1
+        per_cell = (ix1 - ix0 + 1) * ny
+        cell = np.repeat(chunk, per_cell)
+        offsets = np.repeat(np.cumsum(per_cell) - per_cell, per_cell)
+        k = np.arange(len(cell), dtype=np.int64) - offsets
+        ny_rep = np.repeat(ny, per_cell)
+        kx = np.repeat(ix0, per_cell) + k // ny_rep
+        ky = np.repeat(iy0, per_cell) + k % ny_rep
+        # Keep a (cell, bucket) pair only if the polygon meets the bucket's
+        # (slightly grown) box: a skewed quad's bounding box overlaps more
+        # buckets than the quad does.
+        boxes = shapely.box(
+            x0 + kx * step - _BOX_MARGIN,
+            y0 + ky * step - _BOX_MARGIN,
+            x0 + (kx + 1) * step + _BOX_MARGIN,
+            y0 + (ky + 1) * step + _BOX_MARGIN,
+        )
+        keep = shapely.intersects(geoms[cell], boxes)
+        del boxes
+        key_parts.append(kx[keep] * _KEY_SHIFT + ky[keep])
+        cell_parts.append(cell[keep])
+    keys = np.concatenate(key_parts)
+    cells = np.concatenate(cell_parts)
+    del key_parts, cell_parts
+    # Within a bucket, ascending cell index = code order.
+    order = np.lexsort((cells, keys))
+    return keys[order], cells[order]

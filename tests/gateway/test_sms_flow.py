@@ -222,7 +222,8 @@ def test_duty_phone_gets_a_notice_without_personal_details(client, county, sends
     run_jobs()
     [notice] = OutboundMessage.objects(purpose="dispatch_notice")
     assert notice.to == "+8613800002001"  # 乌峰派出所 duty phone
-    assert "张三" not in notice.text and "139" not in notice.text
+    assert "张三" not in notice.text
+    assert "139" not in notice.text
     assert notice.text.startswith("新线索R")
 
 
