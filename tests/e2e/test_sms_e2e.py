@@ -1,0 +1,94 @@
+"""SMS end to end: fakesmsc (the carrier) → real Kannel → gunicorn → RQ worker → Kannel → fakesmsc.
+
+A Chinese (UCS-2) report and a digits-only report texted from feature phones
+become routed reports, and the receipts that come back to fakesmsc carry the
+right report codes and station names. The station's duty phone gets a notice.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from deploy.processes import Stack, app_env, free_port
+from gateway.documents import Report
+from sms.records import InboundMessage
+
+pytestmark = pytest.mark.e2e
+
+SECRET = "e2e-kannel-secret"
+SHORT_CODE = "10690110"
+
+
+@pytest.fixture
+def sms_stack(settings, county, tmp_path):
+    stack = Stack(tmp_path / "logs")
+    try:
+        web_port = free_port()
+        kannel = stack.kannel(f"http://127.0.0.1:{web_port}/sms/inbound/kannel", SECRET,
+                              default_sender=SHORT_CODE)
+        env = app_env(
+            settings.mongodb_uri, settings.redis_url,
+            SAFEGRID_SMS_ENABLED="1", SAFEGRID_SMS_WEBHOOK_SECRET=SECRET,
+            SAFEGRID_KANNEL_SENDSMS_URL=kannel.sendsms_url,
+            SAFEGRID_KANNEL_USERNAME=kannel.username, SAFEGRID_KANNEL_PASSWORD=kannel.password,
+            SAFEGRID_SMS_SENDER=SHORT_CODE, SAFEGRID_PUBLIC_BASE_URL=f"http://127.0.0.1:{web_port}",
+        )
+        stack.gunicorn(env, port=web_port, workers=1, threads=4)
+        stack.worker(env)
+        carrier = stack.fakesmsc(kannel)
+        yield stack, carrier
+    finally:
+        stack.stop()
+
+
+class Handset:
+    """Every MT fakesmsc received, by receiver (Kannel may keep or strip the +)."""
+
+    def __init__(self, carrier) -> None:
+        self.carrier = carrier
+        self.seen: list[tuple[str, str, str, str]] = []
+
+    def texts_to(self, phone: str, want: int, timeout: float = 30.0) -> list[str]:
+        digits = phone.lstrip("+")
+        deadline = time.monotonic() + timeout
+        while True:
+            mine = [text for _, to, _, text in self.seen if to.lstrip("+") == digits]
+            if len(mine) >= want or time.monotonic() > deadline:
+                break
+            self.seen += self.carrier.read_mt(timeout=1.0)
+        assert len(mine) >= want, f"{phone} got {len(mine)} of {want}; all MTs: {self.seen}"
+        return mine
+
+
+def test_texted_reports_are_routed_and_receipted_through_kannel(sms_stack):
+    _, carrier = sms_stack
+    teacher = "+8613800001003"  # 王丽, 镇雄县第一小学
+    carrier.send_mo(teacher, SHORT_CODE, "举报 拐卖儿童 校门口陌生人抱走一个哭闹的女孩", ucs2=True)
+    grid_worker = "+8613800001002"  # 李国强, 泼机村
+    carrier.send_mo(grid_worker, SHORT_CODE, "1 1 530627101003002 boy taken into white van")
+
+    handsets = Handset(carrier)
+    [chinese_receipt] = handsets.texts_to(teacher, 1)
+    [digits_receipt] = handsets.texts_to(grid_worker, 1)
+
+    chinese = Report.objects(source="sms", category="CHILD",
+                             details="校门口陌生人抱走一个哭闹的女孩").first()
+    assert chinese is not None
+    assert chinese_receipt == f"已收到举报{chinese.code}，已转交乌峰派出所。"
+
+    digits = Report.objects(source="sms", details="boy taken into white van").first()
+    assert digits is not None
+    assert digits.cell_code == "530627101003002"
+    assert digits.station_code == "530627-PJ"
+    code = re.search(r"R[0-9A-Z]{6}", digits_receipt).group(0)
+    assert code == digits.code
+    assert "泼机派出所" in digits_receipt
+
+    assert InboundMessage.objects(state="handled").count() == 2
+    # Each station's duty phone got a notice with the code and nothing personal.
+    [notice] = handsets.texts_to("+8613800002003", 1)
+    assert notice.startswith(f"新线索{digits.code}")
+    assert "boy" not in notice
