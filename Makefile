@@ -8,8 +8,8 @@ run: ## Run SafeGrid (API + workers) with the embedded store and sample data; in
 	@deploy/bootstrap.sh
 	$(VENV)/python -m deploy.run_local
 
-test: ## Run the whole test suite (starts its own Redis, SecantusDB, gunicorn, workers); installs what is missing
-	@deploy/bootstrap.sh --dev
+test: ## Run the whole test suite (starts its own Redis, SecantusDB, Kannel, gunicorn, workers); installs what is missing
+	@deploy/bootstrap.sh --dev --sms
 	$(VENV)/pytest
 
 lint: ## ruff and mypy

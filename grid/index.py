@@ -59,34 +59,38 @@ _CELL_CHUNK = 1 << 16
 
 _FloatArray = npt.NDArray[np.float64]
 _IntArray = npt.NDArray[np.int64]
-# (x origin, y origin, 1 / bucket side, bucket key -> where its cells are in
-# the data array: start << _LEN_BITS | length)
+# (x origin, y origin, 1 / bucket side, bucket key -> where its candidates'
+# entries are in the heads array: start << _LEN_BITS | length)
 _Level = tuple[float, float, float, dict[int, int]]
 _LEN_BITS = 32
 _LEN_MASK = (1 << _LEN_BITS) - 1
-# A cell's block in the data array: rank (index in code order), block length,
-# min lon, min lat, max lon, max lat, then the closed ring x0, y0, ..., xn, yn.
-_HEADER = 6
+# A candidate's entry in a bucket: rank (cell index in code order), where its
+# ring starts in the rings array, the ring's length, min lon, min lat, max
+# lon, max lat. Entries are copied into every bucket the cell meets, so one
+# slice fetches a bucket; rings (x0, y0, ..., xn, yn) are stored once.
+_HEAD = 7
 
 
 class CellIndex:
     """Point -> grid cell code over cell polygons given as (lon, lat) rings in WGS-84."""
 
-    __slots__ = ("_bounds", "_codes", "_data", "_geoms", "_levels", "_tree")
+    __slots__ = ("_bounds", "_codes", "_geoms", "_heads", "_levels", "_rings", "_tree")
 
     def __init__(
         self,
         codes: tuple[str, ...],
         geoms: npt.NDArray[np.object_],
         tree: shapely.STRtree,
-        data: _FloatArray,
+        rings: _FloatArray,
+        heads: _FloatArray,
         levels: list[_Level],
     ) -> None:
         # Use `CellIndex.build`; this only stores what it computed.
         self._codes = codes
         self._geoms = geoms
         self._tree = tree
-        self._data = data
+        self._rings = rings
+        self._heads = heads
         self._levels = levels
         if len(codes):
             b = shapely.total_bounds(geoms)
@@ -154,11 +158,12 @@ class CellIndex:
                 raise ValueError(f"{len(invalid)} cell(s) are not valid polygons: {bad}")
         bounds = shapely.bounds(geoms).reshape(-1, 4)
 
-        blocks, block_start = _cell_blocks(xy, count_arr, vstart, bounds)
+        # The rings as one flat array of floats, already in code order.
+        rings = xy.ravel()
         del xy
         tree = shapely.STRtree(geoms)
-        data, levels = _build_levels(geoms, bounds, blocks, block_start)
-        return cls(sorted_codes, geoms, tree, data, levels)
+        heads, levels = _build_levels(geoms, bounds, 2 * vstart, 2 * count_arr)
+        return cls(sorted_codes, geoms, tree, rings, heads, levels)
 
     def __len__(self) -> int:
         return len(self._codes)
@@ -174,34 +179,31 @@ class CellIndex:
         # Also rejects NaN, which fails every comparison.
         if not (minx <= lon <= maxx and miny <= lat <= maxy):
             return None
-        data = self._data
+        heads = self._heads
+        rings = self._rings
         best = math.inf
         for x0, y0, inv, buckets in self._levels:
             where = buckets.get(int((lon - x0) * inv) * _KEY_SHIFT + int((lat - y0) * inv))
             if where is None:
                 continue
             start = where >> _LEN_BITS
-            # One slice for the whole bucket: its cells' blocks are copied next
-            # to each other, so this is one memory fetch, not one per cell.
-            blk = data[start : start + (where & _LEN_MASK)].tolist()
-            i = 0
-            n = len(blk)
-            while i < n:
-                rank = blk[i]
+            h = heads[start : start + (where & _LEN_MASK)].tolist()
+            for i in range(0, len(h), _HEAD):
+                rank = h[i]
                 if rank > best:
-                    # Blocks are in code order: no smaller code left here.
+                    # Entries are in code order: no smaller code left here.
                     break
-                end = i + int(blk[i + 1])
-                if lon < blk[i + 2] or lat < blk[i + 3] or lon > blk[i + 4] or lat > blk[i + 5]:
-                    i = end
+                if lon < h[i + 3] or lat < h[i + 4] or lon > h[i + 5] or lat > h[i + 6]:
                     continue
+                s = int(h[i + 1])
+                ring = rings[s : s + int(h[i + 2])].tolist()
                 # Ray cast, inlined: a function call per cell costs ~15 %.
                 inside = False
-                xi = blk[i + 6]
-                yi = blk[i + 7]
-                for k in range(i + 8, end, 2):
-                    xj = blk[k]
-                    yj = blk[k + 1]
+                xi = ring[0]
+                yi = ring[1]
+                for k in range(2, len(ring), 2):
+                    xj = ring[k]
+                    yj = ring[k + 1]
                     if yj == lat:
                         # On a vertex's latitude: horizontal edges and vertices
                         # are where the crossing rule cannot see the border.
@@ -219,7 +221,6 @@ class CellIndex:
                     # tried before (this level) or is still looked for (others).
                     best = rank
                     break
-                i = end
         return self._codes[int(best)] if best != math.inf else None
 
     def _locate_exact(self, lat: float, lon: float) -> str | None:
@@ -306,33 +307,13 @@ def _polygons(
     return np.concatenate(parts)
 
 
-def _cell_blocks(
-    xy: _FloatArray, counts: _IntArray, vstart: _IntArray, bounds: _FloatArray
-) -> tuple[_FloatArray, _IntArray]:
-    """Each cell's block (see _HEADER) in one array, and where each block starts."""
-    n = len(counts)
-    lengths = _HEADER + 2 * counts
-    start = np.cumsum(lengths) - lengths
-    blocks = np.empty(int(lengths.sum()), dtype=np.float64)
-    blocks[start] = np.arange(n, dtype=np.float64)
-    blocks[start + 1] = lengths
-    for k in range(4):
-        blocks[start + 2 + k] = bounds[:, k]
-    # Scatter each vertex after its cell's header.
-    within = np.arange(len(xy), dtype=np.int64) - np.repeat(vstart, counts)
-    slot = np.repeat(start + _HEADER, counts) + 2 * within
-    blocks[slot] = xy[:, 0]
-    blocks[slot + 1] = xy[:, 1]
-    return blocks, start
-
-
 def _build_levels(
     geoms: npt.NDArray[np.object_],
     bounds: _FloatArray,
-    blocks: _FloatArray,
-    block_start: _IntArray,
+    ring_start: _IntArray,
+    ring_len: _IntArray,
 ) -> tuple[_FloatArray, list[_Level]]:
-    """Bucket dicts, one per size level of cells (most populated first), and their data."""
+    """Bucket dicts, one per size level of cells (most populated first), and their heads."""
     if not len(geoms):
         return np.empty(0, dtype=np.float64), []
     extent = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
@@ -351,15 +332,15 @@ def _build_levels(
     level_of_cell = np.searchsorted(edges, extent, side="left")
     minx = float(bounds[:, 0].min())
     miny = float(bounds[:, 1].min())
-    block_len = np.diff(np.r_[block_start, len(blocks)])
+    # Every cell's entry, ready to be copied into its buckets.
+    entries = np.column_stack(
+        [np.arange(len(geoms), dtype=np.float64), ring_start, ring_len, bounds]
+    )
     parts: list[_FloatArray] = []
     used = 0
     built: list[tuple[int, _Level]] = []
     for level, top in enumerate(edges.tolist()):
         members = np.flatnonzero(level_of_cell == level)
-        # Half the largest extent: cells span at most 3x3 buckets and a point
-        # meets ~2 candidate cells (1 bucket side per extent: ~4, 3x the
-        # memory for ~1.5x the speed at 1/3).
         step = top / _STEP_DIV
         inv = 1.0 / step
         # Origins two buckets below the data, so every real key is >= 1 and
@@ -367,44 +348,15 @@ def _build_levels(
         x0 = minx - 2.0 * step
         y0 = miny - 2.0 * step
         keys, cells = _memberships(geoms, bounds, members, x0, y0, inv, step)
-        data, buckets = _bucket_data(keys, cells, blocks, block_start, block_len, used)
-        parts.append(data)
-        used += len(data)
+        first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else keys
+        counts = np.diff(np.r_[first, len(keys)])
+        where = ((used + first * _HEAD) << _LEN_BITS) | (counts * _HEAD)
+        parts.append(entries[cells].ravel())
+        used += len(cells) * _HEAD
+        buckets = dict(zip(keys[first].tolist(), where.tolist(), strict=True))
         built.append((len(members), (x0, y0, inv, buckets)))
     built.sort(key=lambda item: -item[0])
     return np.concatenate(parts), [lvl for _, lvl in built]
-
-
-def _bucket_data(
-    keys: _IntArray,
-    cells: _IntArray,
-    blocks: _FloatArray,
-    block_start: _IntArray,
-    block_len: _IntArray,
-    offset: int,
-) -> tuple[_FloatArray, dict[int, int]]:
-    """Copy each bucket's cell blocks next to each other; map key -> start << bits | length."""
-    if not len(keys):
-        return np.empty(0, dtype=np.float64), {}
-    first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    lens = block_len[cells]
-    member_start = np.cumsum(lens) - lens
-    bucket_len = np.add.reduceat(lens, first)
-    if int(bucket_len.max()) > _LEN_MASK:
-        raise ValueError("a bucket holds too many vertices; simplify the largest cells")
-    bucket_start = member_start[first] + offset
-    data = np.empty(int(lens.sum()), dtype=np.float64)
-    # Gather in chunks: the index array is 8 bytes per copied coordinate.
-    for lo in range(0, len(cells), _CELL_CHUNK):
-        hi = min(lo + _CELL_CHUNK, len(cells))
-        seg_lens = lens[lo:hi]
-        base = int(member_start[lo])
-        total = int(seg_lens.sum())
-        src = np.repeat(block_start[cells[lo:hi]] - (member_start[lo:hi] - base), seg_lens)
-        src += np.arange(total, dtype=np.int64)
-        data[base : base + total] = blocks[src]
-    where = (bucket_start << _LEN_BITS) | bucket_len
-    return data, dict(zip(keys[first].tolist(), where.tolist(), strict=True))
 
 
 def _memberships(
