@@ -16,9 +16,9 @@ from pymongo.errors import DuplicateKeyError
 
 from gateway.documents import Report
 from gateway.jobs import enqueue_route
+from gateway.runtime import rules
 from geo.datum import to_wgs84
 from grid.documents import utcnow
-from grid.rules import rule_for
 from sms.grammar import REPORT_CODE_ALPHABET
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def file_report(new: NewReport) -> tuple[dict[str, Any], bool]:
     was created now.
     """
     location = _location(new)
-    priority = rule_for(new.category).priority
+    priority = rules().rule_for(new.category).priority
     collection = Report._get_collection()
     for _ in range(3):
         # A plain insert of an already validated document: mongoengine's

@@ -19,10 +19,10 @@ from rq import Retry, get_current_job
 from gateway import gridcache, queues
 from gateway.documents import Report, Reporter
 from gateway.extensions import redis_store
-from gateway.runtime import settings
+from gateway.runtime import rules, settings
 from gateway.sms_outbound import queue_sms
 from grid.documents import Dispatch, utcnow
-from grid.rules import rule_for
+from grid.snapshot import GridSnapshot, Placement
 from sms import replies
 
 log = logging.getLogger(__name__)
@@ -92,18 +92,20 @@ def route(report_id: str) -> str:
     if placement is None:
         # No cell and no county desk at all: fail loudly; RQ retries, the sweeper re-queues.
         raise RuntimeError(f"report {report_id}: the grid has no station to route to")
-    rule = rule_for(report.category)
+    rule = rules().rule_for(report.category)
     cell = snapshot.cells.get(placement.cell_code or "")
-    created = _ensure_dispatch(report, placement.station_code, rule.priority,
-                               cell.name if cell else None, placement.cell_code, placement.flags)
-    station = snapshot.stations.get(placement.station_code)
-    if created and station is not None and station.duty_phone:
-        # The duty phone gets code, category and cell only: no victim or reporter details.
-        queue_sms(station.duty_phone,
-                  replies.dispatch_notice(report.code, report.category,
-                                          cell.name if cell else None),
-                  "dispatch_notice", ref=f"notice-{report.id}-{station.code}",
-                  report_id=report.id)
+    cell_name = cell.name if cell else None
+    for station_code in _recipients(snapshot, placement, rule.extra_recipients,
+                                    cell.county_code if cell else county):
+        created = _ensure_dispatch(report, station_code, rule.priority, cell_name,
+                                   placement.cell_code, placement.flags)
+        station = snapshot.stations.get(station_code)
+        if created and station is not None and station.duty_phone:
+            # The duty phone gets code, category and cell only: no victim or reporter details.
+            queue_sms(station.duty_phone,
+                      replies.dispatch_notice(report.code, report.category, cell_name),
+                      "dispatch_notice", ref=f"notice-{report.id}-{station.code}",
+                      report_id=report.id)
     Report.objects(id=report.id, status="received").update_one(
         set__status="routed",
         set__cell_code=placement.cell_code,
@@ -115,6 +117,17 @@ def route(report_id: str) -> str:
     )
     log.info("routed to %s via %s", placement.station_code, placement.method, extra=extra)
     return placement.station_code
+
+
+def _recipients(snapshot: GridSnapshot, placement: Placement, extra: tuple[str, ...],
+                county_code: str | None) -> list[str]:
+    """The responsible station first, then extra recipients the rule names (deduplicated)."""
+    stations = [placement.station_code]
+    if "county_desk" in extra:
+        desk = snapshot.county_desk.get(county_code or "")
+        if desk is not None and desk not in stations:
+            stations.append(desk)
+    return stations
 
 
 def _ensure_dispatch(
@@ -158,7 +171,7 @@ def sweep(older_than_s: int | None = None) -> int:
     cutoff = utcnow() - dt.timedelta(seconds=age)
     count = 0
     for report in Report.objects(status="received", created_at__lte=cutoff).only("id", "category"):
-        if enqueue_route(str(report.id), rule_for(report.category).priority):
+        if enqueue_route(str(report.id), rules().rule_for(report.category).priority):
             count += 1
     if count:
         log.warning("sweep: re-queued %d unrouted reports", count)

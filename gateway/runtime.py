@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from gateway.extensions import connect_db, redis_store
 from gateway.settings import Settings
+from grid.rules import RoutingRules
 
 _settings: list[Settings] = []
+_rules: list[RoutingRules] = []
 
 
 def configure(settings: Settings) -> None:
@@ -19,6 +21,8 @@ def configure(settings: Settings) -> None:
     redis_store.bind(redis.Redis.from_url(settings.redis_url))
     gridcache.reset()
     token_cache.clear()
+    _rules[:] = [RoutingRules.load(settings.routing_rules_file)
+                 if settings.routing_rules_file else RoutingRules()]
     _settings[:] = [settings]
 
 
@@ -27,3 +31,10 @@ def settings() -> Settings:
     if not _settings:
         raise RuntimeError("SafeGrid is not configured: call create_app() or runtime.configure()")
     return _settings[0]
+
+
+def rules() -> RoutingRules:
+    """The routing rules this process was configured with."""
+    if not _rules:
+        raise RuntimeError("SafeGrid is not configured: call create_app() or runtime.configure()")
+    return _rules[0]

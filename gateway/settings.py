@@ -26,6 +26,9 @@ class Settings:
     # Bearer tokens are cached in each process for this long (one DB trip saved per request).
     token_cache_s: int = 30
     page_size_max: int = 100
+    # JSON table of category → priority, SLA and extra recipients (grid/rules.py);
+    # empty: the built-in defaults.
+    routing_rules_file: str = ""
     # SMS through Kannel. Off until a deployment configures it: then replies,
     # receipts and duty-phone notices are queued on the `sms` queue.
     sms_enabled: bool = False

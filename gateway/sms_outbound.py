@@ -95,7 +95,7 @@ def send_sms(ref: str) -> str:
         return message.state if message is not None else "missing"
     s = settings()
     _wait_for_a_slot(s.sms_rate_per_s)
-    callback = dlr_url(f"{s.public_base_url}/sms/dlr/kannel?secret={s.sms_webhook_secret}", ref)
+    callback = dlr_url(f"{s.public_base_url}/sms/dlr/kannel", ref, secret=s.sms_webhook_secret)
     try:
         result = provider().send(OutboundSms(to=message.to, text=message.text, sender=None,
                                              dlr_url=callback, ref=ref))

@@ -1,34 +1,42 @@
-"""Routing rules: what a report's category means for its priority and deadline.
+"""Routing rules: what a report's category means for priority, deadline and recipients.
 
-Child categories are critical: ARCHITECTURE.md asks for seconds, and the
-Action Plan's rapid-search mechanism starts from the first clue. A later issue
-makes this table configurable; the defaults live here.
+A configurable table (JSON, see `RoutingRules.from_mapping`); the defaults
+follow the Action Plan: child abduction, children of unknown origin and sexual
+abuse of minors are critical, and child categories also go to the county
+criminal-investigation duty desk (刑侦大队值班室) besides the local station.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 PRIORITIES = ("critical", "urgent", "routine")
+# Who else gets a dispatch besides the station responsible for the cell.
+EXTRA_RECIPIENTS = ("county_desk",)
 
 
 @dataclass(frozen=True)
 class Rule:
     priority: str
     ack_sla_s: int  # acknowledgement deadline in seconds
+    extra_recipients: tuple[str, ...] = ()
 
 
-_CRITICAL = Rule("critical", 5 * 60)
+_CHILD = Rule("critical", 5 * 60, ("county_desk",))
 _URGENT = Rule("urgent", 30 * 60)
 _ROUTINE = Rule("routine", 24 * 3600)
 
-RULES: dict[str, Rule] = {
-    "CHILD": _CRITICAL,
-    "ORIGIN": _CRITICAL,
-    "ABUSE": _CRITICAL,
+DEFAULT_RULES: dict[str, Rule] = {
+    "CHILD": _CHILD,
+    "ORIGIN": _CHILD,
+    "ABUSE": _CHILD,
     "WOMAN": _URGENT,
     "LABOUR": _URGENT,
-    "ADOPT": _URGENT,
+    "ADOPT": Rule("urgent", 30 * 60, ("county_desk",)),  # selling a baby is a child case
     "BIRTH": _URGENT,
     # Unclassified free text is read by a person first; treated as urgent.
     "UNCLASSIFIED": _URGENT,
@@ -37,6 +45,57 @@ RULES: dict[str, Rule] = {
 }
 
 
+@dataclass(frozen=True)
+class RoutingRules:
+    """The table in force: category → Rule, with a default for anything unknown."""
+
+    rules: Mapping[str, Rule] = field(default_factory=lambda: dict(DEFAULT_RULES))
+    default: Rule = _URGENT
+
+    def rule_for(self, category: str) -> Rule:
+        """The rule for a category; unknown categories get the default, never dropped."""
+        return self.rules.get(category, self.default)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> RoutingRules:
+        """Rules from `{"CHILD": {"priority": "critical", "ack_sla_s": 300,
+        "extra_recipients": ["county_desk"]}, ...}`; categories not named keep their default.
+        """
+        rules = dict(DEFAULT_RULES)
+        for category, spec in data.items():
+            rules[str(category)] = _rule(str(category), spec)
+        return cls(rules)
+
+    @classmethod
+    def load(cls, path: str | Path) -> RoutingRules:
+        """Rules from a JSON file (see `from_mapping`)."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"routing rules {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"routing rules {path}: expected an object of categories")
+        return cls.from_mapping(data)
+
+
+def _rule(category: str, spec: object) -> Rule:
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"rule {category}: expected an object")
+    priority = spec.get("priority")
+    if priority not in PRIORITIES:
+        raise ValueError(f"rule {category}: priority must be one of {', '.join(PRIORITIES)}")
+    sla = spec.get("ack_sla_s", DEFAULT_RULES.get(category, _URGENT).ack_sla_s)
+    if not isinstance(sla, int) or isinstance(sla, bool) or sla <= 0:
+        raise ValueError(f"rule {category}: ack_sla_s must be a positive number of seconds")
+    extra = spec.get("extra_recipients", [])
+    if not isinstance(extra, list) or any(e not in EXTRA_RECIPIENTS for e in extra):
+        raise ValueError(f"rule {category}: extra_recipients may hold {EXTRA_RECIPIENTS}")
+    return Rule(str(priority), sla, tuple(extra))
+
+
+_DEFAULT = RoutingRules()
+
+
 def rule_for(category: str) -> Rule:
-    """The rule for a category; unknown categories are urgent, never dropped."""
-    return RULES.get(category, _URGENT)
+    """The default table's rule for a category (the gateway uses its configured table)."""
+    return _DEFAULT.rule_for(category)

@@ -1,11 +1,14 @@
 """Kannel's webhooks: inbound messages (sms-service get-url/post-url) and delivery reports.
 
 These answer Kannel, not people: a short plain-text body, and an HTTP status
-Kannel can act on (403 wrong secret, 400 unreadable, 200 stored). The raw
-message is stored before the 200; everything else happens in RQ jobs.
+Kannel can act on (403 wrong secret; 200 stored; 202 stored but unreadable,
+for a person). The raw message is stored before the answer; everything else
+happens in RQ jobs.
 """
 
 from __future__ import annotations
+
+import logging
 
 from flask import Response, current_app, request
 from flask.views import MethodView
@@ -16,6 +19,8 @@ from gateway.sms_inbound import receive, store_unreadable
 from gateway.sms_outbound import record_delivery
 from sms.providers import InboundError
 from sms.providers.kannel import parse_dlr, parse_inbound, secret_matches
+
+log = logging.getLogger(__name__)
 
 blp = Blueprint("sms", __name__, description="SMS gateway webhooks (Kannel)")
 
@@ -48,8 +53,10 @@ class KannelInbound(MethodView):
         try:
             sms = parse_inbound(params, body, request.content_type)
         except InboundError as exc:
+            # Stored for a person to read. 202, not 4xx: smsbox retries any other
+            # answer for up to an hour, and a retry cannot make it readable.
             store_unreadable("kannel", params, exc.reason)
-            abort(400, message=f"unreadable message: {exc}")
+            return Response(f"stored unread: {exc}", status=202, mimetype="text/plain")
         receive("kannel", sms)
         # A retry of a message already stored is answered the same: Kannel may stop.
         return Response(EMPTY, status=200, mimetype="text/plain")
@@ -73,7 +80,8 @@ class KannelDeliveryReport(MethodView):
         try:
             report = parse_dlr(params)
         except InboundError as exc:
-            abort(400, message=f"unreadable delivery report: {exc}")
+            log.warning("unreadable delivery report: %s", exc)
+            return Response(f"ignored: {exc}", status=202, mimetype="text/plain")
         record_delivery(report)
         return Response(EMPTY, status=200, mimetype="text/plain")
 

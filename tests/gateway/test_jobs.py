@@ -36,7 +36,7 @@ def test_sweep_requeues_old_unrouted_reports_on_their_priority_queue(county):
     run_jobs()
     assert Report.objects(id=old.id).first().status == "routed"
     assert Report.objects(id=fresh.id).first().status == "received"
-    assert Dispatch.objects(report_id=old.id).count() == 1
+    assert Dispatch.objects(report_id=old.id, station_code="530627-WF").count() == 1
 
 
 def test_sweep_twice_still_one_dispatch(county):

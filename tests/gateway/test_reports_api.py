@@ -44,9 +44,10 @@ def test_gps_report_is_stored_then_routed_to_the_cells_station(client, county, r
     assert report.status == "routed"
     assert report.cell_code == cell.code
     assert report.station_code == "530627-PJ"
-    dispatches = Dispatch.objects(report_id=report.id)
-    assert [d.station_code for d in dispatches] == ["530627-PJ"]
-    assert dispatches[0].priority == "critical"
+    dispatches = Dispatch.objects(report_id=report.id).order_by("station_code")
+    # The cell's station, and the county criminal-investigation desk for a child case.
+    assert [d.station_code for d in dispatches] == ["530627-PJ", "530627-XJ"]
+    assert {d.priority for d in dispatches} == {"critical"}
 
 
 def test_gcj02_point_is_converted_before_placing(client, county, reporter):
@@ -70,7 +71,7 @@ def test_same_client_id_twice_gives_one_report_and_one_dispatch(client, county, 
     assert third.status_code == 200
     run_jobs()
     assert Report.objects.count() == 1
-    assert Dispatch.objects.count() == 1
+    assert Dispatch.objects(station_code="530627-NT").count() == 1
 
 
 def test_route_job_twice_makes_one_dispatch(client, county, reporter):
@@ -80,7 +81,8 @@ def test_route_job_twice_makes_one_dispatch(client, county, reporter):
     report = Report.objects(code=resp.json["code"]).first()
     assert route(str(report.id)) == "530627-NT"
     assert route(str(report.id)) == "530627-NT"
-    assert Dispatch.objects(report_id=report.id).count() == 1
+    assert Dispatch.objects(report_id=report.id, station_code="530627-NT").count() == 1
+    assert Dispatch.objects(report_id=report.id).count() == 2  # + the county desk
 
 
 def test_grid_code_with_hyphens_is_accepted(client, county, reporter):
@@ -187,3 +189,19 @@ def test_officer_cannot_file_a_report(client, county):
 def test_times_are_written_as_utc(client, county, reporter):
     resp = post(client, reporter)
     assert resp.json["created_at"].endswith("+00:00")
+
+
+def test_rules_table_decides_priority_and_extra_recipients(client, county, reporter):
+    codes = {}
+    for category in ("ABUSE", "WOMAN", "ONLINE"):
+        resp = post(client, reporter, client_id=f"rules-{category}-0001", category=category,
+                    grid_code=cell_code(1, 1, 1))
+        codes[category] = resp.json["code"]
+    run_jobs()
+    got = {c: sorted((d.station_code, d.priority) for d in Dispatch.objects(report_code=code))
+           for c, code in codes.items()}
+    assert got == {
+        "ABUSE": [("530627-NT", "critical"), ("530627-XJ", "critical")],
+        "WOMAN": [("530627-NT", "urgent")],
+        "ONLINE": [("530627-NT", "routine")],
+    }

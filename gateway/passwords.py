@@ -1,0 +1,89 @@
+"""Hashing of human-chosen secrets (console passwords, PINs) with scrypt, which is memory-hard.
+
+Stored as ``scrypt$<n>$<r>$<p>$<salt b64>$<hash b64>`` so parameters can be
+raised later: `needs_rehash` says when a stored hash is below the current ones
+(rehash at the next successful login). Random API tokens do not need this:
+they have 256 bits of entropy and are looked up by SHA-256 (`gateway.auth`).
+A short PIN stays guessable offline whatever the hash; rate-limit its attempts.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+
+SCHEME = "scrypt"
+N = 2**14  # CPU/memory cost: 128 * N * R bytes = 16 MiB per hash, ~50 ms here
+R = 8
+P = 1
+SALT_BYTES = 16
+HASH_BYTES = 32
+# Refuse stored parameters beyond these, so a corrupted or hostile record cannot
+# make one verification eat the machine.
+_MAX_N = 2**20
+_MAX_R = 32
+_MAX_P = 16
+
+
+def _scrypt(secret: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
+    return hashlib.scrypt(
+        secret.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=length,
+        maxmem=128 * n * r * p + 2 * 1024 * 1024,
+    )
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def hash_secret(secret: str) -> str:
+    """A salted scrypt hash of `secret`, self-describing."""
+    salt = secrets.token_bytes(SALT_BYTES)
+    digest = _scrypt(secret, salt, N, R, P, HASH_BYTES)
+    return f"{SCHEME}${N}${R}${P}${_b64(salt)}${_b64(digest)}"
+
+
+def _parse(stored: str) -> tuple[int, int, int, bytes, bytes] | None:
+    """(n, r, p, salt, hash), or None when `stored` is not a hash we can check."""
+    if not isinstance(stored, str):
+        return None
+    parts = stored.split("$")
+    if len(parts) != 6 or parts[0] != SCHEME:
+        return None
+    try:
+        n, r, p = (int(x) for x in parts[1:4])
+        salt = base64.b64decode(parts[4], validate=True)
+        digest = base64.b64decode(parts[5], validate=True)
+    except (ValueError, binascii.Error):
+        return None
+    valid = (
+        1 < n <= _MAX_N and n & (n - 1) == 0
+        and 1 <= r <= _MAX_R and 1 <= p <= _MAX_P
+        and len(salt) >= 8 and 16 <= len(digest) <= 64
+    )
+    return (n, r, p, salt, digest) if valid else None
+
+
+def verify_secret(secret: str, stored: str) -> bool:
+    """True when `secret` matches `stored`; False for a wrong secret or a malformed record."""
+    parsed = _parse(stored)
+    if parsed is None or not isinstance(secret, str):
+        return False
+    n, r, p, salt, digest = parsed
+    try:
+        candidate = _scrypt(secret, salt, n, r, p, len(digest))
+    except (ValueError, MemoryError):
+        return False
+    return hmac.compare_digest(candidate, digest)
+
+
+def needs_rehash(stored: str) -> bool:
+    """True when `stored` is malformed or weaker than today's parameters."""
+    parsed = _parse(stored)
+    if parsed is None:
+        return True
+    n, r, p, salt, digest = parsed
+    return n < N or r < R or p < P or len(salt) < SALT_BYTES or len(digest) < HASH_BYTES
