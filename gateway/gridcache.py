@@ -1,8 +1,10 @@
 """Each process's current grid snapshot, reloaded when the grid changes.
 
-Whoever changes grid cells or stations calls `bump_version()`; every API
-process and worker compares the Redis version at most every `CHECK_EVERY_S`
-seconds and rebuilds its snapshot when it moved on.
+Whoever changes grid cells or stations calls `bump_version()`: it increments
+a version in Redis and publishes on `CHANNEL`. Each process listens on that
+channel (a daemon thread) and checks the version at its next lookup; as a
+safety net for a missed message it also compares the version at most every
+`CHECK_EVERY_S` seconds. A changed version rebuilds the snapshot.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from grid.snapshot import CellInfo, GridSnapshot, StationInfo
 log = logging.getLogger(__name__)
 
 VERSION_KEY = "safegrid:grid:version"
-CHECK_EVERY_S = 2.0
+CHANNEL = "safegrid:grid:changed"
+CHECK_EVERY_S = 10.0
 
 
 
@@ -30,6 +33,7 @@ class _Current:
         self.snapshot: GridSnapshot | None = None
         self.version: int | None = None
         self.checked = 0.0
+        self.listener: threading.Thread | None = None
 
 
 _current = _Current()
@@ -53,7 +57,28 @@ def load_snapshot() -> GridSnapshot:
 
 def bump_version() -> None:
     """Tell every process that the grid changed."""
-    redis_store.conn.incr(VERSION_KEY)
+    version = redis_store.conn.incr(VERSION_KEY)
+    redis_store.conn.publish(CHANNEL, str(version))
+
+
+def _listen() -> None:
+    """Mark the snapshot stale whenever another process announces a grid change."""
+    while True:
+        try:
+            pubsub = redis_store.conn.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(CHANNEL)
+            for message in pubsub.listen():
+                if message.get("type") == "message":
+                    _current.checked = 0.0  # the next lookup compares versions
+        except Exception as exc:  # noqa: BLE001 - Redis away: the periodic check still works
+            log.warning("grid change listener lost Redis (%s); retrying in 5 s", exc)
+            time.sleep(5.0)
+
+
+def _ensure_listener() -> None:
+    if _current.listener is None or not _current.listener.is_alive():
+        _current.listener = threading.Thread(target=_listen, name="grid-changes", daemon=True)
+        _current.listener.start()
 
 
 def _read_version() -> int:
@@ -67,8 +92,10 @@ def current() -> GridSnapshot:
     if _current.snapshot is not None and now - _current.checked < CHECK_EVERY_S:
         return _current.snapshot
     with _current.lock:
-        version = _read_version()
+        _ensure_listener()
+        # Mark checked before reading, so a change announced meanwhile still counts.
         _current.checked = now
+        version = _read_version()
         if _current.snapshot is None or version != _current.version:
             started = time.perf_counter()
             _current.snapshot = load_snapshot()
