@@ -33,6 +33,7 @@ class _Current:
         self.snapshot: GridSnapshot | None = None
         self.version: int | None = None
         self.checked = 0.0
+        self.stale = True  # set by the listener when another process announces a change
         self.listener: threading.Thread | None = None
 
 
@@ -69,7 +70,7 @@ def _listen() -> None:
             pubsub.subscribe(CHANNEL)
             for message in pubsub.listen():
                 if message.get("type") == "message":
-                    _current.checked = 0.0  # the next lookup compares versions
+                    _current.stale = True  # the next lookup compares versions
         except Exception as exc:  # noqa: BLE001 - Redis away: the periodic check still works
             log.warning("grid change listener lost Redis (%s); retrying in 5 s", exc)
             time.sleep(5.0)
@@ -89,12 +90,13 @@ def _read_version() -> int:
 def current() -> GridSnapshot:
     """The snapshot in force for this process (loads or reloads as needed)."""
     now = time.monotonic()
-    if _current.snapshot is not None and now - _current.checked < CHECK_EVERY_S:
+    fresh = not _current.stale and now - _current.checked < CHECK_EVERY_S
+    if _current.snapshot is not None and fresh:
         return _current.snapshot
     with _current.lock:
         _ensure_listener()
         # Mark checked before reading, so a change announced meanwhile still counts.
-        _current.checked = now
+        _current.checked, _current.stale = now, False
         version = _read_version()
         if _current.snapshot is None or version != _current.version:
             started = time.perf_counter()
@@ -111,3 +113,4 @@ def reset() -> None:
     """Forget the snapshot (tests, and after a database switch)."""
     with _current.lock:
         _current.snapshot, _current.version, _current.checked = None, None, 0.0
+        _current.stale = True

@@ -33,6 +33,10 @@ def test_an_announced_change_is_picked_up_without_the_periodic_check(county, mon
     assert NEW_CELL not in before.cells
     add_cell()
     assert NEW_CELL not in gridcache.current().cells  # nothing announced yet
+    deadline = time.monotonic() + 30
+    while not redis_store.conn.pubsub_numsub(gridcache.CHANNEL)[0][1]:
+        assert time.monotonic() < deadline, "the listener never subscribed"
+        time.sleep(0.02)
     # Another process announces the change: increment + publish, as bump_version does.
     version = redis_store.conn.incr(gridcache.VERSION_KEY)
     redis_store.conn.publish(gridcache.CHANNEL, str(version))
