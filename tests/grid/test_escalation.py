@@ -17,21 +17,24 @@ from grid.escalation import (
     overdue,
 )
 from grid.lifecycle import STATES
-from grid.rules import RULES
+from grid.rules import DEFAULT_RULES
 
 T0 = dt.datetime(2025, 3, 1, 8, 0, 0)
 
 
 def test_defaults_match_the_routing_rules() -> None:
     assert DEFAULT_SLA_S == {"critical": 300, "urgent": 1800, "routine": 86400}
-    for rule in RULES.values():
+    for rule in DEFAULT_RULES.values():
         assert DEFAULT_SLA_S[rule.priority] == rule.ack_sla_s
 
 
 @pytest.mark.parametrize(
     ("priority", "after"),
-    [("critical", dt.timedelta(minutes=5)), ("urgent", dt.timedelta(minutes=30)),
-     ("routine", dt.timedelta(hours=24))],
+    [
+        ("critical", dt.timedelta(minutes=5)),
+        ("urgent", dt.timedelta(minutes=30)),
+        ("routine", dt.timedelta(hours=24)),
+    ],
 )
 def test_default_deadlines(priority: str, after: dt.timedelta) -> None:
     assert deadline(priority, T0) == T0 + after

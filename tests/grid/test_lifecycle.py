@@ -283,8 +283,12 @@ def test_officer_actions_need_an_officer(action: str) -> None:
 
 @pytest.mark.parametrize(
     ("target", "code"),
-    [("S1", "same_station"), ("S9", "unknown_station"), (None, "unknown_station"),
-     ("  ", "unknown_station")],
+    [
+        ("S1", "same_station"),
+        ("S9", "unknown_station"),
+        (None, "unknown_station"),
+        ("  ", "unknown_station"),
+    ],
 )
 def test_transfer_target_must_be_another_known_station(target: str | None, code: str) -> None:
     kw = ctx("request_transfer", "acknowledged") | {"target_station": target}
@@ -298,8 +302,7 @@ def test_transfer_target_must_be_another_known_station(target: str | None, code:
 @pytest.mark.parametrize("reason", [None, "", "   "])
 @pytest.mark.parametrize(
     ("action", "state"),
-    [("request_transfer", "new"), ("reject_transfer", "transfer_requested"),
-     ("note", "delivered")],
+    [("request_transfer", "new"), ("reject_transfer", "transfer_requested"), ("note", "delivered")],
 )
 def test_reason_required(action: str, state: str, reason: str | None) -> None:
     with pytest.raises(TransitionError) as err:
@@ -313,8 +316,14 @@ def test_accept_needs_no_reason() -> None:
 
 
 def test_note_keeps_the_state_and_pushes_the_text() -> None:
-    p = plan("note", "acknowledged", dispatch_station="S1", actor_station="S1", actor="o1",
-             reason="  已联系学校  ")
+    p = plan(
+        "note",
+        "acknowledged",
+        dispatch_station="S1",
+        actor_station="S1",
+        actor="o1",
+        reason="  已联系学校  ",
+    )
     assert p.to_state == p.from_state == "acknowledged"
     assert p.set_fields == {}
     assert p.push == {"notes": {"text": "已联系学校", "by": "o1", "station": "S1"}}
@@ -322,8 +331,15 @@ def test_note_keeps_the_state_and_pushes_the_text() -> None:
 
 
 def close(outcome: str | None, reason: str | None = None) -> Plan:
-    return plan("close", "acknowledged", dispatch_station="S1", actor_station="S1", actor="o1",
-                outcome=outcome, reason=reason)
+    return plan(
+        "close",
+        "acknowledged",
+        dispatch_station="S1",
+        actor_station="S1",
+        actor="o1",
+        outcome=outcome,
+        reason=reason,
+    )
 
 
 @pytest.mark.parametrize("outcome", OUTCOMES)

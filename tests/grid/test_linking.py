@@ -35,11 +35,12 @@ OTHER_KEY = b"o" * 32
         ("手机１３８００１３８０００", ("+8613800138000",)),  # full-width digits
         ("打13800138000或13912345678，13800138000", ("+8613800138000", "+8613912345678")),
         ("男孩约8岁，穿红衣", ()),
-        # Not mobile numbers: second digit 2, ten digits, part of an ID card number.
+        # Not mobile numbers: second digit 2, ten digits, inside a longer number.
         ("12800138000", ()),
         ("1380013800", ()),
         ("身份证110101199003071234", ()),
         ("订单号213800138000", ()),
+        ("流水号138001380001", ()),
     ],
 )
 def test_normalise_phone(text: str, expected: tuple[str, ...]) -> None:
@@ -122,9 +123,7 @@ def square(x: float, y: float, side: float = 1.0) -> list[tuple[float, float]]:
 
 def grid(n: int, side: float = 0.01) -> dict[str, list[tuple[float, float]]]:
     return {
-        f"{i}-{j}": square(100 + i * side, 30 + j * side, side)
-        for i in range(n)
-        for j in range(n)
+        f"{i}-{j}": square(100 + i * side, 30 + j * side, side) for i in range(n) for j in range(n)
     }
 
 
