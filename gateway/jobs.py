@@ -16,14 +16,12 @@ from pymongo.errors import DuplicateKeyError
 from redis.exceptions import RedisError
 from rq import Retry, get_current_job
 
-from gateway import gridcache, queues
+from gateway import gridcache, queues, workflow
 from gateway.documents import Report, Reporter
 from gateway.extensions import redis_store
-from gateway.runtime import rules, settings
-from gateway.sms_outbound import queue_sms
+from gateway.runtime import escalation, rules, settings
 from grid.documents import Dispatch, utcnow
 from grid.snapshot import GridSnapshot, Placement
-from sms import replies
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +97,12 @@ def route(report_id: str) -> str:
                                     cell.county_code if cell else county):
         created = _ensure_dispatch(report, station_code, rule.priority, cell_name,
                                    placement.cell_code, placement.flags)
-        station = snapshot.stations.get(station_code)
-        if created and station is not None and station.duty_phone:
-            # The duty phone gets code, category and cell only: no victim or reporter details.
-            queue_sms(station.duty_phone,
-                      replies.dispatch_notice(report.code, report.category, cell_name),
-                      "dispatch_notice", ref=f"notice-{report.id}-{station.code}",
-                      report_id=report.id)
+        if created is not None:
+            dispatch_id, deadline = created
+            # Inbox + duty-phone SMS now; the SLA check at the deadline. A crash
+            # before this leaves it `new`: the sweeper delivers and escalates it.
+            workflow.deliver(dispatch_id)
+            workflow.schedule_escalation(dispatch_id, deadline, 0)
     Report.objects(id=report.id, status="received").update_one(
         set__status="routed",
         set__cell_code=placement.cell_code,
@@ -137,11 +134,13 @@ def _ensure_dispatch(
     cell_name: str | None,
     cell_code: str | None,
     flags: tuple[str, ...],
-) -> bool:
+) -> tuple[str, dt.datetime] | None:
     """Create the (report, station) dispatch unless it exists (an upsert on a unique key).
 
-    True when this call created it.
+    Returns the new dispatch's id and deadline, or None when it existed.
     """
+    now = utcnow()
+    deadline = escalation().deadline(priority, now)
     fields = {
         "report_code": report.code,
         "priority": priority,
@@ -151,7 +150,11 @@ def _ensure_dispatch(
         "cell_name": cell_name,
         "flags": list(flags),
         "reported_at": report.created_at,
-        "created_at": utcnow(),
+        "created_at": now,
+        "ack_deadline": deadline,
+        "next_check_at": deadline,
+        "escalation_level": 0,
+        "history": [{"action": "create", "to": "new", "by": "system:route", "at": now}],
     }
     try:
         result = Dispatch._get_collection().update_one(
@@ -160,8 +163,10 @@ def _ensure_dispatch(
             upsert=True,
         )
     except DuplicateKeyError:
-        return False  # a concurrent run of this job created it first: exactly one exists
-    return result.upserted_id is not None
+        return None  # a concurrent run of this job created it first: exactly one exists
+    if result.upserted_id is None:
+        return None
+    return str(result.upserted_id), deadline
 
 
 def sweep(older_than_s: int | None = None) -> int:
@@ -175,4 +180,7 @@ def sweep(older_than_s: int | None = None) -> int:
             count += 1
     if count:
         log.warning("sweep: re-queued %d unrouted reports", count)
+    delivered, checks = workflow.sweep_dispatches()
+    if delivered or checks:
+        log.warning("sweep: %d dispatches to deliver, %d escalation checks", delivered, checks)
     return count

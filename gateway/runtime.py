@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from gateway.extensions import connect_db, redis_store
 from gateway.settings import Settings
+from grid.escalation import EscalationPolicy
 from grid.rules import RoutingRules
 
 _settings: list[Settings] = []
 _rules: list[RoutingRules] = []
+_policy: list[EscalationPolicy] = []
 
 
 def configure(settings: Settings) -> None:
@@ -23,6 +25,10 @@ def configure(settings: Settings) -> None:
     token_cache.clear()
     _rules[:] = [RoutingRules.load(settings.routing_rules_file)
                  if settings.routing_rules_file else RoutingRules()]
+    _policy[:] = [EscalationPolicy(
+        sla_s={"critical": settings.sla_critical_s, "urgent": settings.sla_urgent_s,
+               "routine": settings.sla_routine_s},
+        step_s=settings.escalation_step_s, repeat_s=settings.escalation_repeat_s)]
     _settings[:] = [settings]
 
 
@@ -38,3 +44,10 @@ def rules() -> RoutingRules:
     if not _rules:
         raise RuntimeError("SafeGrid is not configured: call create_app() or runtime.configure()")
     return _rules[0]
+
+
+def escalation() -> EscalationPolicy:
+    """Deadlines and the escalation chain this process was configured with."""
+    if not _policy:
+        raise RuntimeError("SafeGrid is not configured: call create_app() or runtime.configure()")
+    return _policy[0]

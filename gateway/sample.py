@@ -87,7 +87,8 @@ def build() -> SampleCounty:
     bureau = f"{seat.name}公安局"
     for t, (t_code, t_name, s_code, s_name, villages) in enumerate(TOWNSHIPS):
         Station(code=s_code, name=s_name, county_code=COUNTY, county_bureau=bureau,
-                duty_phone=f"+86138000020{t + 1:02d}").save()
+                duty_phone=f"+86138000020{t + 1:02d}",
+                chief_phone=f"+86138000021{t + 1:02d}").save()
         county.stations[s_code] = s_name
         for v, v_name in enumerate(villages):
             v_lon = west + (2 * t + v % 2) * _KM_LON
@@ -120,7 +121,8 @@ def build() -> SampleCounty:
         county.tokens[f"officer {s_name} ({s_code})"] = issue_token(
             "officer", subject_id=officer.id, station_code=s_code, county_code=COUNTY,
             label=officer.name)
-    supervisor = Officer(name="县局督导员", role="supervisor", county_code=COUNTY).save()
+    supervisor = Officer(name="县局督导员", role="supervisor", county_code=COUNTY,
+                         phone="+8613800003099").save()
     county.tokens[f"supervisor {bureau}"] = issue_token(
         "supervisor", subject_id=supervisor.id, county_code=COUNTY, label=supervisor.name)
     return county

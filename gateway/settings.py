@@ -29,6 +29,12 @@ class Settings:
     # JSON table of category → priority, SLA and extra recipients (grid/rules.py);
     # empty: the built-in defaults.
     routing_rules_file: str = ""
+    # Acknowledgement deadlines by priority and the escalation chain's timing (seconds).
+    sla_critical_s: int = 300
+    sla_urgent_s: int = 1800
+    sla_routine_s: int = 86400
+    escalation_step_s: int = 300
+    escalation_repeat_s: int = 900
     # SMS through Kannel. Off until a deployment configures it: then replies,
     # receipts and duty-phone notices are queued on the `sms` queue.
     sms_enabled: bool = False

@@ -241,7 +241,9 @@ class Gazetteer:
 
         A name found only inside a longer one is dropped (朝阳 inside 朝阳区).
         A name shared by several places yields all of them: those in
-        `prefer_county` (6-digit adcode) first, then same city, same province.
+        `prefer_county` (6-digit adcode) first, then same city, same province;
+        then those under a province or city named in the same text; then by
+        adcode.
         """
         compact = "".join(text.split())
         lengths = self._lengths_by_first_char()
@@ -260,22 +262,32 @@ class Gazetteer:
             if not any(ks <= start and end <= ke for ks, ke, _ in kept):
                 kept.append((start, end, name))
         prefer = "".join(prefer_county.split())[:6] if prefer_county else ""
+        # Provinces and cities named in the same text break ties next:
+        # 西湖区 after 杭州市 is Hangzhou's, not Nanchang's.
+        context = [
+            p.adcode[: 2 if p.kind == "province" else 4]
+            for _, _, name in kept
+            for p in by_name[name]
+            if p.kind in ("province", "city") and len(by_name[name]) == 1
+        ]
+
+        def rank(p: Place) -> tuple[int, int, str]:
+            near = max((_affinity(p.adcode, c) for c in context), default=0)
+            return (-_affinity(p.adcode, prefer), -near, p.adcode)
+
         out: list[Place] = []
         seen: set[tuple[str, str]] = set()
         for _, _, name in kept:
-            ranked = sorted(by_name[name], key=lambda p: (-_affinity(p.adcode, prefer), p.adcode))
-            for place in ranked:
+            for place in sorted(by_name[name], key=rank):
                 if (place.adcode, place.kind) not in seen:
                     seen.add((place.adcode, place.kind))
                     out.append(place)
         return out
 
 
-def _affinity(adcode: str, prefer: str) -> int:
-    # 3: same county, 2: same city, 1: same province, 0: elsewhere.
-    if not prefer:
-        return 0
+def _affinity(adcode: str, prefix: str) -> int:
+    # 3: same county, 2: same city, 1: same province, 0: elsewhere or unknown.
     for score, n in ((3, 6), (2, 4), (1, 2)):
-        if len(prefer) >= n and adcode[:n] == prefer[:n]:
+        if len(prefix) >= n and adcode[:n] == prefix[:n]:
             return score
     return 0

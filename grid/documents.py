@@ -22,7 +22,8 @@ class Station(me.Document):
 
     code = me.StringField(required=True, unique=True, max_length=32)
     name = me.StringField(required=True, max_length=100)
-    duty_phone = me.StringField(max_length=20)  # E.164
+    duty_phone = me.StringField(max_length=20)  # E.164, the station's duty officer
+    chief_phone = me.StringField(max_length=20)  # E.164, the station chief (所长): escalation
     county_code = me.StringField(required=True, max_length=6)  # 6-digit county adcode
     county_bureau = me.StringField(max_length=100)  # 县公安局 the station reports to
     kind = me.StringField(choices=("station", "county_desk"), default="station")
@@ -46,7 +47,7 @@ class GridCell(me.Document):
     meta = {"collection": "grid_cells", "indexes": ["county_code", "station_code"]}
 
 
-DISPATCH_STATUSES = ("new", "delivered", "acknowledged", "closed")
+DISPATCH_STATUSES = ("new", "delivered", "acknowledged", "transfer_requested", "closed")
 
 
 class Dispatch(me.Document):
@@ -65,8 +66,29 @@ class Dispatch(me.Document):
     flags = me.ListField(me.StringField())
     reported_at = me.DateTimeField(required=True)
     created_at = me.DateTimeField(required=True, default=utcnow)
+    delivered_at = me.DateTimeField()
     acknowledged_at = me.DateTimeField()
     acknowledged_by = me.StringField()
+    # Acknowledgement deadline and how far up the chain it has gone (grid/escalation.py).
+    ack_deadline = me.DateTimeField()
+    escalation_level = me.IntField(default=0)
+    next_check_at = me.DateTimeField()  # when the next escalation step is due
+    # A pending transfer (grid/lifecycle.py): the target must accept or reject.
+    transfer_to = me.StringField()
+    status_before_transfer = me.StringField()
+    transfer_reason = me.StringField()
+    transfer_rejection_reason = me.StringField()
+    transferred_from = me.StringField()
+    transfer_requested_at = me.DateTimeField()
+    transfer_rejected_at = me.DateTimeField()
+    transferred_at = me.DateTimeField()
+    outcome = me.StringField()
+    outcome_reason = me.StringField()
+    closed_by = me.StringField()
+    closed_at = me.DateTimeField()
+    notes = me.ListField(me.DictField())  # {text, by, station, at}
+    # Every transition, written in the same update as the transition itself.
+    history = me.ListField(me.DictField())
 
     meta = {
         "collection": "dispatches",
@@ -74,5 +96,7 @@ class Dispatch(me.Document):
             {"fields": ["report_id", "station_code"], "unique": True},
             ("station_code", "-created_at"),
             ("station_code", "status", "-created_at"),
+            ("status", "next_check_at"),  # the escalation sweeper's query
+            ("transfer_to", "status"),  # transfers offered to a station
         ],
     }

@@ -1,4 +1,6 @@
-"""Routing rules: what a report's category means for priority, deadline and recipients.
+"""Routing rules: what a report's category means for priority and recipients.
+
+The acknowledgement deadline follows from the priority (grid/escalation.py).
 
 A configurable table (JSON, see `RoutingRules.from_mapping`); the defaults
 follow the Action Plan: child abduction, children of unknown origin and sexual
@@ -22,13 +24,12 @@ EXTRA_RECIPIENTS = ("county_desk",)
 @dataclass(frozen=True)
 class Rule:
     priority: str
-    ack_sla_s: int  # acknowledgement deadline in seconds
     extra_recipients: tuple[str, ...] = ()
 
 
-_CHILD = Rule("critical", 5 * 60, ("county_desk",))
-_URGENT = Rule("urgent", 30 * 60)
-_ROUTINE = Rule("routine", 24 * 3600)
+_CHILD = Rule("critical", ("county_desk",))
+_URGENT = Rule("urgent")
+_ROUTINE = Rule("routine")
 
 DEFAULT_RULES: dict[str, Rule] = {
     "CHILD": _CHILD,
@@ -36,7 +37,7 @@ DEFAULT_RULES: dict[str, Rule] = {
     "ABUSE": _CHILD,
     "WOMAN": _URGENT,
     "LABOUR": _URGENT,
-    "ADOPT": Rule("urgent", 30 * 60, ("county_desk",)),  # selling a baby is a child case
+    "ADOPT": Rule("urgent", ("county_desk",)),  # selling a baby is a child case
     "BIRTH": _URGENT,
     # Unclassified free text is read by a person first; treated as urgent.
     "UNCLASSIFIED": _URGENT,
@@ -58,8 +59,8 @@ class RoutingRules:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> RoutingRules:
-        """Rules from `{"CHILD": {"priority": "critical", "ack_sla_s": 300,
-        "extra_recipients": ["county_desk"]}, ...}`; categories not named keep their default.
+        """Rules from `{"CHILD": {"priority": "critical", "extra_recipients":
+        ["county_desk"]}, ...}`; categories not named keep their default.
         """
         rules = dict(DEFAULT_RULES)
         for category, spec in data.items():
@@ -84,13 +85,13 @@ def _rule(category: str, spec: object) -> Rule:
     priority = spec.get("priority")
     if priority not in PRIORITIES:
         raise ValueError(f"rule {category}: priority must be one of {', '.join(PRIORITIES)}")
-    sla = spec.get("ack_sla_s", DEFAULT_RULES.get(category, _URGENT).ack_sla_s)
-    if not isinstance(sla, int) or isinstance(sla, bool) or sla <= 0:
-        raise ValueError(f"rule {category}: ack_sla_s must be a positive number of seconds")
+    unknown = set(spec) - {"priority", "extra_recipients"}
+    if unknown:
+        raise ValueError(f"rule {category}: unknown keys {', '.join(sorted(unknown))}")
     extra = spec.get("extra_recipients", [])
     if not isinstance(extra, list) or any(e not in EXTRA_RECIPIENTS for e in extra):
         raise ValueError(f"rule {category}: extra_recipients may hold {EXTRA_RECIPIENTS}")
-    return Rule(str(priority), sla, tuple(extra))
+    return Rule(str(priority), tuple(extra))
 
 
 _DEFAULT = RoutingRules()

@@ -100,3 +100,19 @@ def dispatch_notice(report_code: str, category: str, cell_name: str | None) -> s
     """To a station's duty phone: code, category, cell — no victim or reporter details."""
     where = (cell_name or "辖区外")[:24]
     return f"新线索{report_code}：{CATEGORY_NAMES.get(category, category)}，{where}。请尽快签收。"
+
+
+def escalation_notice(report_code: str, category: str, minutes_overdue: int, level: int) -> str:
+    """To the next person up the chain: a clue nobody acknowledged in time (督办)."""
+    name = CATEGORY_NAMES.get(category, category)
+    return f"【督办{level}】线索{report_code}（{name}）超时{minutes_overdue}分钟未签收，请立即处理。"
+
+
+def transfer_request_notice(report_code: str, from_station: str) -> str:
+    """To a station a clue is offered to: it must accept or reject it."""
+    return f"{from_station[:20]}请求将线索{report_code}转交贵所，请尽快接收或退回。"
+
+
+def closed_notice(report_code: str) -> str:
+    """To the reporter, when their report is closed (no case details)."""
+    return f"您的举报{report_code}已办结。感谢您的举报！"

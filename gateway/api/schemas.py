@@ -8,6 +8,8 @@ import re
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from geo.datum import DATUMS
+from grid.documents import DISPATCH_STATUSES
+from grid.lifecycle import OUTCOMES
 from sms.grammar import CATEGORIES, UNCLASSIFIED
 
 GRID_CODE = re.compile(r"^\d{9,15}$")
@@ -91,7 +93,35 @@ class ReportOutSchema(Schema):
 
 
 class DispatchQuerySchema(StrictSchema):
-    status = fields.String(validate=validate.OneOf(("new", "delivered", "acknowledged", "closed")))
+    status = fields.String(validate=validate.OneOf(DISPATCH_STATUSES))
+    priority = fields.String(validate=validate.OneOf(("critical", "urgent", "routine")))
+    overdue = fields.Boolean(metadata={"description": "only dispatches past their deadline "
+                                                      "and still waiting"})
+
+
+class NoteOutSchema(Schema):
+    text = fields.String()
+    by = fields.String(allow_none=True)
+    station = fields.String(allow_none=True)
+    at = UtcDateTime()
+
+
+class TransferInSchema(StrictSchema):
+    to_station = fields.String(required=True, validate=validate.Length(1, 32))
+    reason = fields.String(required=True, validate=validate.Length(1, 500))
+
+
+class ReasonInSchema(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(1, 500))
+
+
+class NoteInSchema(StrictSchema):
+    text = fields.String(required=True, validate=validate.Length(1, 2000))
+
+
+class CloseInSchema(StrictSchema):
+    outcome = fields.String(required=True, validate=validate.OneOf(OUTCOMES))
+    reason = fields.String(load_default=None, validate=validate.Length(max=500))
 
 
 class DispatchOutSchema(Schema):
@@ -106,5 +136,16 @@ class DispatchOutSchema(Schema):
     flags = fields.List(fields.String())
     reported_at = UtcDateTime(required=True)
     created_at = UtcDateTime(required=True)
+    delivered_at = UtcDateTime(allow_none=True)
     acknowledged_at = UtcDateTime(allow_none=True)
     acknowledged_by = fields.String(allow_none=True)
+    ack_deadline = UtcDateTime(allow_none=True)
+    escalation_level = fields.Integer()
+    transfer_to = fields.String(allow_none=True)
+    transfer_reason = fields.String(allow_none=True)
+    transfer_rejection_reason = fields.String(allow_none=True)
+    transferred_from = fields.String(allow_none=True)
+    outcome = fields.String(allow_none=True)
+    outcome_reason = fields.String(allow_none=True)
+    closed_at = UtcDateTime(allow_none=True)
+    notes = fields.List(fields.Nested(NoteOutSchema))

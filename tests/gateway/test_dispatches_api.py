@@ -69,7 +69,7 @@ def test_acknowledge_then_filter_by_status(client, county, officer):
     assert report.status == "acknowledged"
     acked = inbox(client, officer, status="acknowledged").json
     assert [d["id"] for d in acked] == [first["id"]]
-    assert len(inbox(client, officer, status="new").json) == 1
+    assert len(inbox(client, officer, status="delivered").json) == 1
 
 
 def test_acknowledging_twice_is_409_with_the_current_state(client, county, officer):
@@ -89,7 +89,7 @@ def test_another_stations_officer_cannot_read_or_acknowledge(client, county, off
     assert inbox(client, other).status_code == 403
     resp = client.post(f"/api/v1/dispatches/{dispatch_id}/acknowledge", headers=other)
     assert resp.status_code == 403
-    assert Dispatch.objects(id=dispatch_id).first().status == "new"
+    assert Dispatch.objects(id=dispatch_id).first().status == "delivered"
 
 
 def test_supervisor_reads_any_inbox_of_the_county(client, county):

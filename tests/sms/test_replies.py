@@ -29,6 +29,9 @@ CODE = "RZZZZZZ"
         *(replies.dispatch_notice(CODE, c, "某某街道某某某某社区第12网格加长名称再加长")
           for c in replies.CATEGORY_NAMES),
         replies.dispatch_notice(CODE, "CHILD", None),
+        *(replies.escalation_notice(CODE, c, 99999, 12) for c in replies.CATEGORY_NAMES),
+        replies.transfer_request_notice(CODE, LONG_STATION),
+        replies.closed_notice(CODE),
     ],
 )
 def test_each_reply_fits_one_segment(text):

@@ -1,0 +1,258 @@
+"""Working a clue: lifecycle transitions on dispatches, delivery and escalation.
+
+Every transition is one guarded single-document update planned by
+grid.lifecycle: the dispatch's `history` gets the audit entry in that same
+update (so a crash cannot lose it), and the hash-chained audit log gets a copy
+right after. Delivery and escalation are RQ jobs with deterministic ids; each
+checks the dispatch's state first, so running twice is harmless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from gateway import audit, gridcache, queues
+from gateway.documents import Officer, Report, Reporter
+from gateway.runtime import escalation
+from gateway.sms_outbound import queue_sms
+from grid import lifecycle
+from grid.documents import Dispatch, Station, utcnow
+from grid.escalation import overdue
+from sms import replies
+
+log = logging.getLogger(__name__)
+
+
+class NotFound(LookupError):
+    """No such dispatch."""
+
+
+def _collection() -> Any:
+    return Dispatch._get_collection()
+
+
+def apply(dispatch_id: str, action: str, *, actor: str, actor_station: str | None,
+          target_station: str | None = None, outcome: str | None = None,
+          reason: str | None = None) -> dict[str, Any]:
+    """Perform `action` on a dispatch as `actor`; raises NotFound or lifecycle.TransitionError."""
+    try:
+        oid = ObjectId(dispatch_id)
+    except Exception as exc:  # noqa: BLE001 - any malformed id is simply not found
+        raise NotFound(dispatch_id) from exc
+    doc = _collection().find_one({"_id": oid})
+    if doc is None:
+        raise NotFound(dispatch_id)
+    plan = lifecycle.plan(
+        action, doc["status"],
+        dispatch_station=doc["station_code"], actor_station=actor_station, actor=actor,
+        transfer_to=doc.get("transfer_to"),
+        status_before_transfer=doc.get("status_before_transfer"),
+        target_station=target_station, outcome=outcome, reason=reason,
+        known_stations=gridcache.current().stations,
+    )
+    now = utcnow()
+    fields: dict[str, object] = dict(plan.set_fields)
+    fields.update({name: now for name in plan.stamp})
+    if plan.restart_sla:
+        fields["ack_deadline"] = fields["next_check_at"] = escalation().deadline(
+            doc["priority"], now)
+    entry = {**plan.audit, "at": now}
+    push: dict[str, object] = {name: {**item, "at": now} for name, item in plan.push.items()}
+    push["history"] = entry
+    try:
+        updated = _collection().find_one_and_update(
+            {"_id": oid, **plan.guard}, {"$set": fields, "$push": push},
+            return_document=ReturnDocument.AFTER,
+        )
+    except DuplicateKeyError as exc:
+        # accept_transfer onto a station that already holds this report (e.g. the county desk).
+        raise lifecycle.TransitionError(
+            "not_allowed", "the receiving station already has a dispatch for this report",
+            doc["status"]) from exc
+    if updated is None:
+        current = _collection().find_one({"_id": oid}, {"status": 1}) or {"status": "gone"}
+        raise lifecycle.TransitionError(
+            "not_allowed", f"the dispatch changed meanwhile: it is {current['status']}",
+            current["status"])
+    audit.append(actor, f"dispatch.{action}", f"dispatch:{oid}",
+                 {k: v for k, v in plan.audit.items() if k != "action" and v is not None})
+    _after(action, updated, plan)
+    return dict(updated)
+
+
+def _after(action: str, dispatch: dict[str, Any], plan: lifecycle.Plan) -> None:
+    """What follows a transition: the report's status, notices, the next SLA check."""
+    report_id = dispatch["report_id"]
+    if action == "acknowledge":
+        Report.objects(id=report_id, status="routed").update_one(set__status="acknowledged")
+    elif action == "close":
+        closed = Report.objects(id=report_id, status__in=("routed", "acknowledged")).update_one(
+            set__status="closed")
+        if closed:
+            _tell_reporter_closed(report_id, dispatch["report_code"])
+    elif action == "request_transfer":
+        target = Station.objects(code=dispatch["transfer_to"]).only("duty_phone").first()
+        source = gridcache.current().stations.get(dispatch["station_code"])
+        if target is not None and target.duty_phone:
+            queue_sms(target.duty_phone,
+                      replies.transfer_request_notice(dispatch["report_code"],
+                                                      source.name if source else ""),
+                      "transfer_notice",
+                      ref=f"transfer-{dispatch['_id']}-{len(dispatch.get('history', []))}")
+    elif action == "accept_transfer":
+        deliver(str(dispatch["_id"]))
+    if plan.restart_sla and dispatch.get("ack_deadline") is not None:
+        schedule_escalation(str(dispatch["_id"]), dispatch["ack_deadline"], 0)
+
+
+def _tell_reporter_closed(report_id: ObjectId, code: str) -> None:
+    report = Report.objects(id=report_id).only("reporter_id", "source").first()
+    reporter = Reporter.objects(id=report.reporter_id).only("phone").first() if report else None
+    if report is not None and report.source == "sms" and reporter is not None:
+        queue_sms(reporter.phone, replies.closed_notice(code), "closed_notice",
+                  ref=f"closed-{report_id}")
+
+
+# --- delivery ---------------------------------------------------------------------------
+
+def deliver(dispatch_id: str) -> str:
+    """Put a new dispatch in its station's inbox and text the duty phone. Idempotent."""
+    doc = _collection().find_one({"_id": ObjectId(dispatch_id)})
+    if doc is None:
+        return "missing"
+    if doc["status"] != "new":
+        return doc["status"]
+    try:
+        apply(dispatch_id, "deliver", actor="system:deliver", actor_station=None)
+    except lifecycle.TransitionError as exc:
+        return exc.current_state or "changed"  # someone acted first: nothing to deliver
+    station = gridcache.current().stations.get(doc["station_code"])
+    if station is not None and station.duty_phone:
+        # Code, category and cell only: no victim or reporter details in an SMS.
+        queue_sms(station.duty_phone,
+                  replies.dispatch_notice(doc["report_code"], doc["category"],
+                                          doc.get("cell_name")),
+                  "dispatch_notice", ref=f"notice-{doc['_id']}-{doc['station_code']}",
+                  report_id=doc["report_id"])
+    return "delivered"
+
+
+def enqueue_deliver(dispatch_id: str) -> None:
+    queues.queue(queues.CRITICAL).enqueue(deliver, dispatch_id, job_id=f"deliver-{dispatch_id}",
+                                          result_ttl=600, failure_ttl=7 * 24 * 3600)
+
+
+# --- escalation -------------------------------------------------------------------------
+
+def escalation_job_id(dispatch_id: str, level: int) -> str:
+    return f"escalate-{dispatch_id}-{level}"
+
+
+def schedule_escalation(dispatch_id: str, at: dt.datetime, level: int) -> None:
+    """Check the dispatch at `at` (naive UTC) and escalate from `level` if still waiting."""
+    queues.queue(queues.CRITICAL).enqueue_at(
+        at.replace(tzinfo=dt.UTC), escalate, dispatch_id, level,
+        job_id=escalation_job_id(dispatch_id, level), result_ttl=600,
+        failure_ttl=7 * 24 * 3600)
+
+
+def escalate(dispatch_id: str, level: int) -> str:
+    """Climb one step up the chain if the dispatch is still unacknowledged past its deadline.
+
+    Guarded on `escalation_level == level`, so a duplicate or stale run does nothing.
+    """
+    oid = ObjectId(dispatch_id)
+    doc = _collection().find_one({"_id": oid})
+    if doc is None or doc.get("escalation_level", 0) != level:
+        return "stale"
+    now = utcnow()
+    if not overdue(doc["status"], doc.get("ack_deadline"), now):
+        return "not_due"  # acknowledged or closed, or a deadline restarted (its own job runs)
+    next_check = doc.get("next_check_at")
+    if next_check is not None and now < next_check:
+        schedule_escalation(dispatch_id, next_check, level)  # too early: a sweep ran ahead
+        return "not_due"
+    policy = escalation()
+    next_level, role, delay = policy.next_step(level)
+    entry = {"action": "escalate", "from": doc["status"], "to": doc["status"], "by": "system",
+             "level": next_level, "role": role, "at": now}
+    updated = _collection().find_one_and_update(
+        {"_id": oid, "escalation_level": level, "status": doc["status"]},
+        {"$set": {"escalation_level": next_level,
+                  "next_check_at": now + dt.timedelta(seconds=delay)},
+         "$push": {"history": entry}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if updated is None:
+        return "stale"
+    audit.append("system:escalation", "dispatch.escalate", f"dispatch:{oid}",
+                 {"level": next_level, "role": role, "status": doc["status"]})
+    phone = _phone_for(role, updated)
+    deadline = doc.get("ack_deadline") or now
+    minutes = max(1, int((now - deadline).total_seconds() // 60))
+    if phone:
+        queue_sms(phone, replies.escalation_notice(doc["report_code"], doc["category"], minutes,
+                                                   next_level),
+                  "escalation", ref=f"escalate-{oid}-{next_level}", report_id=doc["report_id"])
+    else:
+        log.error("escalation level %d (%s) for dispatch %s has no phone to reach",
+                  next_level, role, oid)
+    schedule_escalation(dispatch_id, now + dt.timedelta(seconds=delay), next_level)
+    return role
+
+
+def _phone_for(role: str, dispatch: dict[str, Any]) -> str | None:
+    """Who to text at this step of the chain; a pending transfer's target is the one waited on."""
+    station_code = dispatch.get("transfer_to") or dispatch["station_code"]
+    snapshot = gridcache.current()
+    station = snapshot.stations.get(station_code)
+    county = station.county_code if station else None
+    if role == "station_duty_officer":
+        return station.duty_phone if station else None
+    if role == "station_chief":
+        doc = Station.objects(code=station_code).only("chief_phone").first()
+        return doc.chief_phone if doc else None
+    if role == "county_duty_desk":
+        desk = snapshot.stations.get(snapshot.county_desk.get(county or "", ""))
+        return desk.duty_phone if desk else None
+    if role == "county_supervisor":
+        supervisor = Officer.objects(role="supervisor", county_code=county,
+                                     phone__exists=True).only("phone").first()
+        return supervisor.phone if supervisor else None
+    return None
+
+
+def sweep_dispatches(grace_s: int = 30) -> tuple[int, int]:
+    """Safety net: deliver what was never delivered, escalate what no job is watching.
+
+    Returns (delivered, escalation checks queued). Idempotent.
+    """
+    now = utcnow()
+    cutoff = now - dt.timedelta(seconds=grace_s)
+    delivered = 0
+    for doc in _collection().find({"status": "new", "created_at": {"$lte": cutoff},
+                                   "transferred_at": None}, {"_id": 1}):
+        enqueue_deliver(str(doc["_id"]))
+        delivered += 1
+    for doc in _collection().find({"status": "new", "transferred_at": {"$lte": cutoff}},
+                                  {"_id": 1}):
+        enqueue_deliver(str(doc["_id"]))
+        delivered += 1
+    checks = 0
+    for doc in _collection().find(
+        {"status": {"$in": ["new", "delivered", "transfer_requested"]},
+         "next_check_at": {"$lte": cutoff}},
+        {"_id": 1, "escalation_level": 1},
+    ):
+        level = int(doc.get("escalation_level", 0))
+        queues.queue(queues.CRITICAL).enqueue(
+            escalate, str(doc["_id"]), level, job_id=escalation_job_id(str(doc["_id"]), level),
+            result_ttl=600)
+        checks += 1
+    return delivered, checks
