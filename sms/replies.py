@@ -105,7 +105,8 @@ def dispatch_notice(report_code: str, category: str, cell_name: str | None) -> s
 def escalation_notice(report_code: str, category: str, minutes_overdue: int, level: int) -> str:
     """To the next person up the chain: a clue nobody acknowledged in time (督办)."""
     name = CATEGORY_NAMES.get(category, category)
-    return f"【督办{level}】线索{report_code}（{name}）超时{minutes_overdue}分钟未签收，请立即处理。"
+    return (f"【督办{level}】线索{report_code}（{name}）超时{minutes_overdue}分钟未签收，"
+            "请立即处理。")
 
 
 def transfer_request_notice(report_code: str, from_station: str) -> str:
