@@ -83,6 +83,8 @@ def apply(dispatch_id: str, action: str, *, actor: str, actor_station: str | Non
     audit.append(actor, f"dispatch.{action}", f"dispatch:{oid}",
                  {k: v for k, v in plan.audit.items() if k != "action" and v is not None})
     _after(action, updated, plan)
+    if action == "accept_transfer":  # delivered to the new station meanwhile
+        updated = _collection().find_one({"_id": oid}) or updated
     return dict(updated)
 
 
