@@ -66,6 +66,7 @@ class Report(me.Document):
     status = me.StringField(required=True, choices=REPORT_STATUSES, default="received")
     source = me.StringField(required=True, choices=("app", "sms"))
     priority = me.StringField()
+    case_id = me.ObjectIdField()  # the linked Case (grid/documents.py)
     # mandated: a registered reporter (强制报告); public: an unknown number's tip (lower trust).
     trust = me.StringField(choices=("mandated", "public"), default="mandated")
     flags = me.ListField(me.StringField())  # e.g. triage, outside_grid_nearest_cell

@@ -47,9 +47,10 @@ def connect_db(settings: Settings) -> None:
 
 def ensure_indexes() -> None:
     """Create every collection's indexes (idempotent; run at start-up)."""
+    from gateway.audit import AuditEntry
     from gateway.documents import ALL_DOCUMENTS
-    from grid.documents import Dispatch, GridCell, Station
+    from grid.documents import Case, Dispatch, GridCell, Station
     from sms.records import ALL_DOCUMENTS as SMS_DOCUMENTS
 
-    for doc in (*ALL_DOCUMENTS, *SMS_DOCUMENTS, Station, GridCell, Dispatch):
+    for doc in (*ALL_DOCUMENTS, *SMS_DOCUMENTS, Station, GridCell, Dispatch, Case, AuditEntry):
         doc.ensure_indexes()

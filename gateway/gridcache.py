@@ -48,10 +48,11 @@ def load_snapshot() -> GridSnapshot:
     ]
     cells = [
         (
-            CellInfo(c.code, c.name, c.station_code, c.county_code),
+            CellInfo(c.code, c.name, c.station_code, c.county_code, tuple(c.neighbours or ())),
             [(float(p[0]), float(p[1])) for p in c.ring],
         )
-        for c in GridCell.objects.only("code", "name", "station_code", "county_code", "ring")
+        for c in GridCell.objects.only("code", "name", "station_code", "county_code", "ring",
+                                       "neighbours")
     ]
     return GridSnapshot(cells, stations)
 

@@ -16,7 +16,7 @@ from pymongo.errors import DuplicateKeyError
 from redis.exceptions import RedisError
 from rq import Retry, get_current_job
 
-from gateway import gridcache, queues, workflow
+from gateway import cases, gridcache, queues, workflow
 from gateway.documents import Report, Reporter
 from gateway.extensions import redis_store
 from gateway.runtime import escalation, rules, settings
@@ -93,10 +93,14 @@ def route(report_id: str) -> str:
     rule = rules().rule_for(report.category)
     cell = snapshot.cells.get(placement.cell_code or "")
     cell_name = cell.name if cell else None
+    case_id, opened = cases.attach(report, placement.cell_code, snapshot)
+    Report.objects(id=report.id, case_id=None).update_one(set__case_id=case_id)
     for station_code in _recipients(snapshot, placement, rule.extra_recipients,
                                     cell.county_code if cell else county):
+        if not opened and _join_case_dispatch(case_id, station_code, report):
+            continue  # the station already works this case: the report joins its dispatch
         created = _ensure_dispatch(report, station_code, rule.priority, cell_name,
-                                   placement.cell_code, placement.flags)
+                                   placement.cell_code, placement.flags, case_id)
         if created is not None:
             dispatch_id, deadline = created
             # Inbox + duty-phone SMS now; the SLA check at the deadline. A crash
@@ -127,6 +131,24 @@ def _recipients(snapshot: GridSnapshot, placement: Placement, extra: tuple[str, 
     return stations
 
 
+def _join_case_dispatch(case_id: ObjectId, station_code: str, report: Report) -> bool:
+    """Add the report to the station's open dispatch for its case; False if there is none."""
+    collection = Dispatch._get_collection()
+    joined = collection.update_one(
+        {"case_id": case_id, "station_code": station_code, "status": {"$ne": "closed"},
+         "report_codes": {"$ne": report.code}},
+        {"$push": {"report_codes": report.code,
+                   "history": {"action": "link", "report_code": report.code,
+                               "by": "system:route", "at": utcnow()}}},
+    )
+    if joined.matched_count:
+        return True
+    # Already joined by an earlier run of this job?
+    return collection.count_documents(
+        {"case_id": case_id, "station_code": station_code, "report_codes": report.code},
+        limit=1) > 0
+
+
 def _ensure_dispatch(
     report: Report,
     station_code: str,
@@ -134,6 +156,7 @@ def _ensure_dispatch(
     cell_name: str | None,
     cell_code: str | None,
     flags: tuple[str, ...],
+    case_id: ObjectId,
 ) -> tuple[str, dt.datetime] | None:
     """Create the (report, station) dispatch unless it exists (an upsert on a unique key).
 
@@ -143,6 +166,8 @@ def _ensure_dispatch(
     deadline = escalation().deadline(priority, now)
     fields = {
         "report_code": report.code,
+        "case_id": case_id,
+        "report_codes": [report.code],
         "priority": priority,
         "status": "new",
         "category": report.category,

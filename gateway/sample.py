@@ -17,6 +17,7 @@ from gateway.auth import issue_token
 from gateway.documents import Officer, Reporter
 from geo.gazetteer import division
 from grid.documents import GridCell, Station
+from grid.linking import neighbours
 
 COUNTY_ADCODE = "530627000000"
 COUNTY = COUNTY_ADCODE[:6]
@@ -106,6 +107,9 @@ def build() -> SampleCounty:
                     station_code=s_code,
                 ).save()
                 county.cells += 1
+    rings = {c.code: [(p[0], p[1]) for p in c.ring] for c in GridCell.objects(county_code=COUNTY)}
+    for code, near in neighbours(rings).items():
+        GridCell.objects(code=code).update_one(set__neighbours=sorted(near))
     Station(code=COUNTY_DESK[0], name=COUNTY_DESK[1], county_code=COUNTY, county_bureau=bureau,
             kind="county_desk", duty_phone="+8613800002099").save()
     county.stations[COUNTY_DESK[0]] = COUNTY_DESK[1]

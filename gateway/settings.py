@@ -35,6 +35,11 @@ class Settings:
     sla_routine_s: int = 86400
     escalation_step_s: int = 300
     escalation_repeat_s: int = 900
+    # Linking reports into cases: same category in the same or a neighbouring cell
+    # within this window; and, when a key is set (hex, >= 16 bytes), the same phone
+    # number or plate, compared by HMAC so clear values are never needed.
+    case_window_s: int = 6 * 3600
+    link_key: str = field(default="", repr=False)
     # SMS through Kannel. Off until a deployment configures it: then replies,
     # receipts and duty-phone notices are queued on the `sms` queue.
     sms_enabled: bool = False

@@ -39,6 +39,8 @@ class GridCell(me.Document):
     # Exterior ring as [[lon, lat], ...] in WGS-84 (GeoJSON order); geometry is
     # done in memory by grid.index, not by database geo queries.
     ring = me.ListField(me.ListField(me.FloatField()), required=True)
+    # Cells that touch or overlap this one (grid.linking.neighbours), computed on import.
+    neighbours = me.ListField(me.StringField())
     village_code = me.StringField(required=True, max_length=12)
     township_code = me.StringField(required=True, max_length=12)
     county_code = me.StringField(required=True, max_length=6)
@@ -47,14 +49,36 @@ class GridCell(me.Document):
     meta = {"collection": "grid_cells", "indexes": ["county_code", "station_code"]}
 
 
+class Case(me.Document):
+    """Reports linked as one matter: same category nearby in a short time, or naming the
+    same phone number or vehicle plate (compared by keyed hash, grid/linking.py).
+    A station gets one dispatch per case instead of one per report.
+    """
+
+    category = me.StringField(required=True)
+    cells = me.ListField(me.StringField())
+    keys = me.ListField(me.StringField())  # HMAC of normalised identifiers, never clear values
+    report_ids = me.ListField(me.ObjectIdField())
+    first_at = me.DateTimeField(required=True)
+    last_at = me.DateTimeField(required=True)
+    open = me.BooleanField(default=True)
+
+    meta = {
+        "collection": "cases",
+        "indexes": ["report_ids", "keys", ("open", "category", "cells", "-last_at")],
+    }
+
+
 DISPATCH_STATUSES = ("new", "delivered", "acknowledged", "transfer_requested", "closed")
 
 
 class Dispatch(me.Document):
     """One clue handed to one station: exactly one per (report, station)."""
 
-    report_id = me.ObjectIdField(required=True)
+    report_id = me.ObjectIdField(required=True)  # the case's first report at this station
     report_code = me.StringField(required=True)
+    case_id = me.ObjectIdField()
+    report_codes = me.ListField(me.StringField())  # every report of the case, in order
     station_code = me.StringField(required=True)
     priority = me.StringField(required=True, choices=("critical", "urgent", "routine"))
     status = me.StringField(required=True, choices=DISPATCH_STATUSES, default="new")
@@ -98,5 +122,6 @@ class Dispatch(me.Document):
             ("station_code", "status", "-created_at"),
             ("status", "next_check_at"),  # the escalation sweeper's query
             ("transfer_to", "status"),  # transfers offered to a station
+            ("case_id", "station_code"),
         ],
     }

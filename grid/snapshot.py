@@ -19,6 +19,7 @@ class CellInfo:
     name: str
     station_code: str
     county_code: str
+    neighbours: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

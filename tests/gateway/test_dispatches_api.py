@@ -16,6 +16,12 @@ WF = "530627-WF"
 
 
 @pytest.fixture
+def settings(settings):  # type: ignore[override]
+    # Each report its own case here: these tests are about the inbox, not linking.
+    return settings.with_(case_window_s=0)
+
+
+@pytest.fixture
 def officer(county):
     return auth(token_of(county, "officer 乌峰派出所"))
 
