@@ -46,6 +46,8 @@ class Location(me.EmbeddedDocument):
     method = me.StringField(choices=LOCATION_METHODS)
     precision_m = me.FloatField()
     grid_code = me.StringField()
+    label = me.StringField()  # the place name that placed it (gazetteer, geocoder)
+    candidates = me.ListField(me.StringField())  # other places of the same name
 
 
 REPORT_STATUSES = ("received", "routed", "acknowledged", "closed")

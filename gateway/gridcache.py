@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 from gateway.extensions import redis_store
 from grid.documents import GridCell, Station
-from grid.snapshot import CellInfo, GridSnapshot, StationInfo
+from grid.snapshot import CellInfo, GridSnapshot, StationInfo, Village
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +47,22 @@ def load_snapshot() -> GridSnapshot:
         StationInfo(s.code, s.name, s.county_code, s.kind, s.duty_phone)
         for s in Station.objects.only("code", "name", "county_code", "kind", "duty_phone")
     ]
-    cells = [
-        (
-            CellInfo(c.code, c.name, c.station_code, c.county_code, tuple(c.neighbours or ())),
-            [(float(p[0]), float(p[1])) for p in c.ring],
-        )
-        for c in GridCell.objects.only("code", "name", "station_code", "county_code", "ring",
-                                       "neighbours")
-    ]
-    return GridSnapshot(cells, stations)
+    cells = []
+    # village code -> [name, sum of lat, sum of lon, cells]: the gazetteer's village points.
+    villages: dict[str, list[Any]] = {}
+    for c in GridCell.objects.only("code", "name", "station_code", "county_code", "ring",
+                                   "neighbours", "village_code", "village_name"):
+        ring = [(float(p[0]), float(p[1])) for p in c.ring]
+        cells.append((CellInfo(c.code, c.name, c.station_code, c.county_code,
+                               tuple(c.neighbours or ())), ring))
+        if c.village_name:
+            lons, lats = [p[0] for p in ring], [p[1] for p in ring]
+            entry = villages.setdefault(c.village_code, [c.village_name, 0.0, 0.0, 0])
+            entry[1] += (min(lats) + max(lats)) / 2
+            entry[2] += (min(lons) + max(lons)) / 2
+            entry[3] += 1
+    return GridSnapshot(cells, stations, [
+        Village(code, name, lat / n, lon / n) for code, (name, lat, lon, n) in villages.items()])
 
 
 def bump_version() -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import replace
 
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 from redis.exceptions import RedisError
 from rq import Retry, get_current_job
 
-from gateway import cases, gridcache, queues, workflow
+from gateway import cases, gridcache, locating, queues, workflow
 from gateway.documents import Report, Reporter
 from gateway.extensions import redis_store
 from gateway.runtime import escalation, rules, settings
@@ -79,14 +80,29 @@ def route(report_id: str) -> str:
     location = report.location
     config = settings()
     snapshot = gridcache.current()
+    lat = location.lat if location else None
+    lon = location.lon if location else None
+    grid_code = location.grid_code if location else None
+    named = None
+    if lat is None and (grid_code is None or grid_code not in snapshot.cells):
+        # No GPS and no usable grid code: a place named in the text, before the home cell.
+        named = locating.locate(report.details or "", snapshot, county)
+        if named is not None:
+            lat, lon = named.lat, named.lon
     placement = snapshot.place(
-        lat=location.lat if location else None,
-        lon=location.lon if location else None,
-        grid_code=location.grid_code if location else None,
+        lat=lat,
+        lon=lon,
+        grid_code=grid_code,
         home_cell=home_cell,
         county_code=county,
         nearest_max_m=config.nearest_cell_max_m,
     )
+    if placement is not None and named is not None and placement.method == "gps":
+        placement = replace(placement, method=named.method)
+        Report.objects(id=report.id, status="received").update_one(
+            set__location__lat=named.lat, set__location__lon=named.lon,
+            set__location__method=named.method, set__location__precision_m=named.precision_m,
+            set__location__label=named.label, set__location__candidates=list(named.candidates))
     if placement is None:
         # No cell and no county desk at all: fail loudly; RQ retries, the sweeper re-queues.
         raise RuntimeError(f"report {report_id}: the grid has no station to route to")

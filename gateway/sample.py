@@ -102,6 +102,7 @@ def build() -> SampleCounty:
                     name=f"{t_name}{v_name}第{gi + 1}网格",
                     ring=_rectangle(g_lon, g_lat, 0.5, 1.0),
                     village_code=f"{t_code}{v + 1:03d}",
+                    village_name=v_name,
                     township_code=f"{t_code}000",
                     county_code=COUNTY,
                     station_code=s_code,

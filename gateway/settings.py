@@ -39,6 +39,15 @@ class Settings:
     # within this window; and, when a key is set (hex, >= 16 bytes), the same phone
     # number or plate, compared by HMAC so clear values are never needed.
     case_window_s: int = 6 * 3600
+    # Place names in a report's text: the offline gazetteer first, then an online
+    # geocoder (self-hosted Nominatim) when a URL is set. Results less precise
+    # than `text_location_max_m` do not pick a cell (a county seat is not a place).
+    geocoder_url: str = ""
+    geocoder_user_agent: str = "SafeGrid"
+    geocoder_timeout_s: float = 3.0
+    geocoder_min_delay_s: float = 1.0
+    geocoder_max_wait_s: float = 5.0
+    text_location_max_m: float = 3000.0
     link_key: str = field(default="", repr=False)
     # SMS through Kannel. Off until a deployment configures it: then replies,
     # receipts and duty-phone notices are queued on the `sms` queue.

@@ -36,11 +36,10 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from geopy.adapters import RequestsAdapter
+from geopy.adapters import URLLibAdapter
 from geopy.exc import GeopyError
 from geopy.extra.rate_limiter import RateLimiter
 from geopy.geocoders import Nominatim
@@ -424,8 +423,11 @@ def nominatim(
         user_agent=user_agent,
         timeout=timeout_s,
         proxies=dict(proxies or {}),
-        # No transport-level retries either: one attempt, bounded by the timeout.
-        adapter_factory=partial(RequestsAdapter, max_retries=0),
+        # urllib, not requests: one attempt per call with no transport-level
+        # retries (so the timeout bounds it), and JSON decoded as UTF-8 when
+        # the server names no charset (RFC 8259); requests would read a
+        # text/plain answer as Latin-1. At ≤ 1 request/s keep-alive buys nothing.
+        adapter_factory=URLLibAdapter,
     )
     return GeopyGeocoder(
         geolocator,

@@ -42,6 +42,7 @@ class GridCell(me.Document):
     # Cells that touch or overlap this one (grid.linking.neighbours), computed on import.
     neighbours = me.ListField(me.StringField())
     village_code = me.StringField(required=True, max_length=12)
+    village_name = me.StringField(max_length=100)  # 村/社区 name, for the gazetteer
     township_code = me.StringField(required=True, max_length=12)
     county_code = me.StringField(required=True, max_length=6)
     station_code = me.StringField(required=True, max_length=32)

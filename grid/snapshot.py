@@ -41,12 +41,24 @@ class Placement:
     flags: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Village:
+    """A village or community (村/社区) of the grid: its name and the middle of its cells."""
+
+    code: str
+    name: str
+    lat: float
+    lon: float
+
+
 class GridSnapshot:
     def __init__(
         self,
         cells: Iterable[tuple[CellInfo, list[tuple[float, float]]]],
         stations: Iterable[StationInfo],
+        villages: Iterable[Village] = (),
     ) -> None:
+        self.villages = tuple(villages)
         cell_list = list(cells)
         self.cells: dict[str, CellInfo] = {info.code: info for info, _ in cell_list}
         self.stations: dict[str, StationInfo] = {s.code: s for s in stations}

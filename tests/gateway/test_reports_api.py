@@ -205,3 +205,45 @@ def test_rules_table_decides_priority_and_extra_recipients(client, county, repor
         "WOMAN": [("530627-NT", "urgent")],
         "ONLINE": [("530627-NT", "routine")],
     }
+
+
+def test_a_village_named_in_the_text_places_the_report(client, county, reporter):
+    # No GPS, no grid code: 泼机镇's 黑树村 named in the details, far from the reporter's home.
+    resp = post(client, reporter, category="WOMAN", details="黑树村有户人家买来一个外地媳妇")
+    run_jobs()
+    report = Report.objects(code=resp.json["code"]).first()
+    assert report.placed_by == "gazetteer"
+    assert report.station_code == "530627-PJ"
+    assert report.cell_code.startswith("530627101003")  # 黑树村's cells
+    assert report.location.label == "黑树村"
+
+
+def test_a_county_seat_named_in_the_text_is_too_coarse_to_pick_a_cell(client, county,
+                                                                      reporter):
+    resp = post(client, reporter, category="WOMAN", details="镇雄县城有人贩卖妇女")
+    run_jobs()
+    report = Report.objects(code=resp.json["code"]).first()
+    assert report.placed_by == "reporter_home_cell"
+
+
+def test_the_geocoder_places_what_the_gazetteer_cannot(app, client, county, reporter):
+    import json
+
+    from gateway import runtime
+    from tests.fakes import recording_server
+
+    cell = GridCell.objects(code=cell_code(1, 2, 1)).first()
+    lat, lon = cell_centre(cell.ring)
+    answer = [{"lat": str(lat), "lon": str(lon), "display_name": "镇雄客运站",
+               "boundingbox": [str(lat - 0.001), str(lat + 0.001), str(lon - 0.001),
+                               str(lon + 0.001)], "class": "amenity", "type": "bus_station"}]
+    with recording_server(status=200, body=json.dumps(answer)) as nominatim:
+        runtime.configure(app.config["SAFEGRID"].with_(geocoder_url=nominatim.url,
+                                                       geocoder_min_delay_s=0.01))
+        resp = post(client, reporter, category="WOMAN",
+                    details="客运站候车室有人拉着哭泣女子 电话13912345678")
+        run_jobs()
+    report = Report.objects(code=resp.json["code"]).first()
+    assert (report.placed_by, report.cell_code) == ("geocoder", cell.code)
+    [request] = nominatim.requests
+    assert "13912345678" not in request.params["q"]  # phone numbers never leave SafeGrid
