@@ -64,6 +64,7 @@ def main() -> int:
     counter = Counter()
     monitoring.register(counter)
     from gateway import gridcache, runtime, sample
+    from gateway.crypto import Keyring
     from gateway.extensions import ensure_indexes
     from gateway.settings import Settings
 
@@ -73,12 +74,15 @@ def main() -> int:
         mongo = stack.secantus()
         mongo_uri = f"mongodb://127.0.0.1:{mongo.port}/bench"
         redis_url = f"redis://127.0.0.1:{redis.port}/0"
-        runtime.configure(Settings(mongodb_uri=mongo_uri, redis_url=redis_url))
+        data_keys = f"bench:{Keyring.generate_key()}"
+        runtime.configure(Settings(mongodb_uri=mongo_uri, redis_url=redis_url,
+                                   data_keys=data_keys))
         ensure_indexes()
         county = sample.build()
         gridcache.bump_version()
         token = next(t for who, t in county.tokens.items() if who.startswith("reporter"))
-        web = stack.gunicorn(app_env(mongo_uri, redis_url), workers=args.web_workers, threads=4)
+        web = stack.gunicorn(app_env(mongo_uri, redis_url, data_keys), workers=args.web_workers,
+                             threads=4)
 
         raw = MongoClient(mongo_uri).bench.raw_inserts
         raw.insert_one({"warm": True})
@@ -116,7 +120,7 @@ def main() -> int:
         from gateway import create_app
 
         client = create_app(Settings(mongodb_uri=mongo_uri, redis_url=redis_url,
-                                     token_cache_s=30)).test_client()
+                                     token_cache_s=30, data_keys=data_keys)).test_client()
         headers = {"Authorization": f"Bearer {token}"}
         body = {"category": "CHILD", "details": DETAILS, "grid_code": sample.cell_code(0, 0, 0)}
         client.post("/api/v1/reports", json={**body, "client_id": "warm-0000-0000"},

@@ -243,9 +243,10 @@ class Stack:
         return FakeSmsc(service, kannel)
 
 
-def app_env(mongodb_uri: str, redis_url: str, **extra: str) -> dict[str, str]:
-    """Environment for SafeGrid processes pointed at these stores."""
-    return {"MONGODB_URI": mongodb_uri, "REDIS_URL": redis_url, **extra}
+def app_env(mongodb_uri: str, redis_url: str, data_keys: str, **extra: str) -> dict[str, str]:
+    """Environment for SafeGrid processes pointed at these stores, with these data keys."""
+    return {"MONGODB_URI": mongodb_uri, "REDIS_URL": redis_url,
+            "SAFEGRID_DATA_KEYS": data_keys, **extra}
 
 
 # --- Kannel with fakesmsc (Stack.kannel, Stack.fakesmsc) ---

@@ -42,7 +42,7 @@ def main() -> int:
         redis = stack.redis(args.redis_port, VAR / "redis")
         mongo = stack.secantus(args.mongo_port, str(VAR / "mongo"))
         env = app_env(f"mongodb://127.0.0.1:{mongo.port}/safegrid",
-                      f"redis://127.0.0.1:{redis.port}/0")
+                      f"redis://127.0.0.1:{redis.port}/0", _local_keys())
         tokens = VAR / "sample-tokens.txt"
         loaded = subprocess.run(
             [find_program("safegrid"), "sample-data", "--if-empty", "--tokens-file", str(tokens)],
@@ -77,6 +77,23 @@ SafeGrid is running.
     finally:
         print("==> stopping", flush=True)
         stack.stop()
+
+
+def _local_keys() -> str:
+    """This machine's data key, made on first start and kept in ./var (mode 600).
+
+    A deployment passes SAFEGRID_DATA_KEYS from its secret store instead.
+    """
+    if os.environ.get("SAFEGRID_DATA_KEYS"):
+        return os.environ["SAFEGRID_DATA_KEYS"]
+    path = VAR / "data-keys"
+    if not path.exists():
+        from gateway.crypto import Keyring
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"local1:{Keyring.generate_key()}\n", encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
 
 
 def _example(base: str, tokens: Path) -> str:

@@ -9,9 +9,9 @@ from flask import Flask, request
 from flask_smorest import abort
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from gateway import extensions
+from gateway import extensions, security
 from gateway.settings import Settings, from_env
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     register_blueprints(api)
     _install_guards(app)
+    security.init_rate_limits(app, settings)  # extensions.limiter on Redis; JSON 429
+    security.init_app(app, settings)  # security headers, strict CORS, proxy hops
     return app
 
 
@@ -64,6 +66,12 @@ def _install_guards(app: Flask) -> None:
             if has_body and not request.is_json:
                 got = request.mimetype or "none"
                 abort(415, message=f"Content-Type must be application/json, not {got!r}")
+
+    @app.errorhandler(MethodNotAllowed)
+    def method_not_allowed(exc: MethodNotAllowed) -> Any:
+        # flask-smorest's JSON error drops werkzeug's headers; a 405 must say what is allowed.
+        body, status, headers = extensions.api.handle_http_exception(exc)
+        return body, status, {**headers, "Allow": ", ".join(exc.valid_methods or ())}
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
 
 from grid.geojson import Problem
 
@@ -46,7 +47,8 @@ def _setup() -> str:
     from gateway import runtime
     from gateway.cli import _configure
 
-    _configure()
+    with _store_errors():
+        _configure()  # also creates indexes: the first thing to fail when the store is down
     return runtime.settings().timezone
 
 
@@ -157,7 +159,13 @@ def import_(file: Path, effective_from: str | None, dry_run: bool, batch: int,
         click.echo(f"{result.deferred} cell(s) change station on {effective_from}; until "
                    "then they keep their current one")
     if result.imported:
-        gridcache.bump_version()
+        try:
+            gridcache.bump_version()
+        except RedisError as exc:
+            # Written, but no process knows: they would keep the old snapshot.
+            raise click.ClickException(
+                f"imported, but the change could not be announced (Redis: {exc}); "
+                "run the same import again once Redis is back") from exc
         click.echo("grid version bumped: every process reloads its snapshot")
 
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import mongoengine as me
 
+from gateway.crypto import EncryptedStringField
 from grid.documents import utcnow
+
+# Encryption contexts (AES-GCM associated data): never change one once data exists.
+DETAILS_CONTEXT = "report.details"
 
 REPORTER_ROLES = ("grid_worker", "teacher", "medical", "registrar", "transport", "public")
 OFFICER_ROLES = ("officer", "supervisor")
@@ -15,7 +19,7 @@ class Reporter(me.Document):
     """Someone who files reports: a grid worker (网格员) or a mandated reporter (强制报告)."""
 
     phone = me.StringField(required=True, unique=True, max_length=20)  # E.164
-    name = me.StringField(required=True, max_length=100)
+    name = EncryptedStringField(context="reporter.name", required=True, max_length=100)
     role = me.StringField(required=True, choices=REPORTER_ROLES)
     organisation = me.StringField(max_length=200)
     home_cell = me.StringField(max_length=15)
@@ -60,7 +64,7 @@ class Report(me.Document):
     reporter_id = me.ObjectIdField(required=True)
     client_id = me.StringField(required=True, max_length=64)
     category = me.StringField(required=True)
-    details = me.StringField(max_length=4000)
+    details = EncryptedStringField(context=DETAILS_CONTEXT, max_length=4000)
     location = me.EmbeddedDocumentField(Location)
     cell_code = me.StringField()
     station_code = me.StringField()

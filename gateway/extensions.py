@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import mongoengine
 import redis
+from flask import current_app, request
+from flask.wrappers import Response
+from flask_limiter import ApplicationLimit, Limiter
 from flask_smorest import Api
 
 if TYPE_CHECKING:
@@ -54,3 +59,100 @@ def ensure_indexes() -> None:
 
     for doc in (*ALL_DOCUMENTS, *SMS_DOCUMENTS, Station, GridCell, Dispatch, Case, AuditEntry):
         doc.ensure_indexes()
+
+
+# --- Rate limits -------------------------------------------------------------
+# One limiter, bound by `gateway.security.init_rate_limits` (called in create_app)
+# to Redis at `settings.redis_url`. No global default: authenticated API calls
+# are not limited by volume, only where abuse is likely (docs/security.md).
+
+
+def client_address() -> str:
+    """The rate-limit key: the client's IP; an IPv6 address counts as its /64.
+
+    One subscriber usually holds a whole /64, so cutting there stops an attacker
+    from rotating addresses. Behind nginx this is the real client only when
+    SAFEGRID_PROXY_HOPS is set (ProxyFix, see gateway/security.py).
+    """
+    addr = request.remote_addr or ""
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return addr or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _setting(name: str) -> Callable[[], str]:
+    """The limit string in the current app's settings (read per request, so tests can vary it)."""
+
+    def value() -> str:
+        return str(getattr(current_app.config["SAFEGRID"], name))
+
+    return value
+
+
+def _auth_failed(response: Response) -> bool:
+    return response.status_code == 999
+
+
+def _outside_api() -> bool:
+    return not request.path.startswith("/api/")
+
+
+limiter = Limiter(
+    key_func=client_address,
+    key_prefix="safegrid",
+    # One GET before and one INCR after a counted request; a burst of up to twice
+    # the limit across a window boundary is acceptable for abuse control.
+    strategy="fixed-window",
+    # Redis down: never refuse a report because of the limiter. Errors are logged
+    # and each process counts in memory until Redis answers again.
+    swallow_errors=True,
+    in_memory_fallback_enabled=True,
+    headers_enabled=False,  # no X-RateLimit-* on every answer; 429s carry Retry-After
+    application_limits=[
+        # Failed authentication per IP across /api/: checked before the view, so a
+        # client over the limit is refused before its token is even looked up.
+        ApplicationLimit(
+            limit_provider=_setting("rate_limit_auth_failures"),
+            scope="auth-failures",
+            deduct_when=_auth_failed,
+            exempt_when=_outside_api,
+            error_message="too many failed authentications from this address",
+        ),
+    ],
+)
+
+
+@limiter.request_filter
+def _preflight() -> bool:
+    # CORS preflights carry no credentials and are answered by gateway/security.py.
+    return request.method == "OPTIONS"
+
+
+# Ready decorators. On a MethodView method, put it above the flask-smorest ones:
+#
+#     @blp.route("/auth/login")
+#     class Login(MethodView):
+#         @login_limit
+#         @blp.arguments(LoginSchema)
+#         def post(self, data): ...
+#
+# A wrong password should answer 401, so it also counts toward the failed-auth limit.
+login_limit = limiter.limit(
+    _setting("rate_limit_login"), methods=["POST"],
+    error_message="too many login attempts from this address",
+)
+# For any endpoint that takes requests without credentials (public tips).
+public_limit = limiter.limit(
+    _setting("rate_limit_public"), error_message="too many requests from this address",
+)
+# Kannel's webhooks (applied to the whole `sms` blueprint in gateway/api/sms.py).
+webhook_limit = limiter.limit(
+    _setting("rate_limit_sms_webhook"),
+    error_message="too many requests to the SMS webhook from this address",
+)

@@ -14,7 +14,8 @@ from typing import Any
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
-from gateway.documents import Report
+from gateway.crypto import is_encrypted, keyring
+from gateway.documents import DETAILS_CONTEXT, Report
 from gateway.jobs import enqueue_route
 from gateway.runtime import rules
 from geo.datum import to_wgs84
@@ -66,7 +67,7 @@ def file_report(new: NewReport) -> tuple[dict[str, Any], bool]:
             "reporter_id": ObjectId(new.reporter_id),
             "client_id": new.client_id,
             "category": new.category,
-            "details": new.details,
+            "details": keyring().encrypt(new.details, context=DETAILS_CONTEXT),
             "status": "received",
             "source": new.source,
             "priority": priority,
@@ -84,11 +85,19 @@ def file_report(new: NewReport) -> tuple[dict[str, Any], bool]:
                     {"reporter_id": doc["reporter_id"], "client_id": new.client_id}
                 )
                 if existing is not None:
-                    return existing, False
+                    return _opened(existing), False
             continue  # the random code collided: draw another
         enqueue_route(str(doc["_id"]), priority)
-        return doc, True
+        return {**doc, "details": new.details}, True
     raise RuntimeError("could not draw a free report code in 3 tries")
+
+
+def _opened(doc: dict[str, Any]) -> dict[str, Any]:
+    """The stored document with its encrypted details readable again."""
+    details = doc.get("details")
+    if isinstance(details, str) and is_encrypted(details):
+        doc = {**doc, "details": keyring().decrypt(details, context=DETAILS_CONTEXT)}
+    return doc
 
 
 def _location(new: NewReport) -> dict[str, object] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway.crypto import Keyring, set_keyring
 from gateway.extensions import connect_db, redis_store
 from gateway.settings import Settings
 from grid.escalation import EscalationPolicy
@@ -19,6 +20,10 @@ def configure(settings: Settings) -> None:
     from gateway import gridcache
     from gateway.auth import token_cache
 
+    if not settings.data_keys:
+        raise RuntimeError("SAFEGRID_DATA_KEYS is not set: personal data is encrypted at rest "
+                           "and needs a key; make one with `safegrid keys generate`")
+    set_keyring(Keyring.from_env_value(settings.data_keys))
     connect_db(settings)
     redis_store.bind(redis.Redis.from_url(settings.redis_url))
     gridcache.reset()

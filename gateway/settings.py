@@ -26,6 +26,10 @@ class Settings:
     # Bearer tokens are cached in each process for this long (one DB trip saved per request).
     token_cache_s: int = 30
     page_size_max: int = 100
+    # AES-256-GCM keys for personal data at rest, "kid:base64key,...": the first
+    # encrypts, all decrypt (rotation: put the new key first, run `safegrid
+    # reencrypt`, then drop the old one). `safegrid keys generate` makes one.
+    data_keys: str = field(default="", repr=False)
     # JSON table of category → priority, SLA and extra recipients (grid/rules.py);
     # empty: the built-in defaults.
     routing_rules_file: str = ""
@@ -52,15 +56,32 @@ class Settings:
     # SMS through Kannel. Off until a deployment configures it: then replies,
     # receipts and duty-phone notices are queued on the `sms` queue.
     sms_enabled: bool = False
-    sms_webhook_secret: str = ""  # shared with Kannel's sms-service get-url and dlr-url
+    # shared with Kannel's sms-service get-url and dlr-url
+    sms_webhook_secret: str = field(default="", repr=False)
     kannel_sendsms_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
     kannel_username: str = "safegrid"
-    kannel_password: str = ""
+    kannel_password: str = field(default="", repr=False)
     sms_sender: str = "10690110"  # the reporting short code printed on the card
     # How the SMS gateway reaches SafeGrid (for delivery-report callbacks).
     public_base_url: str = "http://127.0.0.1:8000"
     sms_rate_per_s: float = 20.0  # what the carrier's contract allows
     public_tips_per_hour: int = 5  # per unknown number; beyond, stored for a person only
+    # Abuse controls (gateway/security.py, docs/security.md). Limits are flask-limiter
+    # strings ("30/minute;300/hour"), counted per client IP in Redis.
+    rate_limits_enabled: bool = True
+    rate_limit_auth_failures: str = "30/minute"  # 401s per IP on /api/; then 429 for a while
+    rate_limit_login: str = "10/minute;50/hour"  # POST /api/v1/auth/login per IP
+    rate_limit_public: str = "20/hour"  # any public (unauthenticated) endpoint per IP
+    # Kannel is one address on loopback/the private network: high, against a leaked secret.
+    rate_limit_sms_webhook: str = "100/second;3000/minute"
+    # Browser origins allowed to call /api/ cross-origin, comma-separated
+    # ("https://console.example.cn"); empty: same-origin only, no CORS headers at all.
+    cors_origins: str = ""
+    # Reverse proxies in front (nginx: 1) whose X-Forwarded-For/-Proto are trusted;
+    # per-IP limits see only the proxy's address unless this is set.
+    proxy_hops: int = 0
+    # Every client reaches SafeGrid over HTTPS (TLS ends at the proxy): always send HSTS.
+    https_only: bool = False
     testing: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 

@@ -18,6 +18,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from gateway import gridcache, queues
+from gateway.crypto import is_encrypted, keyring
 from gateway.documents import Report, Reporter
 from gateway.extensions import redis_store
 from gateway.intake import NewReport, file_report
@@ -51,7 +52,8 @@ def receive(provider: str, sms: InboundSms) -> tuple[str, bool]:
         problem = exc.reason
     doc = {
         "provider": provider, "message_id": sms.message_id, "sender": sender,
-        "sender_valid": valid, "receiver": sms.receiver, "text": sms.text, "raw": sms.raw,
+        "sender_valid": valid, "receiver": sms.receiver, "text": seal(sms.text),
+        "raw": _sealed_raw(sms.raw),
         "received_at": utcnow(), "state": "stored", "errors": [],
     }
     if problem:
@@ -66,10 +68,33 @@ def receive(provider: str, sms: InboundSms) -> tuple[str, bool]:
     return str(doc["_id"]), True
 
 
+# The message text is a report's details: encrypted at rest like them. The raw
+# parameters that carry it (as text or as the bytes in hex) are sealed too.
+TEXT_CONTEXT = "sms.text"
+_TEXT_PARAMS = frozenset({"text", "hex", "text_hex"})
+
+
+def seal(text: str) -> str:
+    """Encrypt an inbound message's text (or a raw parameter carrying it)."""
+    return keyring().encrypt(text, context=TEXT_CONTEXT)
+
+
+def unseal(value: str | None) -> str:
+    """The clear text of a sealed value (legacy clear values pass through)."""
+    if value is None:
+        return ""
+    return keyring().decrypt(value, context=TEXT_CONTEXT) if is_encrypted(value) else value
+
+
+def _sealed_raw(raw: Mapping[str, str]) -> dict[str, str]:
+    return {k: seal(v) if k.lower() in _TEXT_PARAMS else v for k, v in raw.items()}
+
+
 def store_unreadable(provider: str, params: Mapping[str, str], reason: str) -> str:
     """Keep a request we could not read as an SMS, for a person to look at."""
-    raw = {k: v for k, v in params.items() if k.lower() != "secret"}
-    digest = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:32]
+    clear = {k: v for k, v in params.items() if k.lower() != "secret"}
+    raw = _sealed_raw(clear)
+    digest = hashlib.sha256(json.dumps(clear, sort_keys=True).encode()).hexdigest()[:32]
     doc = InboundMessage._get_collection().find_one_and_update(
         {"provider": provider, "message_id": f"unreadable-{digest}"},
         {"$setOnInsert": {"raw": raw, "state": "rejected", "errors": [reason],
@@ -93,10 +118,11 @@ def handle_inbound(inbound_id: str) -> str:
         # No reply can reach an invalid or spoofed-looking number; a person reads it.
         _finish(msg, "rejected", None, [f"sender_{msg.sender_problem or 'invalid'}"])
         return "rejected"
-    parsed = parse(msg.text or "")
+    text = unseal(msg.text)
+    parsed = parse(text)
     reporter = Reporter.objects(phone=msg.sender).first()
     handler = _HANDLERS.get(parsed.kind, _report)
-    return handler(msg, parsed, reporter)
+    return handler(msg, parsed, reporter, text)
 
 
 def _finish(msg: InboundMessage, state: str, parsed: ParsedMessage | None,
@@ -126,14 +152,15 @@ def _public_reporter(phone: str) -> str:
     """The id of the public (unregistered) reporter record for `phone`, made on first tip."""
     doc = Reporter._get_collection().find_one_and_update(
         {"phone": phone},
-        {"$setOnInsert": {"phone": phone, "name": "公众", "role": "public",
-                          "created_at": utcnow()}},
+        {"$setOnInsert": {"phone": phone, "role": "public", "created_at": utcnow(),
+                          "name": keyring().encrypt("公众", context="reporter.name")}},
         upsert=True, return_document=ReturnDocument.AFTER, projection={"_id": 1},
     )
     return str(doc["_id"])
 
 
-def _report(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None) -> str:
+def _report(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None,
+            text: str) -> str:
     """A report or free text: file it, route it now, and text back the receipt."""
     registered = reporter is not None and reporter.role != "public"
     if not registered and _over_tip_limit(msg.sender):
@@ -145,7 +172,7 @@ def _report(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | Non
         return "rate_limited"
     triage = parsed.kind != "report" or parsed.category in (None, UNCLASSIFIED)
     category = UNCLASSIFIED if triage else str(parsed.category)
-    details = parsed.details if parsed.kind != "free_text" else (msg.text or "").strip()
+    details = parsed.details if parsed.kind != "free_text" else text.strip()
     reporter_id = str(reporter.id) if registered and reporter else _public_reporter(msg.sender)
     doc, _ = file_report(NewReport(
         reporter_id=reporter_id,
@@ -162,8 +189,8 @@ def _report(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | Non
     station_code = route(str(doc["_id"]))
     station = gridcache.current().stations.get(station_code)
     station_name = station.name if station else None
-    text = (replies.triage_receipt if triage else replies.receipt)(doc["code"], station_name)
-    _reply(msg, text, "receipt", report_id=doc["_id"])
+    receipt = (replies.triage_receipt if triage else replies.receipt)(doc["code"], station_name)
+    _reply(msg, receipt, "receipt", report_id=doc["_id"])
     fixes = [e for e in parsed.errors if e in replies.FIXES]
     if fixes:
         # The receipt proves the duty to report was met; what to fix goes in a second SMS.
@@ -173,7 +200,8 @@ def _report(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | Non
     return "report"
 
 
-def _sighting(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None) -> str:
+def _sighting(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None,
+              text: str) -> str:
     """An answer to a missing-child alert: stored against its alert code."""
     if parsed.alert_code is None:
         _reply(msg, replies.fix("missing_code"), "fix")
@@ -193,7 +221,8 @@ def _sighting(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | N
     return parsed.kind
 
 
-def _status(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None) -> str:
+def _status(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None,
+            text: str) -> str:
     """A report's state, told only to the phone that filed it."""
     if parsed.report_code is None:
         _reply(msg, replies.fix("missing_code"), "fix")
@@ -207,15 +236,18 @@ def _status(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | Non
     return "status"
 
 
-def _help(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None) -> str:
+def _help(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None,
+          text: str) -> str:
     if len(parsed.details) >= HELP_AS_REPORT_MIN_CHARS:
-        return _report(msg, ParsedMessage(kind="free_text", details=parsed.details), reporter)
+        return _report(msg, ParsedMessage(kind="free_text", details=parsed.details), reporter,
+                       parsed.details)
     _reply(msg, replies.help_text(), "help")
     _finish(msg, "handled", parsed)
     return "help"
 
 
-def _unsubscribe(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None) -> str:
+def _unsubscribe(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None,
+                 text: str) -> str:
     """Public numbers may opt out; registered duty phones are told why they cannot."""
     if reporter is not None and reporter.role != "public":
         _reply(msg, replies.cannot_unsubscribe(), "unsubscribe")

@@ -17,7 +17,10 @@ from flask.testing import FlaskClient
 
 from deploy.processes import Stack
 from gateway import create_app
+from gateway.crypto import Keyring
 from gateway.settings import Settings
+
+TEST_DATA_KEYS = f"test1:{Keyring.generate_key()}"
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +51,7 @@ def settings(stores: tuple[str, str]) -> Settings:
         redis_url=redis_url,
         testing=True,
         token_cache_s=0,
+        data_keys=TEST_DATA_KEYS,
     )
 
 

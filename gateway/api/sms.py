@@ -14,6 +14,7 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
+from gateway.extensions import webhook_limit
 from gateway.settings import Settings
 from gateway.sms_inbound import receive, store_unreadable
 from gateway.sms_outbound import record_delivery
@@ -23,6 +24,8 @@ from sms.providers.kannel import parse_dlr, parse_inbound, secret_matches
 log = logging.getLogger(__name__)
 
 blp = Blueprint("sms", __name__, description="SMS gateway webhooks (Kannel)")
+# Per client IP: Kannel is one address, so a flood means a leaked secret (docs/security.md).
+webhook_limit(blp)
 
 # Kannel sends an sms-service's answer body back to the sender as an SMS unless
 # told otherwise; SafeGrid replies through sendsms, so the body stays empty.

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def running(settings, county, tmp_path) -> Iterator[tuple[Stack, str, dict[str, str]]]:
     """gunicorn and one RQ worker on the test's stores, with the sample county loaded."""
-    env = app_env(settings.mongodb_uri, settings.redis_url, SAFEGRID_SWEEP_AFTER_S="1")
+    env = app_env(settings.mongodb_uri, settings.redis_url, settings.data_keys,
+                  SAFEGRID_SWEEP_AFTER_S="1")
     stack = Stack(tmp_path / "logs")
     try:
         web = stack.gunicorn(env, workers=2, threads=2)

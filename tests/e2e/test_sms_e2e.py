@@ -30,7 +30,7 @@ def sms_stack(settings, county, tmp_path):
         kannel = stack.kannel(f"http://127.0.0.1:{web_port}/sms/inbound/kannel", SECRET,
                               default_sender=SHORT_CODE)
         env = app_env(
-            settings.mongodb_uri, settings.redis_url,
+            settings.mongodb_uri, settings.redis_url, settings.data_keys,
             SAFEGRID_SMS_ENABLED="1", SAFEGRID_SMS_WEBHOOK_SECRET=SECRET,
             SAFEGRID_KANNEL_SENDSMS_URL=kannel.sendsms_url,
             SAFEGRID_KANNEL_USERNAME=kannel.username, SAFEGRID_KANNEL_PASSWORD=kannel.password,

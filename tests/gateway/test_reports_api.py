@@ -247,3 +247,19 @@ def test_the_geocoder_places_what_the_gazetteer_cannot(app, client, county, repo
     assert (report.placed_by, report.cell_code) == ("geocoder", cell.code)
     [request] = nominatim.requests
     assert "13912345678" not in request.params["q"]  # phone numbers never leave SafeGrid
+
+
+def test_details_and_names_are_encrypted_at_rest(client, county, reporter):
+    from gateway.documents import Reporter
+
+    secret = "嫌疑人王某某，电话13912345678"
+    resp = post(client, reporter, details=secret)
+    assert resp.json["details"] == secret  # the reporter reads it back in clear
+    raw = Report._get_collection().find_one({"code": resp.json["code"]})
+    assert raw["details"].startswith("sg1:")
+    assert "王某某" not in str(raw)
+    assert Report.objects(code=resp.json["code"]).first().details == secret
+    again = post(client, reporter)  # the same client_id: read back from the store
+    assert again.json["details"] == secret
+    stored_reporter = Reporter._get_collection().find_one({"phone": "+8613800001001"})
+    assert stored_reporter["name"].startswith("sg1:")

@@ -1,0 +1,251 @@
+"""Abuse controls and browser hardening: rate limits, security headers, strict CORS.
+
+`init_rate_limits` binds the limiter of `gateway.extensions` to Redis; `init_app`
+adds the headers every response carries and answers CORS. docs/security.md says
+which threat each control answers. CORS is implemented here (a few lines) rather
+than with flask-cors, so the allow-list semantics are exact and visible.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import math
+import re
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, request
+from flask_limiter import RateLimitExceeded
+from flask_smorest import abort
+from limits import parse_many
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from gateway.extensions import limiter
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LIMIT_SETTINGS = (
+    "rate_limit_auth_failures", "rate_limit_login", "rate_limit_public", "rate_limit_sms_webhook",
+)
+# A slow Redis must not hold a request: the limiter then fails open (extensions.limiter).
+REDIS_TIMEOUT_S = 0.5
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), payment=(), usb=()"
+)
+HSTS = "max-age=31536000"  # one year (ASVS 14.4.5 asks for at least ~six months)
+
+CORS_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+CORS_HEADERS = ("Authorization", "Content-Type")
+# CORS-safelisted request headers a browser may still list in a preflight.
+_SAFELISTED = {"accept", "accept-language", "content-language"}
+CORS_MAX_AGE_S = 600
+CORS_EXPOSE = "Retry-After, Location, WWW-Authenticate"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+_INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
+
+
+# --- Rate limits -------------------------------------------------------------
+
+
+def _storage_uri(redis_url: str) -> str:
+    """The `limits` library spells a Unix-socket Redis URL `redis+unix://`."""
+    return "redis+unix://" + redis_url[len("unix://"):] if redis_url.startswith("unix://") \
+        else redis_url
+
+
+def init_rate_limits(app: Flask, settings: Settings) -> None:
+    """Bind `extensions.limiter` to Redis at `settings.redis_url`; JSON 429 with Retry-After."""
+    for name in LIMIT_SETTINGS:
+        value = getattr(settings, name)
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                f"SAFEGRID_{name.upper()}={value!r} is not a rate limit like '30/minute;300/hour'"
+            ) from None
+    app.config.update(
+        RATELIMIT_ENABLED=settings.rate_limits_enabled,
+        RATELIMIT_STORAGE_URI=_storage_uri(settings.redis_url),
+        RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": REDIS_TIMEOUT_S,
+                                   "socket_timeout": REDIS_TIMEOUT_S},
+    )
+    limiter.init_app(app)
+    # The limiter is one object per process; each app gets fresh storage, so a
+    # "Redis is down" flag left by an earlier app (tests) must not carry over.
+    limiter._storage_dead = False
+    app.register_error_handler(RateLimitExceeded, _too_many_requests)
+
+
+def _retry_after_s(exc: RateLimitExceeded) -> int:
+    window_s = int(exc.limit.limit.get_expiry())
+    current = limiter.current_limit
+    if current is None:
+        return window_s
+    try:
+        left = math.ceil(current.reset_at - time.time())
+    except Exception:  # noqa: BLE001 - storage trouble: the whole window is a safe answer
+        return window_s
+    return max(1, min(window_s, left))
+
+
+def _too_many_requests(exc: RateLimitExceeded) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """flask-smorest's error shape, and when to come back."""
+    retry = _retry_after_s(exc)
+    body = {"code": 429, "status": "Too Many Requests",
+            "message": f"{exc.description}; retry after {retry} s"}
+    return body, 429, {"Retry-After": str(retry)}
+
+
+# --- Security headers and CORS ---------------------------------------------
+
+
+def parse_origins(value: str) -> frozenset[str]:
+    """Exact origins from a comma-separated list; ValueError for anything else (no '*')."""
+    origins = set()
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        if "*" in item:
+            raise ValueError(f"SAFEGRID_CORS_ORIGINS lists exact origins; {item!r} has a wildcard")
+        parts = urlsplit(item.rstrip("/"))
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if (parts.scheme not in _DEFAULT_PORTS or not parts.hostname or port == -1
+                or parts.path or parts.query or parts.fragment or parts.username):
+            raise ValueError(
+                f"SAFEGRID_CORS_ORIGINS: {item!r} is not an origin like https://console.example.cn"
+            )
+        host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+        netloc = host if port in (None, _DEFAULT_PORTS[parts.scheme]) else f"{host}:{port}"
+        origins.add(f"{parts.scheme}://{netloc}")
+    return frozenset(origins)
+
+
+def _doc_path(prefix: str | None, path: str | None) -> str | None:
+    if not path:
+        return None
+    return "/" + "/".join(p.strip("/") for p in (prefix or "", path) if p.strip("/"))
+
+
+def _origin(url: str | None) -> str | None:
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def _docs_csp(cdn: str, body: str) -> str:
+    """What the ReDoc / Swagger UI pages need: their CDN script and stylesheet, the
+    page's own inline bootstrap script (by hash, computed from the page served),
+    inline styles, a blob: worker (ReDoc's search) and the spec from this origin.
+    Still no framing, no forms, no <base>."""
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode("utf-8")).digest()).decode() + "'"
+        for s in _INLINE_SCRIPT.findall(body)
+    ]
+    return "; ".join((
+        "default-src 'none'",
+        " ".join(["script-src", cdn, *hashes]),
+        f"style-src {cdn} 'unsafe-inline'",
+        f"img-src 'self' data: {cdn}",
+        f"font-src {cdn} data:",
+        "connect-src 'self'",
+        "worker-src blob:",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ))
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Security headers on every response; CORS only for allow-listed origins on /api/."""
+    if settings.proxy_hops > 0:
+        # Trust exactly this many proxies' X-Forwarded-For/-Proto: the real client
+        # address for per-IP limits, and request.is_secure for HSTS.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
+        )
+    allowed = parse_origins(settings.cors_origins)
+    prefix = app.config.get("OPENAPI_URL_PREFIX")
+    docs_paths = {
+        p for p in (_doc_path(prefix, app.config.get("OPENAPI_REDOC_PATH")),
+                    _doc_path(prefix, app.config.get("OPENAPI_SWAGGER_UI_PATH")),
+                    _doc_path(prefix, app.config.get("OPENAPI_RAPIDOC_PATH")))
+        if p
+    }
+    docs_paths |= {p + "/" for p in docs_paths}
+    cdn = " ".join(sorted({
+        o for o in (_origin(app.config.get("OPENAPI_REDOC_URL")),
+                    _origin(app.config.get("OPENAPI_SWAGGER_UI_URL")),
+                    _origin(app.config.get("OPENAPI_RAPIDOC_URL")))
+        if o
+    })) or "'none'"
+
+    def cors_origin() -> str | None:
+        """The request's Origin when it may call this path cross-origin, else None."""
+        origin = request.headers.get("Origin")
+        if origin and request.path.startswith("/api/") and origin.lower() in allowed:
+            return origin
+        return None
+
+    @app.before_request
+    def answer_preflight() -> Response | None:
+        if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
+            return None
+        if not request.headers.get("Origin"):
+            return None
+        origin = cors_origin()
+        if origin is None:
+            abort(403, message="cross-origin requests from this origin are not allowed")
+        method = request.headers["Access-Control-Request-Method"].strip().upper()
+        if method not in CORS_METHODS:
+            abort(403, message=f"method {method[:20]!r} is not allowed cross-origin")
+        asked = {h.strip().lower()
+                 for h in request.headers.get("Access-Control-Request-Headers", "").split(",")
+                 if h.strip()}
+        refused = sorted(asked - {h.lower() for h in CORS_HEADERS} - _SAFELISTED)
+        if refused:
+            names = ", ".join(refused)[:200]
+            abort(403, message=f"request headers not allowed cross-origin: {names}")
+        response = Response(status=204)
+        response.headers["Access-Control-Allow-Methods"] = ", ".join(CORS_METHODS)
+        response.headers["Access-Control-Allow-Headers"] = ", ".join(CORS_HEADERS)
+        response.headers["Access-Control-Max-Age"] = str(CORS_MAX_AGE_S)
+        response.vary.update(("Access-Control-Request-Method", "Access-Control-Request-Headers"))
+        return response
+
+    @app.after_request
+    def add_security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["X-Frame-Options"] = "DENY"
+        headers["Referrer-Policy"] = "no-referrer"
+        headers["Permissions-Policy"] = PERMISSIONS_POLICY
+        headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        if "Content-Security-Policy" not in headers:  # a page may bring its own
+            if (request.path in docs_paths and response.mimetype == "text/html"
+                    and not response.is_streamed):
+                headers["Content-Security-Policy"] = _docs_csp(cdn, response.get_data(as_text=True))
+            else:
+                headers["Content-Security-Policy"] = API_CSP
+        if request.path.startswith("/api/"):
+            headers.setdefault("Cache-Control", "no-store")
+        if settings.https_only or request.is_secure:
+            headers["Strict-Transport-Security"] = HSTS
+        if allowed and request.path.startswith("/api/"):
+            response.vary.add("Origin")
+            origin = cors_origin()
+            if origin is not None:
+                # No Allow-Credentials: the API takes bearer tokens, never cookies.
+                headers["Access-Control-Allow-Origin"] = origin
+                headers["Access-Control-Expose-Headers"] = CORS_EXPOSE
+        return response

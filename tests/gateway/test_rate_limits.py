@@ -1,0 +1,156 @@
+"""Rate limits against the real Redis of the fixtures: failed authentication, the SMS
+webhook, the login hook, switched off, and Redis down (fail open, counted in memory)."""
+
+from __future__ import annotations
+
+import pytest
+from bson import ObjectId
+from mongoengine.connection import get_db
+
+from deploy.processes import free_port
+from gateway import create_app
+from gateway.auth import issue_token
+from gateway.extensions import login_limit, redis_store
+
+REPORT = "/api/v1/reports/R0000000"
+BAD = {"Authorization": "Bearer sg_not-a-real-token"}
+WEBHOOK = "/sms/inbound/kannel"
+ATTACKER = {"REMOTE_ADDR": "203.0.113.7"}
+GOOD = {"REMOTE_ADDR": "198.51.100.20"}
+
+
+@pytest.fixture
+def settings(settings):  # type: ignore[override]
+    return settings.with_(rate_limit_auth_failures="3/minute",
+                          rate_limit_sms_webhook="4/minute",
+                          rate_limit_login="2/minute",
+                          sms_webhook_secret="s3cret-for-tests")
+
+
+def good_token() -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token('reporter', subject_id=ObjectId())}"}
+
+
+def assert_429(resp, window_s: int = 60) -> None:
+    assert resp.status_code == 429
+    assert resp.json["code"] == 429
+    assert resp.json["status"] == "Too Many Requests"
+    assert "retry after" in resp.json["message"]
+    assert 1 <= int(resp.headers["Retry-After"]) <= window_s
+
+
+def test_failed_authentications_are_limited_per_ip_in_redis(client):
+    for _ in range(3):
+        assert client.get(REPORT, headers=BAD, environ_base=ATTACKER).status_code == 401
+    resp = client.get(REPORT, headers=BAD, environ_base=ATTACKER)
+    assert_429(resp)
+    assert "failed authentications" in resp.json["message"]
+    # Counted in the shared Redis, so every gunicorn worker and host sees the same count.
+    assert any(b"auth-failures" in key for key in redis_store.conn.keys("LIMITS*"))
+    # Refused before the token is looked at: a valid token from that address waits too.
+    assert client.get(REPORT, headers=good_token(), environ_base=ATTACKER).status_code == 429
+
+
+def test_a_good_client_is_not_limited(client):
+    for _ in range(4):
+        client.get(REPORT, headers=BAD, environ_base=ATTACKER)
+    assert client.get(REPORT, headers=BAD, environ_base=ATTACKER).status_code == 429
+    token = good_token()
+    # Answers other than 401 never count, however many.
+    for _ in range(10):
+        assert client.get(REPORT, headers=token, environ_base=GOOD).status_code == 404
+    # A client's own occasional mistake stays under its own limit.
+    assert client.get(REPORT, headers=BAD, environ_base=GOOD).status_code == 401
+
+
+def test_ipv6_clients_are_counted_by_their_64(client):
+    for n in range(3):
+        addr = {"REMOTE_ADDR": f"2001:db8:1:2::{n + 1}"}
+        assert client.get(REPORT, headers=BAD, environ_base=addr).status_code == 401
+    rotated = {"REMOTE_ADDR": "2001:db8:1:2:ffff::9"}
+    assert client.get(REPORT, headers=BAD, environ_base=rotated).status_code == 429
+    other = {"REMOTE_ADDR": "2001:db8:1:3::1"}
+    assert client.get(REPORT, headers=BAD, environ_base=other).status_code == 401
+
+
+def test_forwarded_for_is_ignored_unless_a_proxy_is_trusted(client):
+    # Without SAFEGRID_PROXY_HOPS a client cannot pick a fresh address per request.
+    for n in range(3):
+        spoof = {"X-Forwarded-For": f"192.0.2.{n}", **BAD}
+        assert client.get(REPORT, headers=spoof, environ_base=ATTACKER).status_code == 401
+    spoof = {"X-Forwarded-For": "192.0.2.99", **BAD}
+    assert client.get(REPORT, headers=spoof, environ_base=ATTACKER).status_code == 429
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_count(settings):
+    app = create_app(settings.with_(proxy_hops=1))
+    client = app.test_client()
+    try:
+        proxy = {"REMOTE_ADDR": "127.0.0.1"}
+        for _ in range(3):
+            resp = client.get(REPORT, headers={"X-Forwarded-For": "203.0.113.7", **BAD},
+                              environ_base=proxy)
+            assert resp.status_code == 401
+        blocked = client.get(REPORT, headers={"X-Forwarded-For": "203.0.113.7", **BAD},
+                             environ_base=proxy)
+        assert blocked.status_code == 429
+        other = client.get(REPORT, headers={"X-Forwarded-For": "198.51.100.20", **BAD},
+                           environ_base=proxy)
+        assert other.status_code == 401
+    finally:
+        redis_store.conn.flushdb()
+
+
+def test_sms_webhook_is_limited_per_ip(client):
+    params = {"secret": "wrong", "id": "1", "from": "+8613912345678", "text": "x"}
+    for _ in range(4):
+        assert client.get(WEBHOOK, query_string=params, environ_base=ATTACKER).status_code == 403
+    assert_429(client.get(WEBHOOK, query_string=params, environ_base=ATTACKER))
+    # Kannel on loopback is another address and keeps its own budget.
+    kannel = {"REMOTE_ADDR": "127.0.0.1"}
+    assert client.get(WEBHOOK, query_string=params, environ_base=kannel).status_code == 403
+    # The API's failed-auth budget is separate from the webhook's.
+    assert client.get(REPORT, headers=BAD, environ_base=ATTACKER).status_code == 401
+
+
+def test_login_limit_decorator_limits_posts_per_ip(app, client):
+    # The hook the login endpoint uses, on a stand-in view.
+    app.add_url_rule("/api/v1/test-login", "test_login",
+                     login_limit(lambda: ({"ok": True}, 200)), methods=["GET", "POST"])
+    for _ in range(2):
+        assert client.post("/api/v1/test-login", environ_base=ATTACKER).status_code == 200
+    resp = client.post("/api/v1/test-login", environ_base=ATTACKER)
+    assert_429(resp)
+    assert "login attempts" in resp.json["message"]
+    assert client.get("/api/v1/test-login", environ_base=ATTACKER).status_code == 200
+    assert client.post("/api/v1/test-login", environ_base=GOOD).status_code == 200
+
+
+def test_limits_are_off_when_disabled(settings):
+    app = create_app(settings.with_(rate_limits_enabled=False))
+    client = app.test_client()
+    try:
+        for _ in range(8):
+            assert client.get(REPORT, headers=BAD, environ_base=ATTACKER).status_code == 401
+            resp = client.get(WEBHOOK, query_string={"secret": "wrong"}, environ_base=ATTACKER)
+            assert resp.status_code == 403
+        assert not redis_store.conn.keys("LIMITS*")
+    finally:
+        redis_store.conn.flushdb()
+
+
+def test_redis_down_fails_open_and_counts_in_memory(settings, caplog):
+    down = settings.with_(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    client = create_app(down).test_client()
+    try:
+        for _ in range(3):
+            assert client.get(REPORT, headers=BAD, environ_base=ATTACKER).status_code == 401
+        assert_429(client.get(REPORT, headers=BAD, environ_base=ATTACKER))
+        assert any("falling back to in-memory" in r.getMessage() for r in caplog.records)
+    finally:
+        get_db().client.drop_database(get_db().name)
+
+
+def test_a_bad_limit_string_stops_the_app_at_start(settings):
+    with pytest.raises(ValueError, match="SAFEGRID_RATE_LIMIT_LOGIN"):
+        create_app(settings.with_(rate_limit_login="ten a minute"))
