@@ -119,3 +119,57 @@ def sweep(older_than: int | None) -> None:
 
     _configure()
     click.echo(f"re-queued {sweep_job(older_than)} reports")
+
+
+@main.group("keys")
+def keys() -> None:
+    """Data-encryption keys (SAFEGRID_DATA_KEYS)."""
+
+
+@keys.command("generate")
+@click.option("--kid", default="k1", help="The new key's id (e.g. k2 when rotating).")
+def keys_generate(kid: str) -> None:
+    """Print a new AES-256 key as `kid:base64`, to put first in SAFEGRID_DATA_KEYS."""
+    from gateway.crypto import Keyring
+
+    click.echo(f"{kid}:{Keyring.generate_key()}")
+
+
+@main.command("reencrypt")
+def reencrypt_cmd() -> None:
+    """Re-encrypt every personal-data field under the current (first) key."""
+    from gateway.crypto import ReencryptError, reencrypt
+    from gateway.documents import Report, Reporter
+
+    _configure()
+    try:
+        count = reencrypt([Report, Reporter], echo=click.echo)
+    except ReencryptError as exc:
+        click.echo(f"re-encrypted {exc.rewritten} values; some could not be: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"re-encrypted {count} values")
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """The hash-chained audit log."""
+
+
+@audit_group.command("verify")
+@click.option("--anchor", default=None, metavar="SEQ:HASH",
+              help="A head recorded earlier outside the database: it must still be in the chain.")
+def audit_verify(anchor: str | None) -> None:
+    """Check every entry's hash and link; report altered, missing or reordered entries."""
+    from gateway.audit import verify
+
+    _configure()
+    head = None
+    if anchor:
+        seq, _, digest = anchor.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            raise click.BadParameter("expected SEQ:HASH (a number and 64 hex digits)")
+        head = (int(seq), digest)
+    result = verify(anchor=head)
+    for line in result.summary():
+        click.echo(line)
+    sys.exit(0 if result.ok else 1)
