@@ -20,6 +20,7 @@ from pymongo.errors import DuplicateKeyError
 from gateway import gridcache, queues
 from gateway.crypto import is_encrypted, keyring
 from gateway.documents import Report, Reporter
+from gateway.genetic import redact
 from gateway.extensions import redis_store
 from gateway.intake import NewReport, file_report
 from gateway.jobs import route
@@ -178,7 +179,7 @@ def _report(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | Non
         reporter_id=reporter_id,
         client_id=f"sms-{msg.provider}-{msg.message_id}"[:64],
         category=category,
-        details=details[:4000],
+        details=redact(details)[:4000],  # no DNA data is stored, even when texted
         source="sms",
         grid_code=parsed.grid_code if parsed.grid_code in gridcache.current().cells else None,
         trust="mandated" if registered else "public",

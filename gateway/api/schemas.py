@@ -7,6 +7,7 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from gateway.genetic import refusal
 from geo.datum import DATUMS
 from grid.documents import DISPATCH_STATUSES
 from grid.lifecycle import OUTCOMES
@@ -55,6 +56,12 @@ class ReportInSchema(StrictSchema):
         load_default=None,
         metadata={"description": "9-15 digits; hyphens are ignored"},
     )
+
+    @pre_load
+    def refuse_genetic_data(self, data: object, **_: object) -> object:
+        if isinstance(data, dict) and (why := refusal(data)):
+            raise ValidationError(why, "_schema")
+        return data
 
     @pre_load
     def strip_grid_code_hyphens(self, data: object, **_: object) -> object:
