@@ -8,6 +8,7 @@ effect within that many seconds.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import secrets
@@ -22,6 +23,7 @@ from flask import current_app, g, request
 from flask_smorest import abort
 
 from gateway.documents import ApiToken
+from grid.documents import utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,9 +51,14 @@ def issue_token(
     station_code: str | None = None,
     county_code: str | None = None,
     label: str | None = None,
+    kind: str = "service",
+    lifetime_s: int | None = None,
+    family: str | None = None,
 ) -> str:
     """Create a token and return it in clear; only its hash is stored."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    if lifetime_s is None and kind == "service":
+        lifetime_s = _settings().service_token_days * 86400
     ApiToken(
         token_hash=hash_token(token),
         role=role,
@@ -59,8 +66,17 @@ def issue_token(
         station_code=station_code,
         county_code=county_code,
         label=label,
+        kind=kind,
+        family=family,
+        expires_at=utcnow() + dt.timedelta(seconds=lifetime_s) if lifetime_s else None,
     ).save(force_insert=True)
     return token
+
+
+def _settings() -> Any:
+    from gateway.runtime import settings
+
+    return settings()
 
 
 class _TokenCache:
@@ -95,10 +111,16 @@ def principal_for(token: str, cache_s: float) -> Principal | None:
     hit, principal = token_cache.get(key)
     if hit:
         return principal
-    doc = ApiToken.objects(token_hash=key, revoked=False).only(
-        "role", "subject_id", "station_code", "county_code"
+    doc = ApiToken.objects(token_hash=key, revoked=False, kind__ne="refresh").only(
+        "role", "subject_id", "station_code", "county_code", "expires_at"
     ).first()
     principal = None
+    if doc is not None and doc.expires_at is not None:
+        left = (doc.expires_at - utcnow()).total_seconds()
+        if left <= 0:
+            doc = None  # expired
+        else:
+            cache_s = min(cache_s, left)  # never cached past its expiry
     if doc is not None:
         principal = Principal(
             role=doc.role,
@@ -128,7 +150,7 @@ def require(*roles: str) -> Callable[[F], F]:
                 _unauthorised("malformed Authorization header: expected 'Bearer <token>'")
             principal = principal_for(token.strip(), current_app.config["SAFEGRID"].token_cache_s)
             if principal is None:
-                _unauthorised("unknown or revoked token")
+                _unauthorised("unknown, expired or revoked token")
             assert principal is not None
             if principal.role not in roles:
                 abort(403, message=f"role '{principal.role}' may not do this")

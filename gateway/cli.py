@@ -50,6 +50,7 @@ def sample_data(if_empty: bool, tokens_file: Path | None) -> None:
     county = sample.build()
     gridcache.bump_version()
     lines = [f"{who}: {token}" for who, token in county.tokens.items()]
+    lines.append(f"password of every sample account (app login by phone): {county.password}")
     click.echo(f"sample county {county.county_name}: {county.cells} grid cells, "
                f"{len(county.stations)} stations")
     click.echo("\n".join(lines))
@@ -173,3 +174,26 @@ def audit_verify(anchor: str | None) -> None:
     for line in result.summary():
         click.echo(line)
     sys.exit(0 if result.ok else 1)
+
+
+@main.command("password")
+@click.option("--phone", required=True, help="The officer's or reporter's phone.")
+@click.password_option(help="The new password (asked twice when not given).")
+def set_password(phone: str, password: str) -> None:
+    """Set an account's password for app login (stored as a scrypt hash)."""
+    from gateway.documents import Officer, Reporter
+    from gateway.passwords import hash_secret
+    from sms.phones import InvalidPhone, normalise
+
+    _configure()
+    if len(password) < 10:
+        raise click.ClickException("use at least 10 characters")
+    try:
+        phone = normalise(phone)
+    except InvalidPhone as exc:
+        raise click.ClickException(f"not a valid phone number ({exc.reason})") from exc
+    account = Officer.objects(phone=phone).first() or Reporter.objects(phone=phone).first()
+    if account is None:
+        raise click.ClickException("no officer or reporter has that phone")
+    account.update(set__password_hash=hash_secret(password))
+    click.echo("password set")

@@ -24,6 +24,7 @@ class Reporter(me.Document):
     organisation = me.StringField(max_length=200)
     home_cell = me.StringField(max_length=15)
     county_code = me.StringField(max_length=6)
+    password_hash = me.StringField()  # scrypt (gateway/passwords.py); app login only
     created_at = me.DateTimeField(default=utcnow)
 
     meta = {"collection": "reporters"}
@@ -36,7 +37,8 @@ class Officer(me.Document):
     role = me.StringField(required=True, choices=OFFICER_ROLES)
     station_code = me.StringField(max_length=32)  # officers
     county_code = me.StringField(required=True, max_length=6)
-    phone = me.StringField(max_length=20)
+    phone = me.StringField(max_length=20, unique=True, sparse=True)
+    password_hash = me.StringField()  # scrypt (gateway/passwords.py)
 
     meta = {"collection": "officers"}
 
@@ -98,10 +100,15 @@ class ApiToken(me.Document):
     station_code = me.StringField()
     county_code = me.StringField()
     label = me.StringField(max_length=100)
+    # access: short-lived, from login; refresh: exchanged once for a new pair (its
+    # `family` is revoked whole if an old one is replayed); service: issued by the CLI.
+    kind = me.StringField(choices=("access", "refresh", "service"), default="service")
+    family = me.StringField()
+    expires_at = me.DateTimeField()
     created_at = me.DateTimeField(default=utcnow)
     revoked = me.BooleanField(default=False)
 
-    meta = {"collection": "api_tokens"}
+    meta = {"collection": "api_tokens", "indexes": ["family"]}
 
 
 ALL_DOCUMENTS = (Reporter, Officer, Report, ApiToken)

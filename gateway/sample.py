@@ -11,10 +11,12 @@ division code plus a 3-digit grid suffix.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 
 from gateway.auth import issue_token
 from gateway.documents import Officer, Reporter
+from gateway.passwords import hash_secret
 from geo.gazetteer import division
 from grid.documents import GridCell, Station
 from grid.linking import neighbours
@@ -60,6 +62,7 @@ class SampleCounty:
 
     county_name: str
     seat: tuple[float, float]
+    password: str = ""  # of every sample account, for logging in from the app
     cells: int = 0
     tokens: dict[str, str] = field(default_factory=dict)
     stations: dict[str, str] = field(default_factory=dict)
@@ -80,7 +83,9 @@ def build() -> SampleCounty:
     seat = division(COUNTY_ADCODE)
     if seat is None:
         raise RuntimeError(f"adcode {COUNTY_ADCODE} missing from the division data")
-    county = SampleCounty(county_name=seat.name, seat=(seat.lat, seat.lon))
+    county = SampleCounty(county_name=seat.name, seat=(seat.lat, seat.lon),
+                          password=secrets.token_urlsafe(9))
+    password_hash = hash_secret(county.password)
     # A 6 km x 4 km block centred on the county seat: townships are 2 km wide
     # columns, villages 1 km x 2 km, grid cells 0.5 km x 1 km.
     west = seat.lon - 3 * _KM_LON
@@ -117,17 +122,19 @@ def build() -> SampleCounty:
 
     for phone, name, role, org, t, v, gi in REPORTERS:
         reporter = Reporter(phone=phone, name=name, role=role, organisation=org,
-                            home_cell=cell_code(t, v, gi), county_code=COUNTY).save()
+                            home_cell=cell_code(t, v, gi), county_code=COUNTY,
+                            password_hash=password_hash).save()
         county.tokens[f"reporter {name} ({role})"] = issue_token(
             "reporter", subject_id=reporter.id, county_code=COUNTY, label=name)
     for t, (_, _, s_code, s_name, _) in enumerate(TOWNSHIPS):
         officer = Officer(name=f"{s_name}值班民警", role="officer", station_code=s_code,
-                          county_code=COUNTY, phone=f"+86138000030{t + 1:02d}").save()
+                          county_code=COUNTY, phone=f"+86138000030{t + 1:02d}",
+                          password_hash=password_hash).save()
         county.tokens[f"officer {s_name} ({s_code})"] = issue_token(
             "officer", subject_id=officer.id, station_code=s_code, county_code=COUNTY,
             label=officer.name)
     supervisor = Officer(name="县局督导员", role="supervisor", county_code=COUNTY,
-                         phone="+8613800003099").save()
+                         phone="+8613800003099", password_hash=password_hash).save()
     county.tokens[f"supervisor {bureau}"] = issue_token(
         "supervisor", subject_id=supervisor.id, county_code=COUNTY, label=supervisor.name)
     return county

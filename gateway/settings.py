@@ -25,6 +25,11 @@ class Settings:
     sweep_interval_s: int = 30
     # Bearer tokens are cached in each process for this long (one DB trip saved per request).
     token_cache_s: int = 30
+    access_token_s: int = 15 * 60  # from login; refreshed with the refresh token
+    refresh_token_s: int = 30 * 24 * 3600
+    service_token_days: int = 90  # CLI-issued tokens (sample data, integrations)
+    login_max_failures: int = 5  # then the account is locked for `login_lockout_s`
+    login_lockout_s: int = 15 * 60
     page_size_max: int = 100
     # AES-256-GCM keys for personal data at rest, "kid:base64key,...": the first
     # encrypts, all decrypt (rotation: put the new key first, run `safegrid

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from flask_smorest import Api
 
-from gateway.api import dispatches, health, reports, sealed, sms
+from gateway.api import auth, dispatches, health, reports, sealed, sms
 
 PREFIX = "/api/v1"
 
 
 def register_blueprints(api: Api) -> None:
     api.register_blueprint(health.blp)
+    api.register_blueprint(auth.blp, url_prefix=PREFIX)
     api.register_blueprint(reports.blp, url_prefix=PREFIX)
     api.register_blueprint(dispatches.blp, url_prefix=PREFIX)
     api.register_blueprint(sealed.blp, url_prefix=PREFIX)
