@@ -197,3 +197,36 @@ def set_password(phone: str, password: str) -> None:
         raise click.ClickException("no officer or reporter has that phone")
     account.update(set__password_hash=hash_secret(password))
     click.echo("password set")
+
+
+@main.group("retention")
+def retention_group() -> None:
+    """Data lifecycle: anonymising unfounded reports, legal holds."""
+
+
+@retention_group.command("run")
+def retention_run() -> None:
+    """Anonymise reports closed as unfounded longer ago than SAFEGRID_RETENTION_DAYS."""
+    from gateway import retention, runtime
+
+    _configure()
+    anonymised, held = retention.run(runtime.settings().retention_days)
+    click.echo(f"anonymised {anonymised} reports; {held} kept under legal hold")
+
+
+@retention_group.command("hold")
+@click.argument("report_code")
+@click.option("--release", is_flag=True, help="Lift the hold instead of setting it.")
+@click.option("--reason", required=True, help="Why (audited).")
+def retention_hold(report_code: str, release: bool, reason: str) -> None:
+    """Put a report under legal hold (or release it): it is then never anonymised."""
+    from gateway import audit
+    from gateway.documents import Report
+
+    _configure()
+    changed = Report.objects(code=report_code.upper()).update_one(set__legal_hold=not release)
+    if not changed:
+        raise click.ClickException(f"no report {report_code.upper()}")
+    audit.append("admin:cli", "report.legal_hold_release" if release else "report.legal_hold",
+                 f"report:{report_code.upper()}", {"reason": reason})
+    click.echo(f"{report_code.upper()}: legal hold {'released' if release else 'set'}")

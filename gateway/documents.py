@@ -75,6 +75,7 @@ class Report(me.Document):
     source = me.StringField(required=True, choices=("app", "sms"))
     priority = me.StringField()
     case_id = me.ObjectIdField()  # the linked Case (grid/documents.py)
+    legal_hold = me.BooleanField(default=False)  # never anonymised while set
     # mandated: a registered reporter (强制报告); public: an unknown number's tip (lower trust).
     trust = me.StringField(choices=("mandated", "public"), default="mandated")
     flags = me.ListField(me.StringField())  # e.g. triage, outside_grid_nearest_cell

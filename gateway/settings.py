@@ -48,6 +48,9 @@ class Settings:
     # within this window; and, when a key is set (hex, >= 16 bytes), the same phone
     # number or plate, compared by HMAC so clear values are never needed.
     case_window_s: int = 6 * 3600
+    # Reports closed as false_report/confirmed_no_crime are anonymised this long
+    # after closing, unless under legal hold (gateway/retention.py).
+    retention_days: int = 365
     # Place names in a report's text: the offline gazetteer first, then an online
     # geocoder (self-hosted Nominatim) when a URL is set. Results less precise
     # than `text_location_max_m` do not pick a cell (a county seat is not a place).

@@ -1,0 +1,70 @@
+"""Data lifecycle: reports closed as unfounded are anonymised after the retention period.
+
+A report closed `false_report` or `confirmed_no_crime` (every dispatch of it
+closed that way) keeps its category, cell and times for the statistics, but
+loses its details, its exact point, its link to the reporter and its SMS text
+once `retention_days` have passed since closing — unless a supervisor put it
+under legal hold. Each anonymisation is one guarded update and is audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bson import ObjectId
+
+from gateway import audit
+from gateway.crypto import keyring
+from gateway.documents import DETAILS_CONTEXT, Report
+from grid.documents import Dispatch, utcnow
+from sms.records import InboundMessage
+
+UNFOUNDED = ("false_report", "confirmed_no_crime")
+# Reports no longer point at a person; this id stands for "nobody".
+ANONYMOUS = ObjectId("000000000000000000000000")
+REMOVED = "[已匿名化]"
+
+
+def due(retention_days: int, now: dt.datetime | None = None) -> list[ObjectId]:
+    """Reports whose every dispatch closed as unfounded before the retention period."""
+    cutoff = (now or utcnow()) - dt.timedelta(days=retention_days)
+    candidates = {d["report_id"] for d in Dispatch._get_collection().find(
+        {"status": "closed", "outcome": {"$in": list(UNFOUNDED)}, "closed_at": {"$lte": cutoff}},
+        {"report_id": 1})}
+    ready = []
+    for report_id in candidates:
+        open_or_founded = Dispatch._get_collection().count_documents({
+            "report_id": report_id,
+            "$or": [{"status": {"$ne": "closed"}}, {"outcome": {"$nin": list(UNFOUNDED)}},
+                    {"closed_at": {"$gt": cutoff}}]}, limit=1)
+        if not open_or_founded:
+            ready.append(report_id)
+    return ready
+
+
+def anonymise(report_id: ObjectId) -> bool:
+    """Strip a report of everything personal, unless it is on legal hold. Idempotent."""
+    done = Report._get_collection().update_one(
+        {"_id": report_id, "legal_hold": {"$ne": True}, "flags": {"$ne": "anonymised"}},
+        {"$set": {"details": keyring().encrypt(REMOVED, context=DETAILS_CONTEXT),
+                  "reporter_id": ANONYMOUS, "location.lat": None, "location.lon": None,
+                  "location.label": None, "client_id": f"anonymised-{report_id}"},
+         "$addToSet": {"flags": "anonymised"}},
+    )
+    if not done.modified_count:
+        return False
+    InboundMessage._get_collection().update_many(
+        {"report_id": report_id}, {"$set": {"text": None, "raw": {}, "sender": None}})
+    audit.append("system:retention", "report.anonymise", f"report:{report_id}", {})
+    return True
+
+
+def run(retention_days: int) -> tuple[int, int]:
+    """Anonymise everything due; returns (anonymised, held back by legal hold)."""
+    anonymised = held = 0
+    for report_id in due(retention_days):
+        if anonymise(report_id):
+            anonymised += 1
+        elif Report.objects(id=report_id, legal_hold=True).count():
+            held += 1
+    return anonymised, held

@@ -1,0 +1,44 @@
+"""Unfounded reports are anonymised after the retention period, unless on legal hold."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from gateway import audit, retention
+from gateway.documents import Report
+from gateway.sample import cell_code
+from grid.documents import Dispatch
+from tests.gateway.test_reports_api import run_jobs
+from tests.helpers import auth, token_of
+
+
+def file_and_close(client, county, n: int, outcome: str, days_ago: int) -> str:
+    resp = client.post("/api/v1/reports", headers=auth(token_of(county, "reporter 张秀英")),
+                       json={"client_id": f"ret-{n:06d}", "category": "OTHER",
+                             "details": f"张三家来了陌生人 {n}", "grid_code": cell_code(0, n, 0),
+                             "location": {"lat": 27.43, "lon": 104.85}})
+    run_jobs()
+    closed = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=days_ago)
+    Dispatch.objects(report_code=resp.json["code"]).update(
+        set__status="closed", set__outcome=outcome, set__closed_at=closed)
+    return resp.json["code"]
+
+
+def test_old_unfounded_reports_are_anonymised_and_the_rest_kept(client, county):
+    old_false = file_and_close(client, county, 0, "false_report", 400)
+    recent_false = file_and_close(client, county, 1, "false_report", 10)
+    old_rescued = file_and_close(client, county, 2, "rescued", 400)
+    held = file_and_close(client, county, 3, "confirmed_no_crime", 400)
+    Report.objects(code=held).update_one(set__legal_hold=True)
+    cell = Report.objects(code=old_false).first().cell_code
+
+    assert retention.run(365) == (1, 1)
+    gone = Report.objects(code=old_false).first()
+    assert gone.details == retention.REMOVED
+    assert gone.reporter_id == retention.ANONYMOUS
+    assert gone.location.lat is None
+    assert (gone.category, gone.cell_code) == ("OTHER", cell)  # statistics stay
+    for kept in (recent_false, old_rescued, held):
+        assert "张三" in Report.objects(code=kept).first().details
+    assert retention.run(365) == (0, 1)  # idempotent
+    assert audit.AuditEntry.objects(action="report.anonymise").count() == 1
