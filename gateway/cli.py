@@ -62,7 +62,7 @@ def sample_data(if_empty: bool, tokens_file: Path | None) -> None:
 
 @main.command("token")
 @click.option("--role", required=True,
-              type=click.Choice(["reporter", "officer", "supervisor", "admin"]))
+              type=click.Choice(["reporter", "officer", "supervisor", "admin", "auditor"]))
 @click.option("--phone", help="The reporter's phone (role reporter).")
 @click.option("--station", help="The officer's station code (role officer).")
 @click.option("--county", help="6-digit county code (role supervisor).")

@@ -96,7 +96,8 @@ class ApiToken(me.Document):
     """A bearer token; only its SHA-256 is stored."""
 
     token_hash = me.StringField(required=True, unique=True)
-    role = me.StringField(required=True, choices=("reporter", *OFFICER_ROLES, "admin"))
+    role = me.StringField(required=True,
+                          choices=("reporter", *OFFICER_ROLES, "admin", "auditor"))
     subject_id = me.ObjectIdField()
     station_code = me.StringField()
     county_code = me.StringField()
