@@ -14,4 +14,5 @@ graceful_timeout = 10
 preload_app = False
 accesslog = "-"
 # The access log must not carry query strings (report codes, tokens) in clear.
+# (the same format as deploy/processes.py's ACCESS_LOG_FORMAT)
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'

@@ -24,6 +24,8 @@ from pathlib import Path
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
+# The path without its query string: Kannel's webhook URLs carry phone numbers.
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
 BIN = Path(sys.executable).parent
 
 
@@ -144,7 +146,8 @@ class Stack:
         port = port or free_port()
         argv = [find_program("gunicorn"), "wsgi:app", "--bind", f"127.0.0.1:{port}",
                 "--workers", str(workers), "--threads", str(threads),
-                "--access-logfile", "-", "--graceful-timeout", "5"]
+                "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
+                "--graceful-timeout", "5"]
         return self._spawn(f"gunicorn-{port}", argv, port=port, env=env, wait=60.0)
 
     def worker(self, env: Mapping[str, str], name: str = "worker",

@@ -74,12 +74,13 @@ def test_texted_reports_are_routed_and_receipted_through_kannel(sms_stack):
     [chinese_receipt] = handsets.texts_to(teacher, 1)
     [digits_receipt] = handsets.texts_to(grid_worker, 1)
 
-    chinese = Report.objects(source="sms", category="CHILD",
-                             details="校门口陌生人抱走一个哭闹的女孩").first()
+    by_details = {r.details: r for r in Report.objects(source="sms")}  # details are encrypted
+    chinese = by_details.get("校门口陌生人抱走一个哭闹的女孩")
     assert chinese is not None
+    assert chinese.category == "CHILD"
     assert chinese_receipt == f"已收到举报{chinese.code}，已转交乌峰派出所。"
 
-    digits = Report.objects(source="sms", details="boy taken into white van").first()
+    digits = by_details.get("boy taken into white van")
     assert digits is not None
     assert digits.cell_code == "530627101003002"
     assert digits.station_code == "530627-PJ"
@@ -92,3 +93,17 @@ def test_texted_reports_are_routed_and_receipted_through_kannel(sms_stack):
     [notice] = handsets.texts_to("+8613800002003", 1)
     assert notice.startswith(f"新线索{digits.code}")
     assert "boy" not in notice
+
+
+def test_logs_carry_no_phone_numbers_or_names(sms_stack):
+    """SafeGrid's own logs (gunicorn, the worker) after a texted report: no phones, no names."""
+    stack, carrier = sms_stack
+    phone = "+8613800001004"  # 陈建华, teacher
+    carrier.send_mo(phone, SHORT_CODE, "举报 拐卖儿童 陈建华老师发现校外有人尾随学生", ucs2=True)
+    Handset(carrier).texts_to(phone, 1)
+    time.sleep(0.5)  # let the last log lines reach the files
+    logs = "\n".join(s.log_path.read_text(errors="replace") for s in stack.services
+                     if s.name.startswith(("gunicorn", "worker")) and s.log_path)
+    assert "sms/inbound/kannel" in logs  # the logs were read and do cover the request
+    for secret in ("13800001004", "%2B8613800001004", "陈建华", "13800002001"):
+        assert secret not in logs, f"{secret!r} in SafeGrid's logs"
