@@ -230,3 +230,8 @@ def retention_hold(report_code: str, release: bool, reason: str) -> None:
     audit.append("admin:cli", "report.legal_hold_release" if release else "report.legal_hold",
                  f"report:{report_code.upper()}", {"reason": reason})
     click.echo(f"{report_code.upper()}: legal hold {'released' if release else 'set'}")
+
+
+from gateway.cli_grid import grid  # noqa: E402 - registered after main is defined
+
+main.add_command(grid)

@@ -48,7 +48,10 @@ def _setup() -> str:
     from gateway.cli import _configure
 
     with _store_errors():
-        _configure()  # also creates indexes: the first thing to fail when the store is down
+        try:
+            _configure()  # also creates indexes: the first thing to fail when the store is down
+        except (RuntimeError, ValueError) as exc:  # settings missing or malformed
+            raise click.ClickException(str(exc)) from exc
     return runtime.settings().timezone
 
 

@@ -55,9 +55,11 @@ def ensure_indexes() -> None:
     from gateway.audit import AuditEntry
     from gateway.documents import ALL_DOCUMENTS
     from grid.documents import Case, Dispatch, GridCell, Station
+    from grid.jurisdiction import Generation, Jurisdiction
     from sms.records import ALL_DOCUMENTS as SMS_DOCUMENTS
 
-    for doc in (*ALL_DOCUMENTS, *SMS_DOCUMENTS, Station, GridCell, Dispatch, Case, AuditEntry):
+    for doc in (*ALL_DOCUMENTS, *SMS_DOCUMENTS, Station, GridCell, Dispatch, Case, AuditEntry,
+                Jurisdiction, Generation):
         doc.ensure_indexes()
 
 
@@ -96,7 +98,7 @@ def _setting(name: str) -> Callable[[], str]:
 
 
 def _auth_failed(response: Response) -> bool:
-    return response.status_code == 999
+    return response.status_code == 401
 
 
 def _outside_api() -> bool:

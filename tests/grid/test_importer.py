@@ -342,5 +342,29 @@ def test_grid_stats_counts_orphans(app):
     assert stats["cells_with_unknown_station"] == 1
     assert stats["stations_without_cells"] == ["530628-B"]
     assert stats["latest_generation"] == {"number": 1, "effective_from": T0.isoformat()}
-    assert grid_stats.__name__  # keep the import used
     assert [s.code for s in load_stations()] == ["530628-A", "530628-B"]
+
+
+def test_progress_counts_generation_rows_too(app):
+    progress: list[tuple[int, int]] = []
+    import_grid(grid_file(cells=3), effective_from=T0, now=NOW, batch=2,
+                progress=lambda done, total: progress.append((done, total)))
+    # 2 stations + 3 cells + 3 generation rows; never backwards, ends complete.
+    assert progress[-1] == (8, 8)
+    assert [d for d, _ in progress] == sorted(d for d, _ in progress)
+    assert {t for _, t in progress} == {8}
+
+
+def test_a_file_of_stations_only_records_no_generation(app):
+    result = import_grid(grid_file(cells=0), effective_from=T0, now=NOW)
+    assert (result.imported, result.generation) == (True, None)
+    assert result.stations == Counts(created=2)
+
+
+def test_progress_completes_when_the_generation_was_already_recorded(app):
+    import_grid(grid_file(cells=3), effective_from=T0, now=NOW)
+    progress: list[tuple[int, int]] = []
+    result = import_grid(grid_file(cells=3), effective_from=T0, now=NOW,
+                         progress=lambda done, total: progress.append((done, total)))
+    assert result.generation == 1
+    assert progress[-1] == (8, 8)
