@@ -21,6 +21,7 @@ from gateway import cases, gridcache, locating, queues, workflow
 from gateway.documents import Report, Reporter
 from gateway.extensions import redis_store
 from gateway.runtime import escalation, rules, settings
+from grid import importer, jurisdiction
 from grid.documents import Dispatch, utcnow
 from grid.snapshot import GridSnapshot, Placement
 
@@ -106,6 +107,7 @@ def route(report_id: str) -> str:
     if placement is None:
         # No cell and no county desk at all: fail loudly; RQ retries, the sweeper re-queues.
         raise RuntimeError(f"report {report_id}: the grid has no station to route to")
+    placement = _in_force_when_made(placement, report)
     rule = rules().rule_for(report.category)
     cell = snapshot.cells.get(placement.cell_code or "")
     cell_name = cell.name if cell else None
@@ -134,6 +136,20 @@ def route(report_id: str) -> str:
     )
     log.info("routed to %s via %s", placement.station_code, placement.method, extra=extra)
     return placement.station_code
+
+
+def _in_force_when_made(placement: Placement, report: Report) -> Placement:
+    """A report routes by the jurisdiction in force when it was made, not when routed."""
+    if placement.cell_code is None:
+        return placement
+    changed = jurisdiction.latest_change()
+    if changed is None or report.created_at >= changed:
+        return placement  # the cell's current station was already in force then
+    then = jurisdiction.station_for(placement.cell_code, report.created_at)
+    if then is None or then == placement.station_code:
+        return placement
+    return replace(placement, station_code=then,
+                   flags=(*placement.flags, "routed_by_earlier_jurisdiction"))
 
 
 def _recipients(snapshot: GridSnapshot, placement: Placement, extra: tuple[str, ...],
@@ -221,6 +237,8 @@ def sweep(older_than_s: int | None = None) -> int:
             count += 1
     if count:
         log.warning("sweep: re-queued %d unrouted reports", count)
+    if importer.apply_due_generations():
+        gridcache.bump_version()  # a future-dated jurisdiction came into force
     delivered, checks = workflow.sweep_dispatches()
     if delivered or checks:
         log.warning("sweep: %d dispatches to deliver, %d escalation checks", delivered, checks)

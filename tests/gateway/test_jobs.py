@@ -61,3 +61,20 @@ def test_route_of_a_missing_report_is_harmless(county):
 
     assert route(str(ObjectId())) == "missing"
     assert Dispatch.objects.count() == 0
+
+
+def test_a_report_routes_by_the_jurisdiction_in_force_when_it_was_made(county):
+    from grid import jurisdiction
+
+    cell = cell_code(0, 1, 1)  # 乌峰派出所 today
+    jurisdiction.record_generation({cell: "530627-NT"}, dt.datetime(2026, 1, 1), "old map")
+    jurisdiction.record_generation({cell: "530627-WF"}, dt.datetime(2026, 6, 1), "new map")
+    made_before = stored_but_never_queued(120)
+    Report.objects(id=made_before.id).update_one(set__created_at=dt.datetime(2026, 3, 1))
+    made_after = stored_but_never_queued(120)
+    sweep(older_than_s=60)
+    run_jobs()
+    before = Report.objects(id=made_before.id).first()
+    assert before.station_code == "530627-NT"
+    assert "routed_by_earlier_jurisdiction" in before.flags
+    assert Report.objects(id=made_after.id).first().station_code == "530627-WF"
