@@ -186,8 +186,8 @@ def set_password(phone: str, password: str) -> None:
     from sms.phones import InvalidPhone, normalise
 
     _configure()
-    if len(password) < 10:
-        raise click.ClickException("use at least 10 characters")
+    if len(password) < 12:
+        raise click.ClickException("use at least 12 characters (OWASP ASVS 2.1.1)")
     try:
         phone = normalise(phone)
     except InvalidPhone as exc:

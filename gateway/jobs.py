@@ -243,3 +243,10 @@ def sweep(older_than_s: int | None = None) -> int:
     if delivered or checks:
         log.warning("sweep: %d dispatches to deliver, %d escalation checks", delivered, checks)
     return count
+
+
+def run_retention() -> tuple[int, int]:
+    """Periodic data lifecycle (gateway/retention.py): anonymise what is due."""
+    from gateway import retention
+
+    return retention.run(settings().retention_days)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import logging
 import math
 import re
 import time
@@ -25,8 +24,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway.extensions import limiter
 from gateway.settings import Settings
-
-log = logging.getLogger(__name__)
 
 LIMIT_SETTINGS = (
     "rate_limit_auth_failures", "rate_limit_login", "rate_limit_public", "rate_limit_sms_webhook",
@@ -57,8 +54,9 @@ _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S 
 
 def _storage_uri(redis_url: str) -> str:
     """The `limits` library spells a Unix-socket Redis URL `redis+unix://`."""
-    return "redis+unix://" + redis_url[len("unix://"):] if redis_url.startswith("unix://") \
-        else redis_url
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url[len("unix://"):]
+    return redis_url
 
 
 def init_rate_limits(app: Flask, settings: Settings) -> None:

@@ -81,7 +81,9 @@ class Settings:
     rate_limit_login: str = "10/minute;50/hour"  # POST /api/v1/auth/login per IP
     rate_limit_public: str = "20/hour"  # any public (unauthenticated) endpoint per IP
     # Kannel is one address on loopback/the private network: high, against a leaked secret.
-    rate_limit_sms_webhook: str = "100/second;3000/minute"
+    # High: a missing-child alert to 10,000 grid workers brings thousands of replies within
+    # minutes; this only stops a leaked secret being used to flood the store.
+    rate_limit_sms_webhook: str = "300/second;20000/minute"
     # Browser origins allowed to call /api/ cross-origin, comma-separated
     # ("https://console.example.cn"); empty: same-origin only, no CORS headers at all.
     cors_origins: str = ""

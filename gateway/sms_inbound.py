@@ -20,8 +20,8 @@ from pymongo.errors import DuplicateKeyError
 from gateway import gridcache, queues
 from gateway.crypto import is_encrypted, keyring
 from gateway.documents import Report, Reporter
-from gateway.genetic import redact
 from gateway.extensions import redis_store
+from gateway.genetic import redact
 from gateway.intake import NewReport, file_report
 from gateway.jobs import route
 from gateway.runtime import settings

@@ -24,9 +24,10 @@ def run_worker(queue_names: tuple[str, ...] = (), *, burst: bool = False) -> boo
 
 def run_cron() -> None:
     """Register the periodic jobs and run RQ's cron scheduler until stopped."""
-    from gateway.jobs import sweep
+    from gateway.jobs import run_retention, sweep
 
     scheduler = CronScheduler(connection=redis_store.conn)
     scheduler.register(sweep, queues.MAINTENANCE, interval=runtime.settings().sweep_interval_s,
                        job_timeout=300)
+    scheduler.register(run_retention, queues.MAINTENANCE, interval=6 * 3600, job_timeout=3600)
     scheduler.start()

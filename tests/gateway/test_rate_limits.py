@@ -82,23 +82,16 @@ def test_forwarded_for_is_ignored_unless_a_proxy_is_trusted(client):
     assert client.get(REPORT, headers=spoof, environ_base=ATTACKER).status_code == 429
 
 
-def test_behind_a_trusted_proxy_each_client_has_its_own_count(settings):
-    app = create_app(settings.with_(proxy_hops=1))
-    client = app.test_client()
-    try:
-        proxy = {"REMOTE_ADDR": "127.0.0.1"}
-        for _ in range(3):
-            resp = client.get(REPORT, headers={"X-Forwarded-For": "203.0.113.7", **BAD},
-                              environ_base=proxy)
-            assert resp.status_code == 401
-        blocked = client.get(REPORT, headers={"X-Forwarded-For": "203.0.113.7", **BAD},
-                             environ_base=proxy)
-        assert blocked.status_code == 429
-        other = client.get(REPORT, headers={"X-Forwarded-For": "198.51.100.20", **BAD},
-                           environ_base=proxy)
-        assert other.status_code == 401
-    finally:
-        redis_store.conn.flushdb()
+def test_behind_a_trusted_proxy_each_client_has_its_own_count(app, settings):
+    client = create_app(settings.with_(proxy_hops=1)).test_client()
+    proxy = {"REMOTE_ADDR": "127.0.0.1"}
+
+    def get(client_ip: str) -> int:
+        headers = {"X-Forwarded-For": client_ip, **BAD}
+        return client.get(REPORT, headers=headers, environ_base=proxy).status_code
+
+    assert [get("203.0.113.7") for _ in range(4)] == [401, 401, 401, 429]
+    assert get("198.51.100.20") == 401
 
 
 def test_sms_webhook_is_limited_per_ip(client):
@@ -126,17 +119,13 @@ def test_login_limit_decorator_limits_posts_per_ip(app, client):
     assert client.post("/api/v1/test-login", environ_base=GOOD).status_code == 200
 
 
-def test_limits_are_off_when_disabled(settings):
-    app = create_app(settings.with_(rate_limits_enabled=False))
-    client = app.test_client()
-    try:
-        for _ in range(8):
-            assert client.get(REPORT, headers=BAD, environ_base=ATTACKER).status_code == 401
-            resp = client.get(WEBHOOK, query_string={"secret": "wrong"}, environ_base=ATTACKER)
-            assert resp.status_code == 403
-        assert not redis_store.conn.keys("LIMITS*")
-    finally:
-        redis_store.conn.flushdb()
+def test_limits_are_off_when_disabled(app, settings):
+    client = create_app(settings.with_(rate_limits_enabled=False)).test_client()
+    for _ in range(8):
+        assert client.get(REPORT, headers=BAD, environ_base=ATTACKER).status_code == 401
+        resp = client.get(WEBHOOK, query_string={"secret": "wrong"}, environ_base=ATTACKER)
+        assert resp.status_code == 403
+    assert not redis_store.conn.keys("LIMITS*")
 
 
 def test_redis_down_fails_open_and_counts_in_memory(settings, caplog):
@@ -147,7 +136,14 @@ def test_redis_down_fails_open_and_counts_in_memory(settings, caplog):
             assert client.get(REPORT, headers=BAD, environ_base=ATTACKER).status_code == 401
         assert_429(client.get(REPORT, headers=BAD, environ_base=ATTACKER))
         assert any("falling back to in-memory" in r.getMessage() for r in caplog.records)
+        # A new app on a live Redis counts there again at once (the process-wide
+        # limiter forgets the earlier "storage dead" state).
+        live = create_app(settings).test_client()
+        redis_store.conn.flushdb()
+        assert live.get(REPORT, headers=BAD, environ_base=ATTACKER).status_code == 401
+        assert redis_store.conn.keys("LIMITS*")
     finally:
+        redis_store.conn.flushdb()
         get_db().client.drop_database(get_db().name)
 
 
