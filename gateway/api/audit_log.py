@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from gateway.api.schemas import StrictSchema, UtcDateTime
+from gateway.api.schemas import StrictSchema, UtcDateTime, error_responses
 from gateway.audit import AuditEntry
 from gateway.auth import require
 
@@ -36,6 +36,7 @@ class AuditEntrySchema(Schema):
 class AuditTrail(MethodView):
     @require("auditor")
     @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403)
     @blp.arguments(AuditQuerySchema, location="query")
     @blp.response(200, AuditEntrySchema(many=True))
     def get(self, query: dict[str, Any]) -> list[AuditEntry]:

@@ -19,7 +19,7 @@ from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
 from gateway import audit
-from gateway.api.schemas import StrictSchema
+from gateway.api.schemas import StrictSchema, error_responses
 from gateway.auth import current_principal, hash_token, issue_token, require, token_cache
 from gateway.documents import ApiToken, Officer, Reporter
 from gateway.extensions import login_limit, redis_store
@@ -93,6 +93,7 @@ def _issue_pair(role: str, subject: Any, station: str | None, county: str | None
 @blp.route("/auth/login")
 class Login(MethodView):
     @login_limit
+    @error_responses(blp, 415)
     @blp.arguments(LoginInSchema)
     @blp.response(200, TokensSchema)
     @blp.alt_response(401, description="wrong phone or password")
@@ -130,6 +131,7 @@ class Login(MethodView):
 @blp.route("/auth/refresh")
 class Refresh(MethodView):
     @login_limit
+    @error_responses(blp, 415)
     @blp.arguments(RefreshInSchema)
     @blp.response(200, TokensSchema)
     @blp.alt_response(401, description="unknown, expired, used or revoked refresh token")
@@ -155,6 +157,7 @@ class Refresh(MethodView):
 class Logout(MethodView):
     @require("reporter", "officer", "supervisor", "admin")
     @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 415)
     @blp.response(204)
     def post(self) -> None:
         """End this login: the access token and its refresh tokens are revoked."""

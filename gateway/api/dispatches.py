@@ -6,6 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint, Page, abort
+from flask_smorest.pagination import PaginationMetadataSchema
 from mongoengine.queryset import QuerySet
 
 from gateway import gridcache, workflow
@@ -16,13 +17,30 @@ from gateway.api.schemas import (
     NoteInSchema,
     ReasonInSchema,
     TransferInSchema,
+    error_responses,
 )
 from gateway.auth import Principal, current_principal, require
 from grid.documents import Dispatch, utcnow
 from grid.escalation import OVERDUE_STATES
 from grid.lifecycle import TransitionError
 
-blp = Blueprint("dispatches", __name__, description="Clues handed to police stations")
+
+class PagedBlueprint(Blueprint):
+    """A Blueprint whose X-Pagination header is documented as what it is: JSON.
+
+    flask-smorest documents it with `schema: PaginationMetadata`, which by OpenAPI's
+    header serialization (style `simple`) means `total,5,page,1,...`; the header
+    carries `{"total": 5, "page": 1, ...}`, which a header spells with `content`.
+    """
+
+    def _document_pagination_metadata(self, spec: Any, resp_doc: dict[str, Any]) -> None:
+        resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = {
+            "description": "Pagination metadata (JSON)",
+            "content": {"application/json": {"schema": PaginationMetadataSchema}},
+        }
+
+
+blp = PagedBlueprint("dispatches", __name__, description="Clues handed to police stations")
 DISPATCH = DispatchOutSchema()
 DISPATCHES = DispatchOutSchema(many=True)
 
@@ -32,8 +50,13 @@ class QuerySetPage(Page):
 
     @property
     def items(self) -> list[Dispatch]:
+        first = self.page_params.first_item
+        if first >= 2**62:
+            # Past the end of any collection, like every page after the last; and
+            # MongoDB's skip is a signed 64-bit int (?page=9223372036854775807 was a 500).
+            return []
         query: QuerySet = self.collection
-        return list(query.skip(self.page_params.first_item).limit(self.page_params.page_size))
+        return list(query.skip(first).limit(self.page_params.page_size))
 
     @property
     def item_count(self) -> int:
@@ -69,6 +92,7 @@ def _filters(query: dict[str, Any]) -> dict[str, Any]:
 class StationInbox(MethodView):
     @require("officer", "supervisor")
     @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404)
     @blp.arguments(DispatchQuerySchema, location="query")
     @blp.response(200, DISPATCHES)
     @blp.paginate(QuerySetPage)
@@ -85,6 +109,7 @@ class StationInbox(MethodView):
 class StationTransfers(MethodView):
     @require("officer", "supervisor")
     @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403)
     @blp.response(200, DISPATCHES)
     @blp.paginate(QuerySetPage)
     def get(self, code: str) -> QuerySet:
@@ -99,6 +124,7 @@ class StationTransfers(MethodView):
 class CountyOverdue(MethodView):
     @require("supervisor")
     @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403)
     @blp.response(200, DISPATCHES)
     @blp.paginate(QuerySetPage)
     def get(self, code: str) -> QuerySet:
@@ -115,6 +141,7 @@ class CountyOverdue(MethodView):
 class DispatchDetail(MethodView):
     @require("officer", "supervisor")
     @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404)
     @blp.response(200, DISPATCH)
     def get(self, dispatch_id: str) -> Dispatch:
         """One dispatch with its notes (officers of its station or of a transfer's target)."""
@@ -154,6 +181,7 @@ def _act(dispatch_id: str, action: str, **inputs: Any) -> Dispatch:
 class Acknowledge(MethodView):
     @require("officer")
     @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404, 409, 415)
     @blp.response(200, DISPATCH)
     def post(self, dispatch_id: str) -> Dispatch:
         """Acknowledge a clue for your station (409 with the current state if not allowed)."""
@@ -164,6 +192,7 @@ class Acknowledge(MethodView):
 class Transfer(MethodView):
     @require("officer")
     @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404, 409, 415, 422)
     @blp.arguments(TransferInSchema)
     @blp.response(200, DISPATCH)
     def post(self, data: dict[str, str], dispatch_id: str) -> Dispatch:
@@ -176,6 +205,7 @@ class Transfer(MethodView):
 class AcceptTransfer(MethodView):
     @require("officer")
     @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404, 409, 415)
     @blp.response(200, DISPATCH)
     def post(self, dispatch_id: str) -> Dispatch:
         """Take over a clue offered to your station (it arrives as new, under a fresh SLA)."""
@@ -186,6 +216,7 @@ class AcceptTransfer(MethodView):
 class RejectTransfer(MethodView):
     @require("officer")
     @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404, 409, 415, 422)
     @blp.arguments(ReasonInSchema)
     @blp.response(200, DISPATCH)
     def post(self, data: dict[str, str], dispatch_id: str) -> Dispatch:
@@ -197,6 +228,7 @@ class RejectTransfer(MethodView):
 class Notes(MethodView):
     @require("officer")
     @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404, 409, 415, 422)
     @blp.arguments(NoteInSchema)
     @blp.response(200, DISPATCH)
     def post(self, data: dict[str, str], dispatch_id: str) -> Dispatch:
@@ -208,6 +240,7 @@ class Notes(MethodView):
 class Close(MethodView):
     @require("officer")
     @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404, 409, 415, 422)
     @blp.arguments(CloseInSchema)
     @blp.response(200, DISPATCH)
     def post(self, data: dict[str, Any], dispatch_id: str) -> Dispatch:

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from gateway import gridcache
-from gateway.api.schemas import ReportInSchema, ReportOutSchema
+from gateway.api.schemas import ReportInSchema, ReportOutSchema, error_responses
 from gateway.auth import current_principal, require
 from gateway.documents import Report
 from gateway.intake import NewReport, file_report
@@ -22,6 +22,7 @@ REPORT_OUT = ReportOutSchema()
 class Reports(MethodView):
     @require("reporter")
     @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 415)
     @blp.arguments(ReportInSchema())
     @blp.response(201, REPORT_OUT, description="the report was stored now")
     @blp.alt_response(200, schema=REPORT_OUT, description="this client_id already made it")
@@ -52,6 +53,7 @@ class Reports(MethodView):
 class ReportByCode(MethodView):
     @require("reporter")
     @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404)
     @blp.response(200, REPORT_OUT)
     def get(self, code: str) -> Report:
         """One of the caller's own reports, with its status."""

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any, TypeVar
 
+from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from gateway.genetic import refusal
@@ -14,6 +18,14 @@ from grid.lifecycle import OUTCOMES
 from sms.grammar import CATEGORIES, UNCLASSIFIED
 
 GRID_CODE = re.compile(r"^\d{9,15}$")
+F = TypeVar("F", bound=Callable[..., Any])
+# Not only whitespace (the workflow strips text, and blank means missing). The class is
+# Python's str.strip() whitespace spelled out, so the documented pattern means the same
+# in ECMA regexes, whose \s differs (it has U+FEFF and lacks U+001C-U+001F, U+0085).
+NOT_BLANK = validate.Regexp(
+    r"^[\s\S]*?[^\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+    error="must not be blank",
+)
 
 
 class UtcDateTime(fields.DateTime):
@@ -24,6 +36,33 @@ class UtcDateTime(fields.DateTime):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
         return super()._serialize(value, attr, obj, **kwargs)
+
+
+def null_not_any_object(self: object, field: fields.Field, ret: dict[str, Any],
+                        **_: object) -> dict[str, Any]:
+    """apispec attribute function: a nullable Nested field is its schema or null.
+
+    For OpenAPI 3.0 apispec writes `anyOf: [{type: object, nullable: true}, $ref]`,
+    whose first branch admits any object ({} included, which the API refuses).
+    `enum: [null]` narrows that branch to null (OpenAPI 3.0.3's spelling of "null").
+    """
+    any_of = ret.get("anyOf")
+    if not isinstance(field, fields.Nested) or not field.allow_none or not any_of:
+        return {}
+    null_only = {"type": "object", "nullable": True, "enum": [None]}
+    return {"anyOf": [null_only if branch == {"type": "object", "nullable": True} else branch
+                      for branch in any_of]}
+
+
+def error_responses(blp: Blueprint, *codes: int) -> Callable[[F], F]:
+    """Document flask-smorest's error body (`Error`) for each status a view can answer."""
+
+    def decorator(view: F) -> F:
+        for code in codes:
+            view = blp.alt_response(code, response=HTTPStatus(code).name)(view)
+        return view
+
+    return decorator
 
 
 class StrictSchema(Schema):
@@ -54,7 +93,9 @@ class ReportInSchema(StrictSchema):
     location = fields.Nested(PointSchema, load_default=None)
     grid_code = fields.String(
         load_default=None,
-        metadata={"description": "9-15 digits; hyphens are ignored"},
+        # Checked in check_grid_code (after the hyphens go); the pattern documents it.
+        metadata={"description": "9-15 digits; hyphens are ignored",
+                  "pattern": r"^-*(?:[0-9]-*){9,15}$"},
     )
 
     @pre_load
@@ -115,15 +156,15 @@ class NoteOutSchema(Schema):
 
 class TransferInSchema(StrictSchema):
     to_station = fields.String(required=True, validate=validate.Length(1, 32))
-    reason = fields.String(required=True, validate=validate.Length(1, 500))
+    reason = fields.String(required=True, validate=(validate.Length(1, 500), NOT_BLANK))
 
 
 class ReasonInSchema(StrictSchema):
-    reason = fields.String(required=True, validate=validate.Length(1, 500))
+    reason = fields.String(required=True, validate=(validate.Length(1, 500), NOT_BLANK))
 
 
 class NoteInSchema(StrictSchema):
-    text = fields.String(required=True, validate=validate.Length(1, 2000))
+    text = fields.String(required=True, validate=(validate.Length(1, 2000), NOT_BLANK))
 
 
 class CloseInSchema(StrictSchema):

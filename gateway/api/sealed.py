@@ -16,7 +16,7 @@ from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
 from gateway import audit, gridcache
-from gateway.api.schemas import StrictSchema, UtcDateTime
+from gateway.api.schemas import StrictSchema, UtcDateTime, error_responses
 from gateway.auth import Principal, current_principal, require
 from gateway.documents import Officer, Report, Reporter
 from gateway.sms_outbound import queue_sms
@@ -83,6 +83,7 @@ def _reports(dispatch: Dispatch) -> list[Report]:
 class DispatchReports(MethodView):
     @require("officer", "supervisor")
     @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404)
     @blp.response(200, SealedReportSchema(many=True))
     def get(self, dispatch_id: str) -> list[dict[str, Any]]:
         """The dispatch's reports with their details; reporters as role and kind only."""
@@ -107,6 +108,7 @@ class DispatchReports(MethodView):
 class Unseal(MethodView):
     @require("officer", "supervisor")
     @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404, 415)
     @blp.arguments(UnsealInSchema)
     @blp.response(200, IdentitySchema(many=True))
     def post(self, data: dict[str, str], dispatch_id: str) -> list[dict[str, Any]]:
