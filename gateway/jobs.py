@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import replace
 
 from bson import ObjectId
@@ -107,12 +108,11 @@ def route(report_id: str) -> str:
     if placement is None:
         # No cell and no county desk at all: fail loudly; RQ retries, the sweeper re-queues.
         raise RuntimeError(f"report {report_id}: the grid has no station to route to")
-    placement = _in_force_when_made(placement, report)
+    placement = _in_force_when_made(placement, report, snapshot)
     rule = rules().rule_for(report.category)
     cell = snapshot.cells.get(placement.cell_code or "")
     cell_name = cell.name if cell else None
     case_id, opened = cases.attach(report, placement.cell_code, snapshot)
-    Report.objects(id=report.id, case_id=None).update_one(set__case_id=case_id)
     for station_code in _recipients(snapshot, placement, rule.extra_recipients,
                                     cell.county_code if cell else county):
         if not opened and _join_case_dispatch(case_id, station_code, report):
@@ -121,12 +121,15 @@ def route(report_id: str) -> str:
                                    placement.cell_code, placement.flags, case_id)
         if created is not None:
             dispatch_id, deadline = created
-            # Inbox + duty-phone SMS now; the SLA check at the deadline. A crash
-            # before this leaves it `new`: the sweeper delivers and escalates it.
-            workflow.deliver(dispatch_id)
+            # In the inbox from its first write; now the duty-phone SMS and the
+            # SLA check. Should this die here, the escalation sweeper still finds
+            # the dispatch by its deadline.
+            workflow.announce_delivery(dispatch_id, report.id, report.code, report.category,
+                                       station_code, cell_name)
             workflow.schedule_escalation(dispatch_id, deadline, 0)
     Report.objects(id=report.id, status="received").update_one(
         set__status="routed",
+        set__case_id=case_id,
         set__cell_code=placement.cell_code,
         set__station_code=placement.station_code,
         set__placed_by=placement.method,
@@ -138,11 +141,12 @@ def route(report_id: str) -> str:
     return placement.station_code
 
 
-def _in_force_when_made(placement: Placement, report: Report) -> Placement:
+def _in_force_when_made(placement: Placement, report: Report,
+                        snapshot: GridSnapshot) -> Placement:
     """A report routes by the jurisdiction in force when it was made, not when routed."""
     if placement.cell_code is None:
         return placement
-    changed = jurisdiction.latest_change()
+    changed = _latest_jurisdiction_change(snapshot)
     if changed is None or report.created_at >= changed:
         return placement  # the cell's current station was already in force then
     then = jurisdiction.station_for(placement.cell_code, report.created_at)
@@ -150,6 +154,19 @@ def _in_force_when_made(placement: Placement, report: Report) -> Placement:
         return placement
     return replace(placement, station_code=then,
                    flags=(*placement.flags, "routed_by_earlier_jurisdiction"))
+
+
+_LATEST_CHANGE: list[tuple[GridSnapshot, float, dt.datetime | None]] = []
+LATEST_CHANGE_TTL_S = 10.0
+
+
+def _latest_jurisdiction_change(snapshot: GridSnapshot) -> dt.datetime | None:
+    """jurisdiction.latest_change(), read at most every few seconds per grid snapshot."""
+    now = time.monotonic()
+    if not _LATEST_CHANGE or _LATEST_CHANGE[0][0] is not snapshot \
+            or now - _LATEST_CHANGE[0][1] > LATEST_CHANGE_TTL_S:
+        _LATEST_CHANGE[:] = [(snapshot, now, jurisdiction.latest_change())]
+    return _LATEST_CHANGE[0][2]
 
 
 def _recipients(snapshot: GridSnapshot, placement: Placement, extra: tuple[str, ...],
@@ -164,21 +181,24 @@ def _recipients(snapshot: GridSnapshot, placement: Placement, extra: tuple[str, 
 
 
 def _join_case_dispatch(case_id: ObjectId, station_code: str, report: Report) -> bool:
-    """Add the report to the station's open dispatch for its case; False if there is none."""
+    """Add the report to the station's open dispatch for its case; False if there is none.
+
+    A report is in at most one dispatch per station: an earlier run that already
+    placed it anywhere wins, and a new join always goes to the case's oldest open
+    dispatch there (two can exist when two of its reports were routed at once).
+    """
     collection = Dispatch._get_collection()
-    joined = collection.update_one(
-        {"case_id": case_id, "station_code": station_code, "status": {"$ne": "closed"},
-         "report_codes": {"$ne": report.code}},
-        {"$push": {"report_codes": report.code,
-                   "history": {"action": "link", "report_code": report.code,
-                               "by": "system:route", "at": utcnow()}}},
-    )
-    if joined.matched_count:
+    held = {"case_id": case_id, "station_code": station_code, "report_codes": report.code}
+    if collection.count_documents(held, limit=1):
         return True
-    # Already joined by an earlier run of this job?
-    return collection.count_documents(
-        {"case_id": case_id, "station_code": station_code, "report_codes": report.code},
-        limit=1) > 0
+    joined = collection.find_one_and_update(
+        {"case_id": case_id, "station_code": station_code, "status": {"$ne": "closed"}},
+        {"$addToSet": {"report_codes": report.code},
+         "$push": {"history": {"action": "link", "report_code": report.code,
+                               "by": "system:route", "at": utcnow()}}},
+        sort=[("created_at", 1)], projection={"_id": 1},
+    )
+    return joined is not None
 
 
 def _ensure_dispatch(
@@ -196,12 +216,15 @@ def _ensure_dispatch(
     """
     now = utcnow()
     deadline = escalation().deadline(priority, now)
+    # Created delivered: the inbox is where a dispatch is delivered, and this
+    # write puts it there (one round trip, not a create and then a transition).
     fields = {
         "report_code": report.code,
         "case_id": case_id,
         "report_codes": [report.code],
         "priority": priority,
-        "status": "new",
+        "status": "delivered",
+        "delivered_at": now,
         "category": report.category,
         "cell_code": cell_code,
         "cell_name": cell_name,
@@ -211,7 +234,9 @@ def _ensure_dispatch(
         "ack_deadline": deadline,
         "next_check_at": deadline,
         "escalation_level": 0,
-        "history": [{"action": "create", "to": "new", "by": "system:route", "at": now}],
+        "history": [{"action": "create", "to": "new", "by": "system:route", "at": now},
+                    {"action": "deliver", "from": "new", "to": "delivered", "by": "system:route",
+                     "at": now}],
     }
     try:
         result = Dispatch._get_collection().update_one(

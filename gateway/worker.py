@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import SimpleWorker
 from rq.cron import CronScheduler
 
 from gateway import queues, runtime
 from gateway.extensions import redis_store
+
+log = logging.getLogger(__name__)
+
+MAINTENANCE_INTERVAL_S = 60
+RETRY_S = 2
 
 
 def run_worker(queue_names: tuple[str, ...] = (), *, burst: bool = False) -> bool:
@@ -18,16 +27,35 @@ def run_worker(queue_names: tuple[str, ...] = (), *, burst: bool = False) -> boo
     report `received`; the sweeper re-queues it and the job is idempotent.
     """
     names = queue_names or queues.WORKER_QUEUES
-    worker = SimpleWorker([queues.queue(n) for n in names], connection=redis_store.conn)
-    return bool(worker.work(burst=burst, with_scheduler=True))
+    while True:
+        # A short maintenance interval: when the worker holding RQ's scheduler lock
+        # dies, another takes the scheduler over within a minute, not ten.
+        worker = SimpleWorker([queues.queue(n) for n in names], connection=redis_store.conn,
+                              maintenance_interval=MAINTENANCE_INTERVAL_S)
+        try:
+            return bool(worker.work(burst=burst, with_scheduler=True))
+        except RedisConnectionError as exc:
+            if burst:
+                raise
+            # Redis restarting: wait for it rather than exit (jobs are idempotent and
+            # the sweeper re-queues whatever the outage dropped).
+            log.warning("worker lost Redis (%s); retrying in %d s", exc, RETRY_S)
+            time.sleep(RETRY_S)
 
 
 def run_cron() -> None:
     """Register the periodic jobs and run RQ's cron scheduler until stopped."""
     from gateway.jobs import run_retention, sweep
 
-    scheduler = CronScheduler(connection=redis_store.conn)
-    scheduler.register(sweep, queues.MAINTENANCE, interval=runtime.settings().sweep_interval_s,
-                       job_timeout=300)
-    scheduler.register(run_retention, queues.MAINTENANCE, interval=6 * 3600, job_timeout=3600)
-    scheduler.start()
+    while True:
+        scheduler = CronScheduler(connection=redis_store.conn)
+        scheduler.register(sweep, queues.MAINTENANCE,
+                           interval=runtime.settings().sweep_interval_s, job_timeout=300)
+        scheduler.register(run_retention, queues.MAINTENANCE, interval=6 * 3600,
+                           job_timeout=3600)
+        try:
+            scheduler.start()
+            return
+        except RedisConnectionError as exc:
+            log.warning("cron lost Redis (%s); retrying in %d s", exc, RETRY_S)
+            time.sleep(RETRY_S)

@@ -19,7 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from gateway import audit, gridcache, queues
 from gateway.documents import Officer, Report, Reporter
-from gateway.runtime import escalation
+from gateway.runtime import escalation, settings
 from gateway.sms_outbound import queue_sms
 from grid import lifecycle
 from grid.documents import Dispatch, Station, utcnow
@@ -134,15 +134,27 @@ def deliver(dispatch_id: str) -> str:
         apply(dispatch_id, "deliver", actor="system:deliver", actor_station=None)
     except lifecycle.TransitionError as exc:
         return exc.current_state or "changed"  # someone acted first: nothing to deliver
-    station = gridcache.current().stations.get(doc["station_code"])
+    _notify_station(doc["_id"], doc["report_id"], doc["report_code"], doc["category"],
+                    doc["station_code"], doc.get("cell_name"))
+    return "delivered"
+
+
+def announce_delivery(dispatch_id: str, report_id: ObjectId, report_code: str, category: str,
+                      station_code: str, cell_name: str | None) -> None:
+    """For a dispatch created already delivered: the audit entry and the duty-phone SMS."""
+    audit.append("system:route", "dispatch.deliver", f"dispatch:{dispatch_id}",
+                 {"station": station_code, "to": "delivered"})
+    _notify_station(dispatch_id, report_id, report_code, category, station_code, cell_name)
+
+
+def _notify_station(dispatch_id: object, report_id: ObjectId, report_code: str, category: str,
+                    station_code: str, cell_name: str | None) -> None:
+    station = gridcache.current().stations.get(station_code)
     if station is not None and station.duty_phone:
         # Code, category and cell only: no victim or reporter details in an SMS.
-        queue_sms(station.duty_phone,
-                  replies.dispatch_notice(doc["report_code"], doc["category"],
-                                          doc.get("cell_name")),
-                  "dispatch_notice", ref=f"notice-{doc['_id']}-{doc['station_code']}",
-                  report_id=doc["report_id"])
-    return "delivered"
+        queue_sms(station.duty_phone, replies.dispatch_notice(report_code, category, cell_name),
+                  "dispatch_notice", ref=f"notice-{dispatch_id}-{station_code}",
+                  report_id=report_id)
 
 
 def enqueue_deliver(dispatch_id: str) -> None:
@@ -230,12 +242,14 @@ def _phone_for(role: str, dispatch: dict[str, Any]) -> str | None:
     return None
 
 
-def sweep_dispatches(grace_s: int = 30) -> tuple[int, int]:
+def sweep_dispatches(grace_s: int | None = None) -> tuple[int, int]:
     """Safety net: deliver what was never delivered, escalate what no job is watching.
 
     Returns (delivered, escalation checks queued). Idempotent.
     """
     now = utcnow()
+    if grace_s is None:
+        grace_s = settings().sweep_after_s
     cutoff = now - dt.timedelta(seconds=grace_s)
     delivered = 0
     for doc in _collection().find({"status": "new", "created_at": {"$lte": cutoff},
