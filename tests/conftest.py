@@ -82,3 +82,13 @@ def county(app: Flask):  # type: ignore[no-untyped-def]
     built = sample.build()
     gridcache.bump_version()
     return built
+
+
+@pytest.fixture
+def sendsms():
+    """Kannel's sendsms interface, played by a recording HTTP server on loopback."""
+    from tests.fakes import recording_server
+
+    with recording_server() as server:
+        yield server
+

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from gateway.sample import SampleCounty
+from gateway.settings import Settings
+from tests.fakes import RecordingServer
 
 
 def token_of(county: SampleCounty, prefix: str) -> str:
@@ -19,3 +21,10 @@ def cell_centre(ring: list[list[float]]) -> tuple[float, float]:
     lons = [p[0] for p in ring]
     lats = [p[1] for p in ring]
     return (min(lats) + max(lats)) / 2, (min(lons) + max(lons)) / 2
+
+
+def with_sms(settings: Settings, sendsms: RecordingServer, webhook: str = "s",
+             **more: object) -> Settings:
+    """`settings` with SMS on, sending through `sendsms` (tests override `settings` with it)."""
+    return settings.with_(sms_enabled=True, sms_webhook_secret=webhook,
+                          kannel_sendsms_url=f"{sendsms.url}/cgi-bin/sendsms", **more)

@@ -10,16 +10,13 @@ from gateway import audit
 from gateway.sample import cell_code
 from grid.documents import Dispatch
 from sms.records import OutboundMessage
-from tests.fakes import recording_server
 from tests.gateway.test_reports_api import run_jobs
-from tests.helpers import auth, token_of
+from tests.helpers import auth, token_of, with_sms
 
 
 @pytest.fixture
-def settings(settings):  # type: ignore[override]
-    with recording_server() as sendsms:
-        yield settings.with_(sms_enabled=True, sms_webhook_secret="s",
-                             kannel_sendsms_url=f"{sendsms.url}/cgi-bin/sendsms")
+def settings(settings, sendsms):  # type: ignore[override]
+    return with_sms(settings, sendsms)
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from gateway.sms_inbound import unseal
 from gateway.sms_outbound import send_sms
 from grid.documents import Dispatch
 from sms.records import InboundMessage, OptOut, OutboundMessage, Sighting
-from tests.fakes import recording_server
 from tests.gateway.test_reports_api import run_jobs
+from tests.helpers import with_sms
 
 SECRET = "s3cret-for-tests"
 REGISTERED = "+8613800001001"  # 张秀英, grid worker, home cell in 城南社区
@@ -22,16 +22,8 @@ UNKNOWN = "+8613912345678"
 
 
 @pytest.fixture
-def sendsms():
-    with recording_server() as server:
-        yield server
-
-
-@pytest.fixture
 def settings(settings, sendsms):  # type: ignore[override]
-    return settings.with_(sms_enabled=True, sms_webhook_secret=SECRET,
-                          kannel_sendsms_url=f"{sendsms.url}/cgi-bin/sendsms",
-                          kannel_password="pw", public_tips_per_hour=3)
+    return with_sms(settings, sendsms, SECRET, kannel_password="pw", public_tips_per_hour=3)
 
 
 _ids = iter(range(1, 10_000))

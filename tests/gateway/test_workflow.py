@@ -13,23 +13,15 @@ from gateway.jobs import sweep
 from gateway.sample import cell_code
 from grid.documents import Dispatch, utcnow
 from sms.records import OutboundMessage
-from tests.fakes import recording_server
 from tests.gateway.test_reports_api import run_jobs
-from tests.helpers import auth, token_of
+from tests.helpers import auth, token_of, with_sms
 
 WF, NT, PJ = "530627-WF", "530627-NT", "530627-PJ"
 
 
 @pytest.fixture
-def sendsms():
-    with recording_server() as server:
-        yield server
-
-
-@pytest.fixture
 def settings(settings, sendsms):  # type: ignore[override]
-    return settings.with_(sms_enabled=True, sms_webhook_secret="s",
-                          kannel_sendsms_url=f"{sendsms.url}/cgi-bin/sendsms")
+    return with_sms(settings, sendsms)
 
 
 @pytest.fixture
