@@ -189,7 +189,7 @@ def _join_case_dispatch(case_id: ObjectId, station_code: str, report: Report) ->
     """
     collection = Dispatch._get_collection()
     held = {"case_id": case_id, "station_code": station_code, "report_codes": report.code}
-    if collection.count_documents(held, limit=1):
+    if collection.find_one(held, {"_id": 1}) is not None:  # cheaper than a count here
         return True
     joined = collection.find_one_and_update(
         {"case_id": case_id, "station_code": station_code, "status": {"$ne": "closed"}},
