@@ -20,8 +20,10 @@ lint: ## ruff and mypy
 bench: ## Run the benchmarks and print their figures
 	@deploy/bootstrap.sh --dev
 	$(VENV)/python bench/intake.py
-	$(VENV)/python bench/sms_parse.py
+	$(VENV)/python bench/sms.py
 	$(VENV)/python bench/locate.py
+	$(VENV)/python bench/latency.py
+	$(VENV)/python bench/faults.py
 
 clean: ## Remove local data (./var) and the virtualenv
 	rm -rf var .venv
