@@ -30,9 +30,10 @@ def run_worker(queue_names: tuple[str, ...] = (), *, burst: bool = False) -> boo
     while True:
         # A short maintenance interval: when the worker holding RQ's scheduler lock
         # dies, another takes the scheduler over within a minute, not ten.
-        worker = SimpleWorker([queues.queue(n) for n in names], connection=redis_store.conn,
-                              maintenance_interval=MAINTENANCE_INTERVAL_S)
         try:
+            worker = SimpleWorker([queues.queue(n) for n in names],
+                                  connection=redis_store.conn,
+                                  maintenance_interval=MAINTENANCE_INTERVAL_S)
             return bool(worker.work(burst=burst, with_scheduler=True))
         except RedisConnectionError as exc:
             if burst:
