@@ -42,6 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.county import load_sample_county  # noqa: E402
 from deploy.processes import Service, Stack, app_env  # noqa: E402
 
 DETAILS = "村口小卖部旁一名男子带着两个不会说本地话的孩子，孩子神情紧张，说要去外省。"
@@ -104,11 +105,6 @@ def start_stack(stack_dir: Path, *, workers: int = 2, redis_data: bool = True,
     This process stays configured (`runtime.configure`) against the same stores,
     so the caller can read reports and dispatches with the product's documents.
     """
-    from gateway import gridcache, runtime, sample
-    from gateway.crypto import Keyring
-    from gateway.extensions import ensure_indexes
-    from gateway.settings import Settings
-
     stack = Stack(stack_dir / "logs")
     try:
         redis_dir = stack_dir / "redis" if redis_data else None
@@ -117,12 +113,7 @@ def start_stack(stack_dir: Path, *, workers: int = 2, redis_data: bool = True,
         mongo = stack.secantus(storage=mongo_storage)
         mongo_uri = f"mongodb://127.0.0.1:{mongo.port}/safegrid"
         redis_url = f"redis://127.0.0.1:{redis.port}/0"
-        data_keys = f"drill:{Keyring.generate_key()}"
-        runtime.configure(Settings(mongodb_uri=mongo_uri, redis_url=redis_url,
-                                   data_keys=data_keys))
-        ensure_indexes()
-        county = sample.build()
-        gridcache.bump_version()
+        county, data_keys = load_sample_county(mongo_uri, redis_url, "drill")
         env = app_env(mongo_uri, redis_url, data_keys, **(extra_env or {}))
         web = stack.gunicorn(env, workers=web_workers, threads=web_threads)
         running = Running(stack, env, redis, redis.port, redis_dir, mongo_uri, redis_url, web,

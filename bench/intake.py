@@ -24,6 +24,7 @@ from pymongo import MongoClient, monitoring
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.county import load_sample_county  # noqa: E402
 from deploy.processes import Stack, app_env  # noqa: E402
 
 DETAILS = "村东头新来的外地人带着一个哭闹的小男孩，孩子说不认识他，穿红色外套，上了一辆白色面包车。"
@@ -63,9 +64,7 @@ def main() -> int:
 
     counter = Counter()
     monitoring.register(counter)
-    from gateway import gridcache, runtime, sample
-    from gateway.crypto import Keyring
-    from gateway.extensions import ensure_indexes
+    from gateway import sample
     from gateway.settings import Settings
 
     stack = Stack(Path(tempfile.mkdtemp(prefix="safegrid-bench-")))
@@ -74,12 +73,7 @@ def main() -> int:
         mongo = stack.secantus()
         mongo_uri = f"mongodb://127.0.0.1:{mongo.port}/bench"
         redis_url = f"redis://127.0.0.1:{redis.port}/0"
-        data_keys = f"bench:{Keyring.generate_key()}"
-        runtime.configure(Settings(mongodb_uri=mongo_uri, redis_url=redis_url,
-                                   data_keys=data_keys))
-        ensure_indexes()
-        county = sample.build()
-        gridcache.bump_version()
+        county, data_keys = load_sample_county(mongo_uri, redis_url, "bench")
         token = next(t for who, t in county.tokens.items() if who.startswith("reporter"))
         web = stack.gunicorn(app_env(mongo_uri, redis_url, data_keys), workers=args.web_workers,
                              threads=4)
