@@ -97,24 +97,26 @@ def _local_keys() -> str:
 
 
 def _example(base: str, tokens: Path) -> str:
+    """A first report to try, and the station inbox it lands in (南台派出所's)."""
     reporter = officer = "<token>"
     if tokens.exists():
         for line in tokens.read_text(encoding="utf-8").splitlines():
             who, _, token = line.rpartition(": ")
             if who.startswith("reporter") and reporter == "<token>":
                 reporter = token
-            if who.startswith("officer 乌峰") and officer == "<token>":
+            if who.startswith("officer 南台") and officer == "<token>":
                 officer = token
-    return f"""Try it:
-  curl -s -X POST {base}/api/v1/reports -H 'Authorization: Bearer {reporter}' \\
-       -H 'Content-Type: application/json' \\
-       -d '{{"client_id": "try-0001-0001", "category": "CHILD", \
-             "details": "穿红衣男孩被陌生人抱上面包车", \
-             "location": {{"lat": 27.4430, "lon": 104.8737}}}}'
-  curl -s {base}/api/v1/stations/530627-NT/dispatches \\
-       -H 'Authorization: Bearer <the 南台派出所 officer token>'
-  curl -s {base}/api/v1/stations/530627-WF/dispatches -H 'Authorization: Bearer {officer}'
-"""
+    body = ('{"client_id": "try-0001-0001", "category": "CHILD", '
+            '"details": "穿红衣男孩被陌生人抱上面包车", '
+            '"location": {"lat": 27.4430, "lon": 104.8737}}')
+    return "\n".join([
+        "Try it (a report in 南台街道, then 南台派出所's inbox):",
+        f"  curl -s -X POST {base}/api/v1/reports -H 'Authorization: Bearer {reporter}' "
+        f"-H 'Content-Type: application/json' -d '{body}'",
+        f"  curl -s {base}/api/v1/stations/530627-NT/dispatches "
+        f"-H 'Authorization: Bearer {officer}'",
+        "",
+    ])
 
 
 if __name__ == "__main__":
