@@ -236,10 +236,15 @@ def _phone_for(role: str, dispatch: dict[str, Any]) -> str | None:
         desk = snapshot.stations.get(snapshot.county_desk.get(county or "", ""))
         return desk.duty_phone if desk else None
     if role == "county_supervisor":
-        supervisor = Officer.objects(role="supervisor", county_code=county,
-                                     phone__exists=True).only("phone").first()
-        return supervisor.phone if supervisor else None
+        return supervisor_phone(county)
     return None
+
+
+def supervisor_phone(county_code: str | None) -> str | None:
+    """The county supervisor's phone (escalations, break-glass notices), if one is on file."""
+    supervisor = Officer.objects(role="supervisor", county_code=county_code,
+                                 phone__exists=True).only("phone").first()
+    return supervisor.phone if supervisor else None
 
 
 def sweep_dispatches(grace_s: int | None = None) -> tuple[int, int]:

@@ -145,17 +145,24 @@ class DispatchDetail(MethodView):
     @blp.response(200, DISPATCH)
     def get(self, dispatch_id: str) -> Dispatch:
         """One dispatch with its notes (officers of its station or of a transfer's target)."""
-        doc: Dispatch | None = (Dispatch.objects(id=dispatch_id).first()
-                                if _is_id(dispatch_id) else None)
-        if doc is None:
-            abort(404, message=f"no dispatch {dispatch_id}")
-        assert doc is not None  # abort raised
-        principal = current_principal()
-        visible = (principal.station_code in (doc.station_code, doc.transfer_to)
-                   if principal.role == "officer" else _supervises(principal, doc.station_code))
-        if not visible:
-            abort(403, message="this dispatch belongs to another station")
-        return doc
+        return visible_dispatch(current_principal(), dispatch_id)
+
+
+def visible_dispatch(principal: Principal, dispatch_id: str) -> Dispatch:
+    """The dispatch if the caller may see it: 404 when there is none, else 403 if not theirs.
+
+    Officers see their station's dispatches and those offered to it; supervisors their county's.
+    """
+    doc: Dispatch | None = (Dispatch.objects(id=dispatch_id).first()
+                            if _is_id(dispatch_id) else None)
+    if doc is None:
+        abort(404, message=f"no dispatch {dispatch_id}")
+    assert doc is not None  # abort raised
+    visible = (principal.station_code in (doc.station_code, doc.transfer_to)
+               if principal.role == "officer" else _supervises(principal, doc.station_code))
+    if not visible:
+        abort(403, message="this dispatch belongs to another station")
+    return doc
 
 
 def _is_id(value: str) -> bool:

@@ -12,14 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from gateway import audit, gridcache
+from gateway.api.dispatches import visible_dispatch
 from gateway.api.schemas import StrictSchema, UtcDateTime, error_responses
-from gateway.auth import Principal, current_principal, require
-from gateway.documents import Officer, Report, Reporter
+from gateway.auth import current_principal, require
+from gateway.documents import Report, Reporter
 from gateway.sms_outbound import queue_sms
+from gateway.workflow import supervisor_phone
 from grid.documents import Dispatch
 
 blp = Blueprint("sealed", __name__, description="A clue's reports; sealed reporter identity")
@@ -58,22 +60,6 @@ class IdentitySchema(Schema):
     organisation = fields.String(allow_none=True)
 
 
-def _dispatch_for(principal: Principal, dispatch_id: str) -> Dispatch:
-    is_id = len(dispatch_id) == 24 and all(c in "0123456789abcdef" for c in dispatch_id.lower())
-    doc: Dispatch | None = Dispatch.objects(id=dispatch_id).first() if is_id else None
-    if doc is None:
-        abort(404, message=f"no dispatch {dispatch_id}")
-    assert doc is not None
-    if principal.role == "officer":
-        visible = principal.station_code in (doc.station_code, doc.transfer_to)
-    else:
-        station = gridcache.current().stations.get(doc.station_code)
-        visible = station is not None and station.county_code == principal.county_code
-    if not visible:
-        abort(403, message="this dispatch belongs to another station")
-    return doc
-
-
 def _reports(dispatch: Dispatch) -> list[Report]:
     codes = list(dispatch.report_codes or [dispatch.report_code])
     return list(Report.objects(code__in=codes).order_by("created_at"))
@@ -88,7 +74,7 @@ class DispatchReports(MethodView):
     def get(self, dispatch_id: str) -> list[dict[str, Any]]:
         """The dispatch's reports with their details; reporters as role and kind only."""
         principal = current_principal()
-        dispatch = _dispatch_for(principal, dispatch_id)
+        dispatch = visible_dispatch(principal, dispatch_id)
         reports = _reports(dispatch)
         roles = {r.id: r.role for r in Reporter.objects(
             id__in=[rep.reporter_id for rep in reports]).only("role")}
@@ -114,7 +100,7 @@ class Unseal(MethodView):
     def post(self, data: dict[str, str], dispatch_id: str) -> list[dict[str, Any]]:
         """Break the glass: the reporters' names and phones, with a stated reason (audited)."""
         principal = current_principal()
-        dispatch = _dispatch_for(principal, dispatch_id)
+        dispatch = visible_dispatch(principal, dispatch_id)
         reports = _reports(dispatch)
         actor = f"{principal.role}:{principal.subject_id}"
         # Written before anything is shown: if the audit log cannot take it, nothing is.
@@ -137,10 +123,9 @@ def _tell_supervisor(dispatch: Dispatch, audit_seq: int) -> None:
     station = gridcache.current().stations.get(dispatch.station_code)
     if station is None:
         return
-    supervisor = Officer.objects(role="supervisor", county_code=station.county_code,
-                                 phone__exists=True).only("phone").first()
-    if supervisor is not None and supervisor.phone:
-        queue_sms(supervisor.phone,
+    phone = supervisor_phone(station.county_code)
+    if phone:
+        queue_sms(phone,
                   f"【破封提示】{station.name[:16]}查看了线索{dispatch.report_code}"
                   "的举报人身份，请核查审计记录。",
                   "unseal_notice", ref=f"unseal-{dispatch.id}-{audit_seq}")
