@@ -19,6 +19,16 @@ def _configure() -> None:
     ensure_indexes()
 
 
+def _phone(given: str) -> str:
+    """A phone number from the command line, normalised to E.164 (how it is indexed)."""
+    from sms.phones import InvalidPhone, normalise
+
+    try:
+        return normalise(given)
+    except InvalidPhone as exc:
+        raise click.ClickException(f"not a valid phone number ({exc.reason})") from exc
+
+
 @click.group()
 def main() -> None:
     """SafeGrid administration."""
@@ -77,7 +87,7 @@ def token(role: str, phone: str | None, station: str | None, county: str | None,
     _configure()
     subject = None
     if role == "reporter":
-        reporter = Reporter.objects(phone=phone).first() if phone else None
+        reporter = Reporter.by_phone(_phone(phone)).first() if phone else None
         if reporter is None:
             raise click.ClickException("--phone must name a registered reporter")
         subject, county = reporter.id, reporter.county_code
@@ -138,16 +148,21 @@ def keys_generate(kid: str) -> None:
 
 @main.command("reencrypt")
 def reencrypt_cmd() -> None:
-    """Re-encrypt every personal-data field under the current (first) key."""
+    """Re-encrypt every personal-data field under the current (first) key.
+
+    Also seals values stored in clear by older versions, and gives every stored
+    phone number its blind index.
+    """
     from gateway.crypto import ReencryptError, reencrypt
-    from gateway.documents import Report, Reporter
+    from gateway.sealed_data import SEALED, index_phones
 
     _configure()
     try:
-        count = reencrypt([Report, Reporter], echo=click.echo)
+        count = reencrypt(SEALED, echo=click.echo)
     except ReencryptError as exc:
         click.echo(f"re-encrypted {exc.rewritten} values; some could not be: {exc}", err=True)
         sys.exit(1)
+    click.echo(f"indexed {index_phones()} phone numbers")
     click.echo(f"re-encrypted {count} values")
 
 
@@ -159,8 +174,16 @@ def audit_group() -> None:
 @audit_group.command("verify")
 @click.option("--anchor", default=None, metavar="SEQ:HASH",
               help="A head recorded earlier outside the database: it must still be in the chain.")
-def audit_verify(anchor: str | None) -> None:
-    """Check every entry's hash and link; report altered, missing or reordered entries."""
+@click.option("--anchors", "anchors_file", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An anchor file to check instead of SAFEGRID_AUDIT_ANCHOR_FILE.")
+def audit_verify(anchor: str | None, anchors_file: Path | None) -> None:
+    """Check every entry's hash and link; report altered, missing or reordered entries.
+
+    Every head in the anchor file (SAFEGRID_AUDIT_ANCHOR_FILE, or --anchors) must
+    still be in the chain with the same hash.
+    """
+    from gateway import audit_anchor, runtime
     from gateway.audit import verify
 
     _configure()
@@ -170,10 +193,47 @@ def audit_verify(anchor: str | None) -> None:
         if not seq.isdigit() or len(digest) != 64:
             raise click.BadParameter("expected SEQ:HASH (a number and 64 hex digits)")
         head = (int(seq), digest)
-    result = verify(anchor=head)
+    if anchors_file is None and runtime.settings().audit_anchor_file:
+        anchors_file = Path(runtime.settings().audit_anchor_file)
+        if not anchors_file.exists():
+            click.echo(f"no anchor file at {anchors_file} yet: no anchors checked")
+            anchors_file = None
+    recorded = audit_anchor.read(anchors_file) if anchors_file else audit_anchor.AnchorFile()
+    result = verify(anchor=head, anchors=recorded.anchors)
+    for number in recorded.unreadable:
+        click.echo(f"anchor line {number} of {anchors_file}: unreadable "
+                   "(a write torn by a crash, or an edit)")
+    result.anchor_failures += len(recorded.unreadable)
     for line in result.summary():
         click.echo(line)
     sys.exit(0 if result.ok else 1)
+
+
+@audit_group.command("anchor")
+@click.option("--file", "anchor_file", default=None,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Append to this file instead of SAFEGRID_AUDIT_ANCHOR_FILE.")
+def audit_anchor_cmd(anchor_file: Path | None) -> None:
+    """Append the audit head to the anchor file now (what `safegrid cron` does periodically)."""
+    from gateway import audit_anchor, runtime
+
+    _configure()
+    path = anchor_file or runtime.settings().audit_anchor_file
+    if not path:
+        raise click.ClickException("set SAFEGRID_AUDIT_ANCHOR_FILE or pass --file")
+    try:
+        done = audit_anchor.anchor(path)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the anchor file: {exc}") from exc
+    if done.head is None:
+        click.echo("the audit log is empty: nothing to anchor")
+    else:
+        click.echo(f"{'anchored' if done.written else 'unchanged since the last anchor'}: "
+                   f"seq {done.head[0]} hash {done.head[1]} ({path})")
+    if done.previous_broken:
+        click.echo("the previously anchored entry has changed or is gone: "
+                   "run `safegrid audit verify`", err=True)
+        sys.exit(1)
 
 
 @main.command("password")
@@ -183,16 +243,12 @@ def set_password(phone: str, password: str) -> None:
     """Set an account's password for app login (stored as a scrypt hash)."""
     from gateway.documents import Officer, Reporter
     from gateway.passwords import hash_secret
-    from sms.phones import InvalidPhone, normalise
 
     _configure()
     if len(password) < 12:
         raise click.ClickException("use at least 12 characters (OWASP ASVS 2.1.1)")
-    try:
-        phone = normalise(phone)
-    except InvalidPhone as exc:
-        raise click.ClickException(f"not a valid phone number ({exc.reason})") from exc
-    account = Officer.objects(phone=phone).first() or Reporter.objects(phone=phone).first()
+    phone = _phone(phone)
+    account = Officer.by_phone(phone).first() or Reporter.by_phone(phone).first()
     if account is None:
         raise click.ClickException("no officer or reporter has that phone")
     account.update(set__password_hash=hash_secret(password))

@@ -209,6 +209,13 @@ def keyring() -> Keyring:
     return _bound[0]
 
 
+def unseal(value: str | None, *, context: str) -> str:
+    """The clear text of a value sealed for `context` ("" for None; legacy clear text as is)."""
+    if value is None:
+        return ""
+    return keyring().decrypt(value, context=context) if is_encrypted(value) else value
+
+
 _WRITE_OPS = frozenset({"set", "setOnInsert", "set_on_insert"})
 
 
@@ -222,7 +229,8 @@ class EncryptedStringField(me.StringField):  # mongoengine is untyped: its base 
       text that starts with ``sg1:`` is taken for a token: input schemas should
       reject that prefix for these fields.
     - Sealed values cannot be queried by value (each seal uses a fresh nonce);
-      ``set``/``set_on_insert`` updates are sealed, other query ops raise.
+      ``set``/``set_on_insert`` updates are sealed, ``exists`` works, other
+      query ops raise (a blind index field is what finds a value: gateway/phonebook.py).
     - ``max_length`` etc. apply to the plaintext.
     """
 
@@ -253,6 +261,8 @@ class EncryptedStringField(me.StringField):  # mongoengine is untyped: its base 
         if op in _WRITE_OPS:
             self.validate(value)
             return self.to_mongo(value)
+        if op == "exists":
+            return value
         raise InvalidQueryError(
             f"field {self.name!r} is encrypted: it cannot be matched by value (op {op!r})"
         )
@@ -275,27 +285,51 @@ class ReencryptError(RuntimeError):
         self.rewritten = rewritten
 
 
+def _at(doc: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path of a raw document (None when absent)."""
+    value: Any = doc
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+SealedPaths = Mapping[str, str]  # stored path (dotted for sub-fields) → encryption context
+
+
+def _targets(
+    targets: Iterable[type[me.Document]] | Mapping[type[me.Document], SealedPaths],
+) -> list[tuple[type[me.Document], SealedPaths]]:
+    if isinstance(targets, Mapping):
+        return list(targets.items())
+    return [(cls, {name: f.context for name, f in encrypted_fields(cls).items()})
+            for cls in targets]
+
+
 def reencrypt(
-    document_classes: Iterable[type[me.Document]],
+    targets: Iterable[type[me.Document]] | Mapping[type[me.Document], SealedPaths],
     *,
     ring: Keyring | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> int:
-    """Seal every stored value of the classes' encrypted fields with the current key.
+    """Seal every stored value of the targets' sealed fields with the current key.
 
-    Rewrites tokens of older keys and legacy plaintext; returns how many values it
-    rewrote, so a second run returns 0. Each document is one ``update_one``
-    guarded on the old values (no transaction): a document changed meanwhile is
-    skipped, and was written with the current key by whoever changed it (run
-    again to be sure). Only top-level fields. Values that cannot be decrypted are
-    left alone and reported by id; the walk finishes, then ReencryptError.
-    Remove a retired key from the environment only after a clean run.
+    `targets` are document classes (their EncryptedStringFields), or a mapping
+    of class → {stored path: context} for values sealed by hand (SMS records,
+    sub-fields such as ``raw.hex``). Rewrites tokens of older keys and legacy
+    plaintext; returns how many values it rewrote, so a second run returns 0.
+    Each document is one ``update_one`` guarded on the old values (no
+    transaction): a document changed meanwhile is skipped, and was written with
+    the current key by whoever changed it (run again to be sure). Values that
+    cannot be decrypted are left alone and reported by id; the walk finishes,
+    then ReencryptError. Remove a retired key from the environment only after a
+    clean run.
     """
     ring = ring or keyring()
     say = echo or (lambda line: log.info("%s", line))
     rewritten = failed = 0
-    for cls in document_classes:
-        fields = encrypted_fields(cls)
+    for cls, fields in _targets(targets):
         if not fields:
             continue
         collection = cls._get_collection()
@@ -308,15 +342,15 @@ def reencrypt(
         for raw in collection.find(query, projection):
             guard: dict[str, Any] = {"_id": raw["_id"]}
             changes: dict[str, str] = {}
-            for name, field in fields.items():
-                old = raw.get(name)
+            for name, context in fields.items():
+                old = _at(raw, name)
                 if not isinstance(old, str):
                     continue
                 try:
                     if not is_encrypted(old):
                         plaintext = old  # legacy, stored before encryption was on
                     elif ring.needs_rotation(old):
-                        plaintext = ring.decrypt(old, context=field.context)
+                        plaintext = ring.decrypt(old, context=context)
                     else:
                         continue
                 except DecryptError as exc:
@@ -324,7 +358,7 @@ def reencrypt(
                     say(f"{cls.__name__}.{name} of {raw['_id']}: cannot decrypt: {exc}")
                     continue
                 guard[name] = old
-                changes[name] = ring.encrypt(plaintext, context=field.context)
+                changes[name] = ring.encrypt(plaintext, context=context)
             if not changes:
                 continue
             result = collection.update_one(guard, {"$set": changes})

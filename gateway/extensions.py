@@ -54,10 +54,12 @@ def ensure_indexes() -> None:
     """Create every collection's indexes (idempotent; run at start-up)."""
     from gateway.audit import AuditEntry
     from gateway.documents import ALL_DOCUMENTS
+    from gateway.sealed_data import upgrade
     from grid.documents import Case, Dispatch, GridCell, Station
     from grid.jurisdiction import Generation, Jurisdiction
     from sms.records import ALL_DOCUMENTS as SMS_DOCUMENTS
 
+    upgrade()  # an older database's phone numbers get their blind indexes first
     for doc in (*ALL_DOCUMENTS, *SMS_DOCUMENTS, Station, GridCell, Dispatch, Case, AuditEntry,
                 Jurisdiction, Generation):
         doc.ensure_indexes()

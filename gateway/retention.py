@@ -17,7 +17,7 @@ from gateway import audit
 from gateway.crypto import keyring
 from gateway.documents import DETAILS_CONTEXT, Report
 from grid.documents import Dispatch, utcnow
-from sms.records import InboundMessage
+from sms.records import InboundMessage, OutboundMessage
 
 UNFOUNDED = ("false_report", "confirmed_no_crime")
 # Reports no longer point at a person; this id stands for "nobody".
@@ -54,7 +54,11 @@ def anonymise(report_id: ObjectId) -> bool:
     if not done.modified_count:
         return False
     InboundMessage._get_collection().update_many(
-        {"report_id": report_id}, {"$set": {"text": None, "raw": {}, "sender": None}})
+        {"report_id": report_id},
+        {"$set": {"text": None, "raw": {}, "sender": None, "sender_index": None}})
+    # Receipts and closing notices: who they went to is who reported.
+    OutboundMessage._get_collection().update_many(
+        {"report_id": report_id}, {"$set": {"to": REMOVED, "to_index": None}})
     audit.append("system:retention", "report.anonymise", f"report:{report_id}", {})
     return True
 

@@ -17,7 +17,7 @@ def configure(settings: Settings) -> None:
     """Bind this process to `settings`: MongoDB, Redis, and the grid cache."""
     import redis
 
-    from gateway import gridcache
+    from gateway import gridcache, phonebook
     from gateway.auth import token_cache
 
     if not settings.data_keys:
@@ -27,6 +27,7 @@ def configure(settings: Settings) -> None:
     connect_db(settings)
     redis_store.bind(redis.Redis.from_url(settings.redis_url))
     gridcache.reset()
+    phonebook.forget()
     token_cache.clear()
     _rules[:] = [RoutingRules.load(settings.routing_rules_file)
                  if settings.routing_rules_file else RoutingRules()]

@@ -125,7 +125,8 @@ def build() -> SampleCounty:
                             home_cell=cell_code(t, v, gi), county_code=COUNTY,
                             password_hash=password_hash).save()
         county.tokens[f"reporter {name} ({role})"] = issue_token(
-            "reporter", subject_id=reporter.id, county_code=COUNTY, label=name)
+            # Labels are stored in clear: a role, never a name.
+            "reporter", subject_id=reporter.id, county_code=COUNTY, label=f"sample {role}")
     for t, (_, _, s_code, s_name, _) in enumerate(TOWNSHIPS):
         officer = Officer(name=f"{s_name}值班民警", role="officer", station_code=s_code,
                           county_code=COUNTY, phone=f"+86138000030{t + 1:02d}",

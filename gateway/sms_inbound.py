@@ -12,13 +12,14 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from gateway import gridcache, queues
-from gateway.crypto import is_encrypted, keyring
+from gateway import crypto, gridcache, phonebook, queues
+from gateway.crypto import keyring
 from gateway.documents import Report, Reporter
 from gateway.extensions import redis_store
 from gateway.genetic import redact
@@ -34,7 +35,7 @@ from sms.records import InboundMessage, OptOut, Sighting, utcnow
 
 log = logging.getLogger(__name__)
 
-TIPS_KEY = "safegrid:sms:tips:{phone}:{hour}"
+TIPS_KEY = "safegrid:sms:tips:{phone_index}:{hour}"
 # Free words after a help keyword this long are treated as a report: a clue
 # is never lost because it began with 帮助 ("help").
 HELP_AS_REPORT_MIN_CHARS = 4
@@ -52,11 +53,13 @@ def receive(provider: str, sms: InboundSms) -> tuple[str, bool]:
     except InvalidPhone as exc:
         problem = exc.reason
     doc = {
-        "provider": provider, "message_id": sms.message_id, "sender": sender,
-        "sender_valid": valid, "receiver": sms.receiver, "text": seal(sms.text),
-        "raw": _sealed_raw(sms.raw),
+        "provider": provider, "message_id": sms.message_id,
+        "sender": phonebook.seal(sender), "sender_valid": valid,
+        "receiver": sms.receiver, "text": seal(sms.text), "raw": _sealed_raw(sms.raw),
         "received_at": utcnow(), "state": "stored", "errors": [],
     }
+    if valid:
+        doc["sender_index"] = phonebook.phone_index(sender)
     if problem:
         doc["sender_problem"] = problem
     try:
@@ -70,9 +73,11 @@ def receive(provider: str, sms: InboundSms) -> tuple[str, bool]:
 
 
 # The message text is a report's details: encrypted at rest like them. The raw
-# parameters that carry it (as text or as the bytes in hex) are sealed too.
+# parameters that carry it (as text or as the bytes in hex), or the sender's
+# number, are sealed too.
 TEXT_CONTEXT = "sms.text"
-_TEXT_PARAMS = frozenset({"text", "hex", "text_hex"})
+TEXT_PARAMS = ("text", "hex", "text_hex")
+PHONE_PARAMS = ("from", "x-kannel-from")
 
 
 def seal(text: str) -> str:
@@ -82,13 +87,17 @@ def seal(text: str) -> str:
 
 def unseal(value: str | None) -> str:
     """The clear text of a sealed value (legacy clear values pass through)."""
-    if value is None:
-        return ""
-    return keyring().decrypt(value, context=TEXT_CONTEXT) if is_encrypted(value) else value
+    return crypto.unseal(value, context=TEXT_CONTEXT)
 
 
 def _sealed_raw(raw: Mapping[str, str]) -> dict[str, str]:
-    return {k: seal(v) if k.lower() in _TEXT_PARAMS else v for k, v in raw.items()}
+    def sealed(key: str, value: str) -> str:
+        if key.lower() in TEXT_PARAMS:
+            return seal(value)
+        return phonebook.seal(value) if key.lower() in PHONE_PARAMS else value
+
+    # Lower-case names, so `safegrid reencrypt` finds every sealed one (sealed_data.py).
+    return {k.lower(): sealed(k.lower(), v) for k, v in raw.items()}
 
 
 def store_unreadable(provider: str, params: Mapping[str, str], reason: str) -> str:
@@ -110,6 +119,21 @@ def enqueue_handle(inbound_id: str) -> None:
                                         result_ttl=600, failure_ttl=7 * 24 * 3600)
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """A stored message being handled: its record, the clear sender and text, who sent it."""
+
+    msg: InboundMessage
+    sender: str  # E.164
+    text: str
+    reporter: Reporter | None
+
+    @property
+    def registered(self) -> bool:
+        """From a registered reporter's phone (not a public number)."""
+        return self.reporter is not None and self.reporter.role != "public"
+
+
 def handle_inbound(inbound_id: str) -> str:
     """Read a stored SMS and act on it: file a report, record a sighting, answer."""
     msg = InboundMessage.objects(id=ObjectId(inbound_id)).first()
@@ -119,11 +143,11 @@ def handle_inbound(inbound_id: str) -> str:
         # No reply can reach an invalid or spoofed-looking number; a person reads it.
         _finish(msg, "rejected", None, [f"sender_{msg.sender_problem or 'invalid'}"])
         return "rejected"
-    text = unseal(msg.text)
-    parsed = parse(text)
-    reporter = Reporter.objects(phone=msg.sender).first()
+    sender = phonebook.unseal(msg.sender)
+    came = Incoming(msg, sender, unseal(msg.text), Reporter.by_phone(sender).first())
+    parsed = parse(came.text)
     handler = _HANDLERS.get(parsed.kind, _report)
-    return handler(msg, parsed, reporter, text)
+    return handler(came, parsed)
 
 
 def _finish(msg: InboundMessage, state: str, parsed: ParsedMessage | None,
@@ -135,13 +159,15 @@ def _finish(msg: InboundMessage, state: str, parsed: ParsedMessage | None,
     )
 
 
-def _reply(msg: InboundMessage, text: str, purpose: str, **links: object) -> None:
-    queue_sms(msg.sender, text, purpose, ref=f"reply-{msg.id}", inbound_id=msg.id, **links)
+def _reply(came: Incoming, text: str, purpose: str, ref: str | None = None,
+           **links: object) -> None:
+    queue_sms(came.sender, text, purpose, ref=ref or f"reply-{came.msg.id}",
+              inbound_id=came.msg.id, **links)
 
 
 def _over_tip_limit(phone: str) -> bool:
     hour = int(utcnow().timestamp() // 3600)
-    key = TIPS_KEY.format(phone=phone, hour=hour)
+    key = TIPS_KEY.format(phone_index=phonebook.phone_index(phone)[:32], hour=hour)
     with redis_store.conn.pipeline() as pipe:
         pipe.incr(key)
         pipe.expire(key, 7200)
@@ -151,30 +177,32 @@ def _over_tip_limit(phone: str) -> bool:
 
 def _public_reporter(phone: str) -> str:
     """The id of the public (unregistered) reporter record for `phone`, made on first tip."""
+    index = phonebook.phone_index(phone)
     doc = Reporter._get_collection().find_one_and_update(
-        {"phone": phone},
-        {"$setOnInsert": {"phone": phone, "role": "public", "created_at": utcnow(),
+        {"phone_index": index},
+        {"$setOnInsert": {"phone": phonebook.seal(phone, phonebook.REPORTER_PHONE),
+                          "phone_index": index, "role": "public", "created_at": utcnow(),
                           "name": keyring().encrypt("公众", context="reporter.name")}},
         upsert=True, return_document=ReturnDocument.AFTER, projection={"_id": 1},
     )
     return str(doc["_id"])
 
 
-def _report(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None,
-            text: str) -> str:
+def _report(came: Incoming, parsed: ParsedMessage) -> str:
     """A report or free text: file it, route it now, and text back the receipt."""
-    registered = reporter is not None and reporter.role != "public"
-    if not registered and _over_tip_limit(msg.sender):
+    msg = came.msg
+    if not came.registered and _over_tip_limit(came.sender):
         _finish(msg, "rate_limited", parsed)
         hour = int(utcnow().timestamp() // 3600)
-        queue_sms(msg.sender, replies.rate_limited(), "rate_limited",
-                  ref=f"ratelimit-{msg.sender}-{hour}", inbound_id=msg.id)
-        log.warning("public tips over the limit from %s", mask(msg.sender))
+        _reply(came, replies.rate_limited(), "rate_limited",
+               ref=f"ratelimit-{phonebook.phone_index(came.sender)[:24]}-{hour}")
+        log.warning("public tips over the limit from %s", mask(came.sender))
         return "rate_limited"
     triage = parsed.kind != "report" or parsed.category in (None, UNCLASSIFIED)
     category = UNCLASSIFIED if triage else str(parsed.category)
-    details = parsed.details if parsed.kind != "free_text" else text.strip()
-    reporter_id = str(reporter.id) if registered and reporter else _public_reporter(msg.sender)
+    details = parsed.details if parsed.kind != "free_text" else came.text.strip()
+    reporter_id = (str(came.reporter.id) if came.registered and came.reporter
+                   else _public_reporter(came.sender))
     doc, _ = file_report(NewReport(
         reporter_id=reporter_id,
         client_id=f"sms-{msg.provider}-{msg.message_id}"[:64],
@@ -182,7 +210,7 @@ def _report(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | Non
         details=redact(details)[:4000],  # no DNA data is stored, even when texted
         source="sms",
         grid_code=parsed.grid_code if parsed.grid_code in gridcache.current().cells else None,
-        trust="mandated" if registered else "public",
+        trust="mandated" if came.registered else "public",
         flags=("triage",) if triage else (),
     ))
     # Route now, in this job, so the receipt can name the station; the queued
@@ -191,73 +219,72 @@ def _report(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | Non
     station = gridcache.current().stations.get(station_code)
     station_name = station.name if station else None
     receipt = (replies.triage_receipt if triage else replies.receipt)(doc["code"], station_name)
-    _reply(msg, receipt, "receipt", report_id=doc["_id"])
+    _reply(came, receipt, "receipt", report_id=doc["_id"])
     fixes = [e for e in parsed.errors if e in replies.FIXES]
     if fixes:
         # The receipt proves the duty to report was met; what to fix goes in a second SMS.
-        queue_sms(msg.sender, replies.fix(fixes[0]), "fix", ref=f"fix-{msg.id}",
-                  inbound_id=msg.id)
+        _reply(came, replies.fix(fixes[0]), "fix", ref=f"fix-{msg.id}")
     _finish(msg, "handled", parsed, report_id=doc["_id"])
     return "report"
 
 
-def _sighting(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None,
-              text: str) -> str:
+def _sighting(came: Incoming, parsed: ParsedMessage) -> str:
     """An answer to a missing-child alert: stored against its alert code."""
+    msg = came.msg
     if parsed.alert_code is None:
-        _reply(msg, replies.fix("missing_code"), "fix")
+        _reply(came, replies.fix("missing_code"), "fix")
         _finish(msg, "handled", parsed)
         return "fix"
     swept = parsed.kind == "swept"
     Sighting._get_collection().update_one(
         {"inbound_id": msg.id},
         {"$setOnInsert": {"alert_code": parsed.alert_code, "kind": parsed.kind,
-                          "phone": msg.sender, "grid_code": parsed.grid_code,
-                          "details": parsed.details, "inbound_id": msg.id,
-                          "created_at": utcnow()}},
+                          "phone": phonebook.seal(came.sender),
+                          "phone_index": phonebook.phone_index(came.sender),
+                          "grid_code": parsed.grid_code, "details": seal(parsed.details),
+                          "inbound_id": msg.id, "created_at": utcnow()}},
         upsert=True,
     )
-    _reply(msg, replies.sighting_ack(parsed.alert_code, swept), parsed.kind)
+    _reply(came, replies.sighting_ack(parsed.alert_code, swept), parsed.kind)
     _finish(msg, "handled", parsed, alert_code=parsed.alert_code)
     return parsed.kind
 
 
-def _status(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None,
-            text: str) -> str:
+def _status(came: Incoming, parsed: ParsedMessage) -> str:
     """A report's state, told only to the phone that filed it."""
     if parsed.report_code is None:
-        _reply(msg, replies.fix("missing_code"), "fix")
+        _reply(came, replies.fix("missing_code"), "fix")
     else:
         report = Report.objects(code=parsed.report_code).only("reporter_id", "status").first()
-        if report is not None and reporter is not None and report.reporter_id == reporter.id:
-            _reply(msg, replies.status(parsed.report_code, report.status), "status")
+        if (report is not None and came.reporter is not None
+                and report.reporter_id == came.reporter.id):
+            _reply(came, replies.status(parsed.report_code, report.status), "status")
         else:
-            _reply(msg, replies.not_found(parsed.report_code), "status")
-    _finish(msg, "handled", parsed)
+            _reply(came, replies.not_found(parsed.report_code), "status")
+    _finish(came.msg, "handled", parsed)
     return "status"
 
 
-def _help(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None,
-          text: str) -> str:
+def _help(came: Incoming, parsed: ParsedMessage) -> str:
     if len(parsed.details) >= HELP_AS_REPORT_MIN_CHARS:
-        return _report(msg, ParsedMessage(kind="free_text", details=parsed.details), reporter,
-                       parsed.details)
-    _reply(msg, replies.help_text(), "help")
-    _finish(msg, "handled", parsed)
+        return _report(Incoming(came.msg, came.sender, parsed.details, came.reporter),
+                       ParsedMessage(kind="free_text", details=parsed.details))
+    _reply(came, replies.help_text(), "help")
+    _finish(came.msg, "handled", parsed)
     return "help"
 
 
-def _unsubscribe(msg: InboundMessage, parsed: ParsedMessage, reporter: Reporter | None,
-                 text: str) -> str:
+def _unsubscribe(came: Incoming, parsed: ParsedMessage) -> str:
     """Public numbers may opt out; registered duty phones are told why they cannot."""
-    if reporter is not None and reporter.role != "public":
-        _reply(msg, replies.cannot_unsubscribe(), "unsubscribe")
+    if came.registered:
+        _reply(came, replies.cannot_unsubscribe(), "unsubscribe")
     else:
+        index = phonebook.phone_index(came.sender)
         OptOut._get_collection().update_one(
-            {"phone": msg.sender}, {"$setOnInsert": {"phone": msg.sender, "created_at": utcnow()}},
-            upsert=True)
-        _reply(msg, replies.unsubscribed(), "unsubscribe")
-    _finish(msg, "handled", parsed)
+            {"phone_index": index},
+            {"$setOnInsert": {"phone_index": index, "created_at": utcnow()}}, upsert=True)
+        _reply(came, replies.unsubscribed(), "unsubscribe")
+    _finish(came.msg, "handled", parsed)
     return "unsubscribe"
 
 

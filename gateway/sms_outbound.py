@@ -16,7 +16,8 @@ import time
 from pymongo import ReturnDocument
 from rq import Retry, get_current_job
 
-from gateway import queues
+from gateway import phonebook, queues
+from gateway.crypto import keyring, unseal
 from gateway.extensions import redis_store
 from gateway.runtime import settings
 from sms.encoding import coding, segments
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 SEND_RETRY = Retry(max=5, interval=[5, 15, 60, 300, 900])
 RATE_KEY = "safegrid:sms:rate:{second}"
+# Outbound texts name report codes and stations: sealed at rest like the numbers.
+TEXT_CONTEXT = "sms.outbound"
 
 
 @functools.cache
@@ -56,7 +59,9 @@ def queue_sms(to: str, text: str, purpose: str, ref: str, **links: object) -> bo
     before = OutboundMessage._get_collection().find_one_and_update(
         {"ref": ref},
         {"$setOnInsert": {
-            "ref": ref, "to": to, "text": text, "purpose": purpose, "state": "queued",
+            "ref": ref, "to": phonebook.seal(to), "to_index": phonebook.phone_index(to),
+            "text": keyring().encrypt(text, context=TEXT_CONTEXT),
+            "purpose": purpose, "state": "queued",
             "coding": coding(text), "segments": segments(text), "attempts": 0,
             "created_at": utcnow(), **{k: v for k, v in links.items() if v is not None},
         }},
@@ -96,8 +101,9 @@ def send_sms(ref: str) -> str:
     s = settings()
     _wait_for_a_slot(s.sms_rate_per_s)
     callback = dlr_url(f"{s.public_base_url}/sms/dlr/kannel", ref, secret=s.sms_webhook_secret)
+    to, text = recipient(message), message_text(message)
     try:
-        result = provider().send(OutboundSms(to=message.to, text=message.text, sender=None,
+        result = provider().send(OutboundSms(to=to, text=text, sender=None,
                                              dlr_url=callback, ref=ref))
     except SendError as exc:
         job = get_current_job()
@@ -106,7 +112,7 @@ def send_sms(ref: str) -> str:
             inc__attempts=1, set__last_error=exc.reason,
             **({"set__state": "failed", "set__final_at": utcnow()} if last_try else {}),
         )
-        log.warning("sms %s to %s: %s%s", ref, mask(message.to), exc.reason,
+        log.warning("sms %s to %s: %s%s", ref, mask(to), exc.reason,
                     " (final)" if last_try else " (will retry)")
         if last_try:
             return "failed"
@@ -116,6 +122,16 @@ def send_sms(ref: str) -> str:
         set__provider_id=result.provider_id,
     )
     return "sent"
+
+
+def recipient(message: OutboundMessage) -> str:
+    """The clear number an outbound message goes to."""
+    return phonebook.unseal(message.to)
+
+
+def message_text(message: OutboundMessage) -> str:
+    """The clear text of an outbound message (legacy clear texts pass through)."""
+    return unseal(message.text, context=TEXT_CONTEXT)
 
 
 def record_delivery(report: DeliveryReport) -> bool:

@@ -3,6 +3,11 @@
 Inbound messages are unique on (provider, message id), so a gateway's retry
 never makes a second report. Outbound messages carry their own reference,
 which comes back on delivery reports.
+
+Phone numbers and message texts are personal data: the gateway stores them
+sealed (AES-GCM, see gateway/phonebook.py and gateway/sms_inbound.py) and finds
+a number by its blind index (`*_index`), never by the clear value. This
+package only describes the records, so the fields are plain strings here.
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ class InboundMessage(me.Document):
 
     provider = me.StringField(required=True, max_length=20)
     message_id = me.StringField(required=True, max_length=100)
-    sender = me.StringField(max_length=40)  # E.164 when valid, else as received
+    sender = me.StringField()  # sealed; E.164 when valid, else as received
+    sender_index = me.StringField()  # blind index of the valid E.164 sender
     sender_valid = me.BooleanField(default=False)
     sender_problem = me.StringField()  # sms.phones reason when not valid
     receiver = me.StringField(max_length=40)
-    text = me.StringField()  # decoded text (may hold U+FFFD where bytes were bad)
-    raw = me.DictField()  # every parameter as received, so nothing is ever lost
+    text = me.StringField()  # sealed decoded text (may hold U+FFFD where bytes were bad)
+    raw = me.DictField()  # every parameter as received (text and sender sealed)
     received_at = me.DateTimeField(required=True, default=utcnow)
     state = me.StringField(choices=INBOUND_STATES, default="stored")
     kind = me.StringField()  # sms.grammar kind, once parsed
@@ -44,7 +50,7 @@ class InboundMessage(me.Document):
         "indexes": [
             {"fields": ["provider", "message_id"], "unique": True},
             ("state", "received_at"),  # the sweeper's query
-            ("sender", "-received_at"),
+            ("sender_index", "-received_at"),
         ],
     }
 
@@ -53,8 +59,9 @@ class OutboundMessage(me.Document):
     """A text message we send, with its delivery state."""
 
     ref = me.StringField(required=True, unique=True, max_length=64)
-    to = me.StringField(required=True, max_length=20)
-    text = me.StringField(required=True)
+    to = me.StringField(required=True)  # sealed E.164
+    to_index = me.StringField()  # blind index of `to`
+    text = me.StringField(required=True)  # sealed
     coding = me.StringField(choices=("gsm7", "ucs2"))
     segments = me.IntField(min_value=1)
     purpose = me.StringField(required=True, max_length=40)  # receipt, help, notice, ...
@@ -70,7 +77,7 @@ class OutboundMessage(me.Document):
 
     meta = {
         "collection": "sms_outbound",
-        "indexes": [("state", "created_at"), ("to", "-created_at")],
+        "indexes": [("state", "created_at"), ("to_index", "-created_at")],
     }
 
 
@@ -79,9 +86,10 @@ class Sighting(me.Document):
 
     alert_code = me.StringField(required=True, max_length=6)
     kind = me.StringField(required=True, choices=("sighting", "swept"))
-    phone = me.StringField(required=True, max_length=20)
+    phone = me.StringField(required=True)  # sealed E.164
+    phone_index = me.StringField()
     grid_code = me.StringField(max_length=15)
-    details = me.StringField(max_length=2000)
+    details = me.StringField()  # sealed, like the message it came in
     inbound_id = me.ObjectIdField(required=True, unique=True)
     created_at = me.DateTimeField(required=True, default=utcnow)
 
@@ -89,9 +97,9 @@ class Sighting(me.Document):
 
 
 class OptOut(me.Document):
-    """A public number that asked for no more messages (退订)."""
+    """A public number that asked for no more messages (退订): kept only as its blind index."""
 
-    phone = me.StringField(required=True, unique=True, max_length=20)
+    phone_index = me.StringField(required=True, unique=True)
     created_at = me.DateTimeField(default=utcnow)
 
     meta = {"collection": "sms_opt_outs"}

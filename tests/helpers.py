@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway.sample import SampleCounty
 from gateway.settings import Settings
+from sms.records import OutboundMessage
 from tests.fakes import RecordingServer
 
 
@@ -28,3 +29,18 @@ def with_sms(settings: Settings, sendsms: RecordingServer, webhook: str = "s",
     """`settings` with SMS on, sending through `sendsms` (tests override `settings` with it)."""
     return settings.with_(sms_enabled=True, sms_webhook_secret=webhook,
                           kannel_sendsms_url=f"{sendsms.url}/cgi-bin/sendsms", **more)
+
+
+def sms_to(phone: str, **filters: object) -> list[OutboundMessage]:
+    """The SMS recorded for `phone` (found by its blind index), oldest first."""
+    from gateway.phonebook import phone_index
+
+    return list(OutboundMessage.objects(to_index=phone_index(phone), **filters)
+                .order_by("created_at"))
+
+
+def texts_to(phone: str, **filters: object) -> list[str]:
+    """The clear texts of the SMS recorded for `phone`, oldest first."""
+    from gateway.sms_outbound import message_text
+
+    return [message_text(m) for m in sms_to(phone, **filters)]

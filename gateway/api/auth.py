@@ -9,7 +9,6 @@ whole family (a stolen token was replayed).
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from typing import Any
 
@@ -24,6 +23,7 @@ from gateway.auth import current_principal, hash_token, issue_token, require, to
 from gateway.documents import ApiToken, Officer, Reporter
 from gateway.extensions import login_limit, redis_store
 from gateway.passwords import hash_secret, needs_rehash, verify_secret
+from gateway.phonebook import phone_index
 from gateway.settings import Settings
 from grid.documents import utcnow
 from sms.phones import InvalidPhone, normalise
@@ -59,8 +59,8 @@ def _config() -> Settings:
 
 
 def _account_key(phone: str) -> str:
-    # Hashed so Redis holds no phone numbers.
-    return FAILS_KEY.format(account=hashlib.sha256(phone.encode()).hexdigest()[:32])
+    # The blind index, so Redis holds no phone numbers (nor a hash open to enumeration).
+    return FAILS_KEY.format(account=phone_index(phone)[:32])
 
 
 def _locked(phone: str) -> bool:
@@ -107,8 +107,8 @@ class Login(MethodView):
         if _locked(phone):
             abort(423, message="too many wrong passwords: try again later or ask your "
                                "administrator to unlock the account")
-        officer = Officer.objects(phone=phone).first()
-        reporter = None if officer else Reporter.objects(phone=phone).first()
+        officer = Officer.by_phone(phone).first()
+        reporter = None if officer else Reporter.by_phone(phone).first()
         account = officer or reporter
         stored = account.password_hash if account is not None else None
         if not verify_secret(data["password"], stored or _DUMMY_HASH) or stored is None:

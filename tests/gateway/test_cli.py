@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-from click.testing import CliRunner
-
 from gateway import audit
-from gateway.cli import main
 from gateway.crypto import Keyring
 from gateway.documents import Report
-
-
-@pytest.fixture
-def run(settings, monkeypatch, app):
-    monkeypatch.setenv("MONGODB_URI", settings.mongodb_uri)
-    monkeypatch.setenv("REDIS_URL", settings.redis_url)
-    monkeypatch.setenv("SAFEGRID_DATA_KEYS", settings.data_keys)
-
-    def run(*args: str):
-        return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-    return run
 
 
 def test_keys_generate_makes_a_usable_key(run):
@@ -58,3 +42,63 @@ def test_reencrypt_moves_data_to_a_new_key(run, client, county, monkeypatch, set
     assert raw["details"].startswith("sg1:k2:")
     ring = Keyring.from_env_value(new_keys)
     assert ring.decrypt(raw["details"], context="report.details") == "旧钥匙加密"
+    # The old key can go: everything sealed, the phone index key included, opens with k2.
+    only_new = new_keys.split(",")[0]
+    for name, stored in _sealed_values():
+        assert stored.startswith("sg1:k2:"), name
+    monkeypatch.setenv("SAFEGRID_DATA_KEYS", only_new)
+    from gateway import phonebook
+    from gateway.documents import Reporter
+
+    phonebook.forget()
+    assert run("password", "--phone", "+8613800001001",
+               "--password", "a-new-long-passphrase").output.strip() == "password set"
+    assert Reporter.by_phone("+8613800001001").get().phone == "+8613800001001"
+
+
+def _sealed_values():
+    """(collection.field, value) of every stored value that looks sealed."""
+    from mongoengine.connection import get_db
+
+    db = get_db()
+    for name in db.list_collection_names():
+        for doc in db[name].find():
+            for field, value in doc.items():
+                if isinstance(value, str) and value.startswith("sg1:"):
+                    yield f"{name}.{field}", value
+
+
+def test_audit_anchor_then_verify_checks_the_anchor_file(run, monkeypatch, tmp_path):
+    anchors = tmp_path / "audit-anchors.jsonl"
+    assert run("audit", "anchor").exit_code == 1  # no file set: says so
+    monkeypatch.setenv("SAFEGRID_AUDIT_ANCHOR_FILE", str(anchors))
+    for i in range(4):
+        audit.append("officer:1", "dispatch.acknowledge", f"dispatch:{i}", {"to": "acknowledged"})
+    first = run("audit", "anchor")
+    assert first.exit_code == 0, first.output
+    head = audit.AuditEntry.objects.order_by("-seq").first()
+    assert f"anchored: seq 4 hash {head.hash}" in first.output
+    assert "unchanged" in run("audit", "anchor").output
+    assert len(anchors.read_text().splitlines()) == 1
+
+    ok = run("audit", "verify")
+    assert ok.exit_code == 0, ok.output
+    assert "checked 1 external anchors" in ok.output
+
+    # Rewrite the whole chain consistently from seq 2: only the anchor can tell.
+    collection = audit.AuditEntry._get_collection()
+    prev = collection.find_one({"seq": 1})["hash"]
+    for raw in collection.find({"seq": {"$gte": 2}}).sort("seq", 1):
+        forged = audit.entry_hash(raw["seq"], raw["at"], "officer:9", raw["action"],
+                                  raw["subject"], raw["details"], prev)
+        collection.update_one({"_id": raw["_id"]}, {"$set": {
+            "actor": "officer:9", "prev_hash": prev, "hash": forged}})
+        prev = forged
+    bad = run("audit", "verify")
+    assert bad.exit_code == 1
+    assert "anchor at seq 4: anchor line 1 (" in bad.output
+    assert "0 altered, 0 broken links" in bad.output
+    # An explicit file is checked instead of the setting's.
+    monkeypatch.delenv("SAFEGRID_AUDIT_ANCHOR_FILE")
+    assert run("audit", "verify").exit_code == 0
+    assert run("audit", "verify", "--anchors", str(anchors)).exit_code == 1

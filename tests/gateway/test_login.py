@@ -91,6 +91,7 @@ def test_logout_revokes_the_login(client, county):
 def test_passwords_are_stored_as_scrypt_hashes(county):
     from gateway.documents import Officer
 
-    stored = Officer._get_collection().find_one({"phone": OFFICER})["password_hash"]
+    stored = Officer._get_collection().find_one(
+        {"_id": Officer.by_phone(OFFICER).first().id})["password_hash"]
     assert stored.startswith("scrypt$")
     assert county.password not in stored

@@ -261,5 +261,8 @@ def test_details_and_names_are_encrypted_at_rest(client, county, reporter):
     assert Report.objects(code=resp.json["code"]).first().details == secret
     again = post(client, reporter)  # the same client_id: read back from the store
     assert again.json["details"] == secret
-    stored_reporter = Reporter._get_collection().find_one({"phone": "+8613800001001"})
+    stored_reporter = Reporter._get_collection().find_one(
+        {"_id": Reporter.by_phone("+8613800001001").first().id})
     assert stored_reporter["name"].startswith("sg1:")
+    assert stored_reporter["phone"].startswith("sg1:")
+    assert "13800001001" not in str(stored_reporter)

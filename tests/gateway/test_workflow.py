@@ -14,7 +14,7 @@ from gateway.sample import cell_code
 from grid.documents import Dispatch, utcnow
 from sms.records import OutboundMessage
 from tests.gateway.test_reports_api import run_jobs
-from tests.helpers import auth, token_of, with_sms
+from tests.helpers import auth, texts_to, token_of, with_sms
 
 WF, NT, PJ = "530627-WF", "530627-NT", "530627-PJ"
 
@@ -153,7 +153,7 @@ def overdue_now(dispatch_id: str) -> None:
 
 
 def sms_to(phone: str) -> list[str]:
-    return [m.text for m in OutboundMessage.objects(to=phone, purpose="escalation")]
+    return texts_to(phone, purpose="escalation")
 
 
 def test_escalation_climbs_the_chain_and_repeats_until_acknowledged(client, officers,
