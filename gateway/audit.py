@@ -12,10 +12,11 @@ Limits, by design of a hash chain kept in the same database:
 - Someone able to write the collection can rewrite the *whole tail* from an
   entry onwards and recompute every hash; the chain is then consistent again.
   Deleting the newest entries is likewise invisible from the chain alone.
-  Against both, anchor the head outside the database: `VerifyResult.summary`
-  prints the last seq and hash for an external record (a ticket, a printed
-  log, another system), and ``verify(anchor=(seq, hash))`` checks a recorded
-  head is still there, unchanged.
+  Against both, anchor the head outside the database: `gateway.audit_anchor`
+  appends it to a file periodically (``SAFEGRID_AUDIT_ANCHOR_FILE``), and
+  `VerifyResult.summary` prints it for any other external record (a ticket, a
+  printed log, another system). ``verify(anchors=[...])`` checks that each
+  recorded head is still there, unchanged.
 - `append` needs no transaction: it reads the tail and inserts ``seq + 1``;
   the unique index on ``seq`` makes a concurrent writer's insert fail, and it
   retries on the new tail. That index must exist (``AuditEntry.ensure_indexes``)
@@ -31,7 +32,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -151,6 +152,28 @@ def append(
     raise AuditAppendError(f"could not append {action!r} after {MAX_ATTEMPTS} attempts")
 
 
+def head() -> tuple[int, str] | None:
+    """The newest entry's (seq, hash); None for an empty log."""
+    tail = AuditEntry._get_collection().find_one({}, {"seq": 1, "hash": 1, "_id": 0},
+                                                 sort=[("seq", -1)])
+    return (tail["seq"], tail["hash"]) if tail else None
+
+
+def hash_at(seq: int) -> str | None:
+    """The stored hash of entry `seq`; None when there is no such entry."""
+    raw = AuditEntry._get_collection().find_one({"seq": seq}, {"hash": 1, "_id": 0})
+    return raw.get("hash") if raw else None
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A head recorded outside the database; `source` names it in `verify`'s report."""
+
+    seq: int
+    hash: str
+    source: str = "external anchor"
+
+
 @dataclass(frozen=True)
 class Problem:
     """One finding of `verify`. For ``missing``, seq..end_seq are absent."""
@@ -172,6 +195,7 @@ class VerifyResult:
     missing: int = 0  # number of absent seqs
     duplicates: int = 0
     anchor_failures: int = 0
+    anchors_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
     problems_truncated: bool = False
 
@@ -191,6 +215,8 @@ class VerifyResult:
             f"{self.broken_links} broken links, {self.missing} missing, "
             f"{self.duplicates} duplicates, {self.anchor_failures} anchor failures"
         )
+        if self.anchors_checked:
+            lines.append(f"checked {self.anchors_checked} external anchors")
         if self.last_seq is not None:
             lines.append(f"head: seq {self.last_seq} hash {self.last_hash} "
                          "(record this outside the database)")
@@ -212,12 +238,20 @@ def _stored_hash_of(raw: Mapping[str, Any]) -> str:
     )).hexdigest()
 
 
-def verify(*, anchor: tuple[int, str] | None = None, max_problems: int = 1000) -> VerifyResult:
-    """Check the whole chain in seq order: hashes, links, gaps; and an externally kept head.
+def verify(*, anchor: tuple[int, str] | None = None, anchors: Iterable[Anchor] = (),
+           max_problems: int = 1000) -> VerifyResult:
+    """Check the whole chain in seq order: hashes, links, gaps; and externally kept heads.
 
-    Only problems up to `max_problems` are listed; the counts are always complete.
+    Each anchor (`anchor` and every one of `anchors`) must name an entry that is
+    still there with the same hash. Only problems up to `max_problems` are
+    listed; the counts are always complete.
     """
     result = VerifyResult()
+    by_seq: dict[int, list[Anchor]] = {}
+    for one in [*([Anchor(*anchor)] if anchor is not None else []), *anchors]:
+        by_seq.setdefault(one.seq, []).append(one)
+        result.anchors_checked += 1
+    seen: set[int] = set()
 
     def report(problem: Problem) -> None:
         if len(result.problems) < max_problems:
@@ -227,7 +261,6 @@ def verify(*, anchor: tuple[int, str] | None = None, max_problems: int = 1000) -
 
     expected_seq = 1
     prev_stored_hash: str | None = GENESIS_HASH  # None: previous entry missing, link unknown
-    anchor_seen = False
     for raw in _stream():
         seq = raw.get("seq")
         if not isinstance(seq, int) or isinstance(seq, bool):
@@ -261,17 +294,19 @@ def verify(*, anchor: tuple[int, str] | None = None, max_problems: int = 1000) -
         if prev_stored_hash is not None and raw.get("prev_hash") != prev_stored_hash:
             result.broken_links += 1
             report(Problem("broken_link", seq, "prev_hash is not the previous entry's hash"))
-        if anchor is not None and seq == anchor[0]:
-            anchor_seen = True
-            if stored_hash != anchor[1]:
+        for recorded in by_seq.get(seq, ()):
+            seen.add(seq)
+            if stored_hash != recorded.hash:
                 result.anchor_failures += 1
-                report(Problem("anchor", seq, "hash differs from the externally recorded one"))
+                report(Problem("anchor", seq, f"{recorded.source}: hash differs from the "
+                                              "recorded one"))
         prev_stored_hash = stored_hash if isinstance(stored_hash, str) else None
         expected_seq = max(expected_seq, seq + 1)
         result.last_seq = seq
         result.last_hash = stored_hash if isinstance(stored_hash, str) else None
-    if anchor is not None and not anchor_seen:
-        result.anchor_failures += 1
-        report(Problem("anchor", anchor[0],
-                       "the externally recorded entry is gone (log truncated or rewritten)"))
+    for seq in sorted(by_seq.keys() - seen):
+        for recorded in by_seq[seq]:
+            result.anchor_failures += 1
+            report(Problem("anchor", seq, f"{recorded.source}: the recorded entry is "
+                                          "gone (log truncated or rewritten)"))
     return result

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import time
 
+from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import SimpleWorker
 from rq.cron import CronScheduler
 
 from gateway import queues, runtime
 from gateway.extensions import redis_store
+from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +46,29 @@ def run_worker(queue_names: tuple[str, ...] = (), *, burst: bool = False) -> boo
             time.sleep(RETRY_S)
 
 
-def run_cron() -> None:
-    """Register the periodic jobs and run RQ's cron scheduler until stopped."""
+def build_cron(settings: Settings, connection: Redis) -> CronScheduler:
+    """RQ's cron scheduler with SafeGrid's periodic jobs registered (not started)."""
+    from gateway.audit_anchor import run_anchor
     from gateway.jobs import run_retention, sweep
 
+    scheduler = CronScheduler(connection=connection)
+    scheduler.register(sweep, queues.MAINTENANCE,
+                       interval=settings.sweep_interval_s, job_timeout=300)
+    scheduler.register(run_retention, queues.MAINTENANCE, interval=6 * 3600,
+                       job_timeout=3600)
+    if settings.audit_anchor_file:
+        scheduler.register(run_anchor, queues.MAINTENANCE,
+                           interval=settings.audit_anchor_interval_s, job_timeout=300)
+    else:
+        log.warning("audit anchoring is off: set SAFEGRID_AUDIT_ANCHOR_FILE "
+                    "(docs/security.md, A7)")
+    return scheduler
+
+
+def run_cron() -> None:
+    """Register the periodic jobs and run RQ's cron scheduler until stopped."""
     while True:
-        scheduler = CronScheduler(connection=redis_store.conn)
-        scheduler.register(sweep, queues.MAINTENANCE,
-                           interval=runtime.settings().sweep_interval_s, job_timeout=300)
-        scheduler.register(run_retention, queues.MAINTENANCE, interval=6 * 3600,
-                           job_timeout=3600)
+        scheduler = build_cron(runtime.settings(), redis_store.conn)
         try:
             scheduler.start()
             return
