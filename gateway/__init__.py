@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, redirect, request, send_from_directory
 from flask_smorest import abort
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
+from swagger_ui_bundle import swagger_ui_path
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.wrappers import Response
 
 from gateway import extensions, security
 from gateway.settings import Settings, from_env
@@ -18,6 +20,18 @@ log = logging.getLogger(__name__)
 
 API_TITLE = "SafeGrid"
 API_VERSION = "v1"
+
+# Swagger UI's files come from the swagger-ui-bundle package and are served by
+# SafeGrid itself: the docs page loads nothing from another origin (docs/security.md,
+# 4.4). The version is in the path, so the files can be cached for long.
+SWAGGER_UI_VERSION = swagger_ui_path.name.removeprefix("swagger-ui-")
+SWAGGER_UI_ASSETS = f"/static/swagger-ui/{SWAGGER_UI_VERSION}/"
+# Only what flask-smorest's page loads: not the bundle's demo index.html (its
+# initializer points at the public petstore), nor its source maps.
+SWAGGER_UI_FILES = frozenset(
+    {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"}
+)
+ASSET_MAX_AGE_S = 365 * 86400
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -35,25 +49,43 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_REDOC_PATH="/docs",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
+        # No ReDoc: the one Python package shipping its script brings another web
+        # framework, so /docs redirects to Swagger UI (below) rather than use a CDN.
         OPENAPI_SWAGGER_UI_PATH="/swagger",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_ASSETS,
+        # No "valid" badge: Swagger UI would send the spec's URL to validator.swagger.io.
+        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     runtime.configure(settings)
     api = extensions.api
-    api.init_app(app)
+    # RateLimitDocs: a 429 on every operation a rate limit can refuse, in one place.
+    api.init_app(app, spec_kwargs={"extra_plugins": [security.RateLimitDocs(app)]})
     api.spec.components.security_scheme(
         "bearerAuth",
         {"type": "http", "scheme": "bearer", "description": "a token from `safegrid token`"},
     )
     register_blueprints(api)
+    _serve_docs_assets(app)
     _install_guards(app)
     security.init_rate_limits(app, settings)  # extensions.limiter on Redis; JSON 429
     security.init_app(app, settings)  # security headers, strict CORS, proxy hops
     return app
+
+
+def _serve_docs_assets(app: Flask) -> None:
+    """Swagger UI's script and stylesheet, from this origin; /docs (once ReDoc) leads there."""
+
+    @app.get(SWAGGER_UI_ASSETS + "<name>")
+    def swagger_ui_asset(name: str) -> Response:
+        if name not in SWAGGER_UI_FILES:
+            abort(404, message="no such Swagger UI file")
+        return send_from_directory(str(swagger_ui_path), name, max_age=ASSET_MAX_AGE_S)
+
+    @app.get("/docs")
+    def docs() -> Response:
+        return redirect("/swagger", code=302)
 
 
 def _install_guards(app: Flask) -> None:

@@ -1,9 +1,10 @@
 """Abuse controls and browser hardening: rate limits, security headers, strict CORS.
 
-`init_rate_limits` binds the limiter of `gateway.extensions` to Redis; `init_app`
-adds the headers every response carries and answers CORS. docs/security.md says
-which threat each control answers. CORS is implemented here (a few lines) rather
-than with flask-cors, so the allow-list semantics are exact and visible.
+`init_rate_limits` binds the limiter of `gateway.extensions` to Redis, and
+`RateLimitDocs` documents its 429s in /openapi.json; `init_app` adds the headers
+every response carries and answers CORS. docs/security.md says which threat each
+control answers. CORS is implemented here (a few lines) rather than with
+flask-cors, so the allow-list semantics are exact and visible.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from apispec import APISpec, BasePlugin
 from flask import Flask, Response, request
-from flask_limiter import RateLimitExceeded
+from flask_limiter import ExemptionScope, RateLimitExceeded
+from flask_limiter.util import get_qualified_name
 from flask_smorest import abort
 from limits import parse_many
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import Rule
 
 from gateway.extensions import limiter
 from gateway.settings import Settings
@@ -102,6 +106,90 @@ def _too_many_requests(exc: RateLimitExceeded) -> tuple[dict[str, Any], int, dic
     return body, 429, {"Retry-After": str(retry)}
 
 
+# --- Rate limits in /openapi.json --------------------------------------------
+
+RETRY_AFTER_HEADER = {
+    "description": "seconds to wait before trying again",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+
+def limit_messages(app: Flask, rule: Rule, method: str) -> list[str]:
+    """What each limit that can refuse `method` on `rule` says (empty: never 429).
+
+    Asks the limiter, as flask-limiter resolves a request: application limits
+    (the failed-auth one, exempt outside /api/), limits decorated on the view or
+    on its MethodView method, and the blueprint's limits when no decorated limit
+    overrides them; each for its methods and exempt_when.
+    """
+    manager = limiter.limit_manager
+    endpoint = rule.endpoint
+    blueprint = endpoint.rpartition(".")[0] or None
+    view = app.view_functions[endpoint]
+    view_class = getattr(view, "view_class", None)
+    handler = getattr(view_class, method.lower(), None) if view_class else None
+    with app.test_request_context(rule.rule, method=method.upper()):
+        scope = manager.exemption_scope(app, endpoint, blueprint)
+        limits = [] if scope & ExemptionScope.APPLICATION else manager.application_limits
+        if not scope & ExemptionScope.DEFAULT:
+            limits += manager.default_limits
+        decorated = [*manager.decorated_limits(get_qualified_name(view)),
+                     *(manager.decorated_limits(get_qualified_name(handler)) if handler else [])]
+        limits += decorated
+        if blueprint and not any(limit.override_defaults for limit in decorated):
+            limits += manager.blueprint_limits(app, blueprint)
+        messages = []
+        for limit in limits:
+            if limit.methods and method.lower() not in limit.methods:
+                continue
+            if limit.exempt_when and limit.exempt_when():
+                continue
+            message = limit.error_message
+            text = str(message() if callable(message) else message or "rate limit exceeded")
+            if text not in messages:
+                messages.append(text)
+    return messages
+
+
+class RateLimitDocs(BasePlugin):
+    """apispec plugin: every operation a rate limit can refuse documents its 429.
+
+    One place for all limits: the limiter itself says which apply (limit_messages),
+    so a limit added on a view, a blueprint or the whole app is documented without
+    touching the view. The 429 is the JSON `Error` with a `Retry-After` header, as
+    `_too_many_requests` answers. Errors a view documents by description alone
+    (login's 401 and 423) get the same `Error` body, which is what the app sends.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def init_spec(self, spec: APISpec) -> None:
+        super().init_spec(spec)
+        spec.components.header("Retry-After", RETRY_AFTER_HEADER)
+
+    def operation_helper(self, path: str | None = None, operations: dict[str, Any] | None = None,
+                         **kwargs: Any) -> None:
+        rule = kwargs.get("rule")
+        if not isinstance(rule, Rule) or not operations:
+            return
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            for code, response in responses.items():
+                if (str(code).startswith("4") and isinstance(response, dict)
+                        and "content" not in response and "$ref" not in response):
+                    response["content"] = {"application/json": {"schema": "Error"}}
+            messages = limit_messages(self.app, rule, method)
+            if messages and not {"429", 429} & set(responses):
+                responses["429"] = {
+                    "description": "Too Many Requests: " + "; ".join(messages)
+                                   + ". Try again after `Retry-After` seconds.",
+                    "headers": {"Retry-After": "Retry-After"},
+                    "content": {"application/json": {"schema": "Error"}},
+                }
+
+
 # --- Security headers and CORS ---------------------------------------------
 
 
@@ -135,28 +223,22 @@ def _doc_path(prefix: str | None, path: str | None) -> str | None:
     return "/" + "/".join(p.strip("/") for p in (prefix or "", path) if p.strip("/"))
 
 
-def _origin(url: str | None) -> str | None:
-    parts = urlsplit(url or "")
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
-
-
-def _docs_csp(cdn: str, body: str) -> str:
-    """What the ReDoc / Swagger UI pages need: their CDN script and stylesheet, the
-    page's own inline bootstrap script (by hash, computed from the page served),
-    inline styles, a blob: worker (ReDoc's search) and the spec from this origin.
-    Still no framing, no forms, no <base>."""
+def _docs_csp(body: str) -> str:
+    """What the Swagger UI page needs, all from this origin: its script and stylesheet
+    (served by SafeGrid, gateway/__init__.py), the page's own inline bootstrap script
+    (by hash, computed from the page served), inline styles (React sets style
+    attributes), data: images (the stylesheet's icons) and the spec. No third-party
+    origin; still no framing, no forms, no <base>."""
     hashes = [
         "'sha256-" + base64.b64encode(hashlib.sha256(s.encode("utf-8")).digest()).decode() + "'"
         for s in _INLINE_SCRIPT.findall(body)
     ]
     return "; ".join((
         "default-src 'none'",
-        " ".join(["script-src", cdn, *hashes]),
-        f"style-src {cdn} 'unsafe-inline'",
-        f"img-src 'self' data: {cdn}",
-        f"font-src {cdn} data:",
+        " ".join(["script-src 'self'", *hashes]),
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
         "connect-src 'self'",
-        "worker-src blob:",
         "frame-ancestors 'none'",
         "base-uri 'none'",
         "form-action 'none'",
@@ -180,12 +262,6 @@ def init_app(app: Flask, settings: Settings) -> None:
         if p
     }
     docs_paths |= {p + "/" for p in docs_paths}
-    cdn = " ".join(sorted({
-        o for o in (_origin(app.config.get("OPENAPI_REDOC_URL")),
-                    _origin(app.config.get("OPENAPI_SWAGGER_UI_URL")),
-                    _origin(app.config.get("OPENAPI_RAPIDOC_URL")))
-        if o
-    })) or "'none'"
 
     def cors_origin() -> str | None:
         """The request's Origin when it may call this path cross-origin, else None."""
@@ -232,7 +308,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         if "Content-Security-Policy" not in headers:  # a page may bring its own
             if (request.path in docs_paths and response.mimetype == "text/html"
                     and not response.is_streamed):
-                headers["Content-Security-Policy"] = _docs_csp(cdn, response.get_data(as_text=True))
+                headers["Content-Security-Policy"] = _docs_csp(response.get_data(as_text=True))
             else:
                 headers["Content-Security-Policy"] = API_CSP
         if request.path.startswith("/api/"):

@@ -38,9 +38,10 @@ def test_openapi_documents_every_operation(client):
 
 
 def test_docs_page_is_served(client):
-    resp = client.get("/docs")
+    assert client.get("/docs").headers["Location"].endswith("/swagger")
+    resp = client.get("/swagger")
     assert resp.status_code == 200
-    assert b"redoc" in resp.data.lower()
+    assert b"swagger-ui" in resp.data.lower()
 
 
 def test_unknown_path_is_json_404(client):
