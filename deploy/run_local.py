@@ -18,6 +18,7 @@ from pathlib import Path
 from deploy.processes import ROOT, Stack, app_env, find_program
 
 VAR = ROOT / "var"
+ANCHORS = VAR / "audit-anchors.jsonl"
 
 
 def main() -> int:
@@ -41,8 +42,11 @@ def main() -> int:
         print("==> starting Redis and SecantusDB (data under ./var)", flush=True)
         redis = stack.redis(args.redis_port, VAR / "redis")
         mongo = stack.secantus(args.mongo_port, str(VAR / "mongo"))
+        # The cron anchors the audit head here (docs/security.md, A7); a deployment
+        # keeps this file on other storage and ships it off-host.
         env = app_env(f"mongodb://127.0.0.1:{mongo.port}/safegrid",
-                      f"redis://127.0.0.1:{redis.port}/0", _local_keys())
+                      f"redis://127.0.0.1:{redis.port}/0", _local_keys(),
+                      SAFEGRID_AUDIT_ANCHOR_FILE=str(ANCHORS))
         tokens = VAR / "sample-tokens.txt"
         loaded = subprocess.run(
             [find_program("safegrid"), "sample-data", "--if-empty", "--tokens-file", str(tokens)],
@@ -57,9 +61,10 @@ def main() -> int:
         base = f"http://127.0.0.1:{args.port}"
         print(f"""
 SafeGrid is running.
-  API docs      {base}/docs   (OpenAPI: {base}/openapi.json)
+  API docs      {base}/swagger   (OpenAPI: {base}/openapi.json)
   health        {base}/healthz  {base}/readyz
   logs          {VAR / 'log'}
+  audit anchors {ANCHORS}
   tokens        {tokens}
 """)
         if tokens.exists():

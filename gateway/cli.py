@@ -255,6 +255,28 @@ def set_password(phone: str, password: str) -> None:
     click.echo("password set")
 
 
+@main.command("pin")
+@click.option("--phone", required=True, help="The registered reporter's phone.")
+@click.option("--clear", is_flag=True, help="Remove the PIN instead of issuing one.")
+def sms_pin_cmd(phone: str, clear: bool) -> None:
+    """Issue (print once) or remove a reporter's SMS PIN (SAFEGRID_SMS_PIN_REQUIRED)."""
+    from gateway import audit, sms_pin
+    from gateway.documents import Reporter
+
+    _configure()
+    reporter = Reporter.by_phone(_phone(phone)).first()
+    if reporter is None or reporter.role == "public":
+        raise click.ClickException("no registered reporter has that phone")
+    if clear:
+        sms_pin.clear(reporter)
+        audit.append("cli", "reporter.sms_pin_clear", f"reporter:{reporter.id}", {})
+        click.echo("PIN removed")
+        return
+    pin = sms_pin.issue(reporter)
+    audit.append("cli", "reporter.sms_pin_issue", f"reporter:{reporter.id}", {})
+    click.echo(f"new SMS PIN: {pin}  (shown once; the reporter starts each SMS with P{pin})")
+
+
 @main.group("retention")
 def retention_group() -> None:
     """Data lifecycle: anonymising unfounded reports, legal holds."""

@@ -51,6 +51,10 @@ class Settings:
     # Reports closed as false_report/confirmed_no_crime are anonymised this long
     # after closing, unless under legal hold (gateway/retention.py).
     retention_days: int = 365
+    # Audit anchoring (gateway/audit_anchor.py): the cron appends the audit head to this
+    # JSON-lines file, kept off the database's storage and shipped off-host; empty: off.
+    audit_anchor_file: str = ""
+    audit_anchor_interval_s: int = 300  # how often; an unmoved head is not rewritten
     # Place names in a report's text: the offline gazetteer first, then an online
     # geocoder (self-hosted Nominatim) when a URL is set. Results less precise
     # than `text_location_max_m` do not pick a cell (a county seat is not a place).
@@ -74,6 +78,12 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8000"
     sms_rate_per_s: float = 20.0  # what the carrier's contract allows
     public_tips_per_hour: int = 5  # per unknown number; beyond, stored for a person only
+    # Registered reporters start each SMS with their PIN (`safegrid pin`, sms/pin.py);
+    # without a good one a message is still filed, as an unverified tip. After
+    # `sms_pin_max_failures` wrong PINs a phone's PIN is not checked for `sms_pin_lockout_s`.
+    sms_pin_required: bool = False
+    sms_pin_max_failures: int = 5
+    sms_pin_lockout_s: int = 24 * 3600
     # Abuse controls (gateway/security.py, docs/security.md). Limits are flask-limiter
     # strings ("30/minute;300/hour"), counted per client IP in Redis.
     rate_limits_enabled: bool = True

@@ -12,13 +12,13 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from gateway import crypto, gridcache, phonebook, queues
+from gateway import crypto, gridcache, phonebook, queues, sms_pin
 from gateway.crypto import keyring
 from gateway.documents import Report, Reporter
 from gateway.extensions import redis_store
@@ -30,6 +30,7 @@ from gateway.sms_outbound import queue_sms
 from sms import replies
 from sms.grammar import UNCLASSIFIED, ParsedMessage, parse
 from sms.phones import InvalidPhone, mask, normalise
+from sms.pin import split_pin
 from sms.providers import InboundSms
 from sms.records import InboundMessage, OptOut, Sighting, utcnow
 
@@ -125,13 +126,19 @@ class Incoming:
 
     msg: InboundMessage
     sender: str  # E.164
-    text: str
+    text: str  # without the PIN, if it began with one
     reporter: Reporter | None
+    pin_problem: str | None = None  # when PINs are required and this one fails
 
     @property
     def registered(self) -> bool:
         """From a registered reporter's phone (not a public number)."""
         return self.reporter is not None and self.reporter.role != "public"
+
+    @property
+    def trusted(self) -> bool:
+        """From a registered reporter, with the PIN when the deployment requires one."""
+        return self.registered and self.pin_problem is None
 
 
 def handle_inbound(inbound_id: str) -> str:
@@ -144,7 +151,10 @@ def handle_inbound(inbound_id: str) -> str:
         _finish(msg, "rejected", None, [f"sender_{msg.sender_problem or 'invalid'}"])
         return "rejected"
     sender = phonebook.unseal(msg.sender)
-    came = Incoming(msg, sender, unseal(msg.text), Reporter.by_phone(sender).first())
+    pin, text = split_pin(unseal(msg.text))  # never part of a report's details
+    came = Incoming(msg, sender, text, Reporter.by_phone(sender).first())
+    if came.registered and came.reporter and settings().sms_pin_required:
+        came = replace(came, pin_problem=sms_pin.problem(came.reporter, sender, pin))
     parsed = parse(came.text)
     handler = _HANDLERS.get(parsed.kind, _report)
     return handler(came, parsed)
@@ -191,7 +201,7 @@ def _public_reporter(phone: str) -> str:
 def _report(came: Incoming, parsed: ParsedMessage) -> str:
     """A report or free text: file it, route it now, and text back the receipt."""
     msg = came.msg
-    if not came.registered and _over_tip_limit(came.sender):
+    if not came.trusted and _over_tip_limit(came.sender):
         _finish(msg, "rate_limited", parsed)
         hour = int(utcnow().timestamp() // 3600)
         _reply(came, replies.rate_limited(), "rate_limited",
@@ -210,8 +220,8 @@ def _report(came: Incoming, parsed: ParsedMessage) -> str:
         details=redact(details)[:4000],  # no DNA data is stored, even when texted
         source="sms",
         grid_code=parsed.grid_code if parsed.grid_code in gridcache.current().cells else None,
-        trust="mandated" if came.registered else "public",
-        flags=("triage",) if triage else (),
+        trust="mandated" if came.trusted else "public",
+        flags=(*(("triage",) if triage else ()), *filter(None, [came.pin_problem])),
     ))
     # Route now, in this job, so the receipt can name the station; the queued
     # route job finds the work done (route is idempotent).
@@ -224,6 +234,8 @@ def _report(came: Incoming, parsed: ParsedMessage) -> str:
     if fixes:
         # The receipt proves the duty to report was met; what to fix goes in a second SMS.
         _reply(came, replies.fix(fixes[0]), "fix", ref=f"fix-{msg.id}")
+    if came.pin_problem:
+        _reply(came, replies.pin_problem(came.pin_problem), "pin", ref=f"pin-{msg.id}")
     _finish(msg, "handled", parsed, report_id=doc["_id"])
     return "report"
 
@@ -254,6 +266,8 @@ def _status(came: Incoming, parsed: ParsedMessage) -> str:
     """A report's state, told only to the phone that filed it."""
     if parsed.report_code is None:
         _reply(came, replies.fix("missing_code"), "fix")
+    elif came.registered and came.pin_problem:  # a spoofed number learns nothing
+        _reply(came, replies.pin_problem(came.pin_problem), "pin")
     else:
         report = Report.objects(code=parsed.report_code).only("reporter_id", "status").first()
         if (report is not None and came.reporter is not None
@@ -267,7 +281,7 @@ def _status(came: Incoming, parsed: ParsedMessage) -> str:
 
 def _help(came: Incoming, parsed: ParsedMessage) -> str:
     if len(parsed.details) >= HELP_AS_REPORT_MIN_CHARS:
-        return _report(Incoming(came.msg, came.sender, parsed.details, came.reporter),
+        return _report(replace(came, text=parsed.details),
                        ParsedMessage(kind="free_text", details=parsed.details))
     _reply(came, replies.help_text(), "help")
     _finish(came.msg, "handled", parsed)

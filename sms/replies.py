@@ -117,3 +117,18 @@ def transfer_request_notice(report_code: str, from_station: str) -> str:
 def closed_notice(report_code: str) -> str:
     """To the reporter, when their report is closed (no case details)."""
     return f"您的举报{report_code}已办结。感谢您的举报！"
+
+
+# When a deployment requires the SMS PIN (sms/pin.py) and a registered phone's
+# message lacks a good one: it is still filed, as an unverified tip.
+PIN_PROBLEMS: Final[dict[str, str]] = {
+    "pin_missing": "请在短信开头加口令，如 P123456 R 1 情况。本条已按未核实线索登记。",
+    "pin_wrong": "口令错误。本条已按未核实线索登记。",
+    "pin_locked": "口令错误次数过多，已暂停核验，请联系所在单位。本条已按未核实线索登记。",
+    "pin_not_set": "您尚未设置短信口令，请联系所在单位。本条已按未核实线索登记。",
+}
+
+
+def pin_problem(problem: str) -> str:
+    """What was wrong with the PIN, and that the message still counts."""
+    return PIN_PROBLEMS[problem]

@@ -32,6 +32,7 @@ CODE = "RZZZZZZ"
         *(replies.escalation_notice(CODE, c, 99999, 12) for c in replies.CATEGORY_NAMES),
         replies.transfer_request_notice(CODE, LONG_STATION),
         replies.closed_notice(CODE),
+        *replies.PIN_PROBLEMS.values(),
     ],
 )
 def test_each_reply_fits_one_segment(text):
