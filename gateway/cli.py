@@ -255,6 +255,28 @@ def set_password(phone: str, password: str) -> None:
     click.echo("password set")
 
 
+@main.command("revoke-tokens")
+@click.option("--phone", required=True, help="The lost or stolen phone's number.")
+def revoke_tokens(phone: str) -> None:
+    """Revoke every token of the account with this phone (a lost or stolen phone).
+
+    Logins, refresh tokens and CLI-issued tokens alike; each process notices
+    within SAFEGRID_TOKEN_CACHE_S. The person logs in again on a new phone.
+    """
+    from gateway import audit
+    from gateway.documents import ApiToken, Officer, Reporter
+
+    _configure()
+    number = _phone(phone)
+    account = Officer.by_phone(number).first() or Reporter.by_phone(number).first()
+    if account is None:
+        raise click.ClickException("no officer or reporter has that phone")
+    count = ApiToken.objects(subject_id=account.id, revoked=False).update(set__revoked=True)
+    kind = "officer" if isinstance(account, Officer) else "reporter"
+    audit.append("cli", "token.revoke_all", f"{kind}:{account.id}", {"tokens": count})
+    click.echo(f"revoked {count} tokens of that {kind}")
+
+
 @main.command("pin")
 @click.option("--phone", required=True, help="The registered reporter's phone.")
 @click.option("--clear", is_flag=True, help="Remove the PIN instead of issuing one.")

@@ -102,3 +102,26 @@ def test_audit_anchor_then_verify_checks_the_anchor_file(run, monkeypatch, tmp_p
     monkeypatch.delenv("SAFEGRID_AUDIT_ANCHOR_FILE")
     assert run("audit", "verify").exit_code == 0
     assert run("audit", "verify", "--anchors", str(anchors)).exit_code == 1
+
+
+def test_revoke_tokens_of_a_lost_phone(run, client, county):
+    from tests.helpers import auth, token_of
+
+    officer = token_of(county, "officer 乌峰派出所")
+    other = token_of(county, "officer 南台派出所")
+    login = client.post("/api/v1/auth/login",
+                        json={"phone": "+8613800003001", "password": county.password})
+    assert login.status_code == 200
+    inbox = "/api/v1/stations/530627-WF/dispatches"
+    assert client.get(inbox, headers=auth(officer)).status_code == 200
+    result = run("revoke-tokens", "--phone", "138 0000 3001")
+    assert result.exit_code == 0, result.output
+    assert "revoked 3 tokens of that officer" in result.output  # CLI token, access, refresh
+    assert client.get(inbox, headers=auth(officer)).status_code == 401
+    assert client.get(inbox, headers=auth(login.json["access_token"])).status_code == 401
+    assert client.post("/api/v1/auth/refresh", json={
+        "refresh_token": login.json["refresh_token"]}).status_code == 401
+    assert client.get("/api/v1/stations/530627-NT/dispatches",
+                      headers=auth(other)).status_code == 200  # nobody else's
+    assert audit.AuditEntry.objects(action="token.revoke_all").count() == 1
+    assert run("revoke-tokens", "--phone", "+8613999999999").exit_code == 1
