@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from gateway.settings import from_env
+
+if TYPE_CHECKING:
+    from gateway.documents import Officer
 
 
 def _configure() -> None:
@@ -17,6 +22,13 @@ def _configure() -> None:
 
     runtime.configure(from_env())
     ensure_indexes()
+
+
+def _actor() -> str:
+    """Who ran this command, for the audit log: `cli:` and the operating-system user."""
+    import getpass
+
+    return f"cli:{os.environ.get('SUDO_USER') or getpass.getuser()}"
 
 
 def _phone(given: str) -> str:
@@ -98,8 +110,13 @@ def token(role: str, phone: str | None, station: str | None, county: str | None,
         county = st.county_code
     if role == "supervisor" and not county:
         raise click.ClickException("--county is required for a supervisor")
-    click.echo(issue_token(role, subject_id=subject, station_code=station, county_code=county,
-                           label=label))
+    from gateway import audit
+
+    issued = issue_token(role, subject_id=subject, station_code=station, county_code=county,
+                         label=label)
+    audit.append(_actor(), "token.issue", f"{role}:{subject or station or county or '-'}",
+                 {"role": role})
+    click.echo(issued)
 
 
 @main.command("worker")
@@ -242,16 +259,20 @@ def audit_anchor_cmd(anchor_file: Path | None) -> None:
 def set_password(phone: str, password: str) -> None:
     """Set an account's password for app login (stored as a scrypt hash)."""
     from gateway.documents import Officer, Reporter
-    from gateway.passwords import hash_secret
+    from gateway import audit
+    from gateway.passwords import hash_secret, weakness
 
     _configure()
-    if len(password) < 12:
-        raise click.ClickException("use at least 12 characters (OWASP ASVS 2.1.1)")
     phone = _phone(phone)
     account = Officer.by_phone(phone).first() or Reporter.by_phone(phone).first()
     if account is None:
         raise click.ClickException("no officer or reporter has that phone")
+    problem = weakness(password, about=(phone, phone.removeprefix("+86"), account.name))
+    if problem:
+        raise click.ClickException(f"password not set: {problem} (OWASP ASVS 2.1)")
     account.update(set__password_hash=hash_secret(password))
+    kind = "officer" if isinstance(account, Officer) else "reporter"
+    audit.append(_actor(), "account.password_set", f"{kind}:{account.id}", {})
     click.echo("password set")
 
 
@@ -273,7 +294,7 @@ def revoke_tokens(phone: str) -> None:
         raise click.ClickException("no officer or reporter has that phone")
     count = ApiToken.objects(subject_id=account.id, revoked=False).update(set__revoked=True)
     kind = "officer" if isinstance(account, Officer) else "reporter"
-    audit.append("cli", "token.revoke_all", f"{kind}:{account.id}", {"tokens": count})
+    audit.append(_actor(), "token.revoke_all", f"{kind}:{account.id}", {"tokens": count})
     click.echo(f"revoked {count} tokens of that {kind}")
 
 
@@ -291,12 +312,55 @@ def sms_pin_cmd(phone: str, clear: bool) -> None:
         raise click.ClickException("no registered reporter has that phone")
     if clear:
         sms_pin.clear(reporter)
-        audit.append("cli", "reporter.sms_pin_clear", f"reporter:{reporter.id}", {})
+        audit.append(_actor(), "reporter.sms_pin_clear", f"reporter:{reporter.id}", {})
         click.echo("PIN removed")
         return
     pin = sms_pin.issue(reporter)
-    audit.append("cli", "reporter.sms_pin_issue", f"reporter:{reporter.id}", {})
+    audit.append(_actor(), "reporter.sms_pin_issue", f"reporter:{reporter.id}", {})
     click.echo(f"new SMS PIN: {pin}  (shown once; the reporter starts each SMS with P{pin})")
+
+
+@main.group("mfa")
+def mfa_group() -> None:
+    """Second factor (TOTP) for officers' and supervisors' app login."""
+
+
+def _officer(phone: str) -> Officer:
+    from gateway.documents import Officer
+
+    officer = Officer.by_phone(_phone(phone)).first()
+    if officer is None:
+        raise click.ClickException("no officer or supervisor has that phone")
+    return officer
+
+
+@mfa_group.command("enroll")
+@click.option("--phone", required=True, help="The officer's or supervisor's phone.")
+def mfa_enroll(phone: str) -> None:
+    """Give an officer a new TOTP secret (replacing any) and print it once, to scan."""
+    from gateway import audit, mfa
+
+    _configure()
+    officer = _officer(phone)
+    secret = mfa.enroll(officer)
+    audit.append(_actor(), "officer.mfa_enroll", f"{officer.role}:{officer.id}", {})
+    click.echo(mfa.provisioning_uri(secret, officer.phone))
+    click.echo(f"secret (base32, shown once): {secret}")
+    click.echo("scan the URI as a QR code, or type the secret, into the officer's "
+               "authenticator app; from now on their app login needs its 6-digit code")
+
+
+@mfa_group.command("remove")
+@click.option("--phone", required=True, help="The officer's or supervisor's phone.")
+def mfa_remove(phone: str) -> None:
+    """Remove an officer's TOTP secret (e.g. a lost phone; enrol again afterwards)."""
+    from gateway import audit, mfa
+
+    _configure()
+    officer = _officer(phone)
+    had = mfa.remove(officer)
+    audit.append(_actor(), "officer.mfa_remove", f"{officer.role}:{officer.id}", {"had": had})
+    click.echo("second factor removed" if had else "the officer had no second factor")
 
 
 @main.group("retention")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import secrets
@@ -87,3 +88,36 @@ def needs_rehash(stored: str) -> bool:
         return True
     n, r, p, salt, digest = parsed
     return n < N or r < R or p < P or len(salt) < SALT_BYTES or len(digest) < HASH_BYTES
+
+
+# --- Choosing a password (ASVS 2.1.1, 2.1.7) ----------------------------------
+MIN_LENGTH = 12
+MIN_SCORE = 3  # zxcvbn's 0-4: 3 is "safely unguessable" against online attacks
+_MAX_CHECKED = 100  # zxcvbn is superlinear; the rest of a long passphrase only helps
+
+
+@functools.cache
+def _breached() -> frozenset[str]:
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+def weakness(password: str, *, about: tuple[str, ...] = ()) -> str | None:
+    """Why `password` must not be set (None when it may).
+
+    Refuses short passwords, the 30,000 most common breached passwords (zxcvbn's
+    offline list: nothing is sent anywhere), and anything zxcvbn scores below
+    MIN_SCORE, counting `about` (the account's phone digits, name) as known.
+    """
+    from zxcvbn import zxcvbn
+
+    if len(password) < MIN_LENGTH:
+        return f"use at least {MIN_LENGTH} characters"
+    if password.lower() in _breached():
+        return "this password is in lists of breached passwords; choose another"
+    result = zxcvbn(password[:_MAX_CHECKED], user_inputs=list(about))
+    if result["score"] < MIN_SCORE:
+        hint = result["feedback"]["warning"] or " ".join(result["feedback"]["suggestions"])
+        return "too easy to guess" + (f": {hint}" if hint else "; add more words")
+    return None

@@ -125,3 +125,15 @@ def test_revoke_tokens_of_a_lost_phone(run, client, county):
                       headers=auth(other)).status_code == 200  # nobody else's
     assert audit.AuditEntry.objects(action="token.revoke_all").count() == 1
     assert run("revoke-tokens", "--phone", "+8613999999999").exit_code == 1
+
+
+def test_password_refuses_breached_or_guessable_ones_and_audits_a_change(run, county):
+    weak = run("password", "--phone", "+8613800003001", "--password", "password1234")
+    assert weak.exit_code == 1
+    assert "breached" in weak.output
+    assert audit.AuditEntry.objects(action="account.password_set").count() == 0
+    ok = run("password", "--phone", "+8613800003001", "--password", "orchard lantern 27 乌峰")
+    assert ok.output.strip() == "password set"
+    [entry] = audit.AuditEntry.objects(action="account.password_set")
+    assert entry.actor.startswith("cli:")  # and the operating-system user who ran it
+    assert len(entry.actor) > len("cli:")

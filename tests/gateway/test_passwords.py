@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from gateway import passwords
-from gateway.passwords import hash_secret, needs_rehash, verify_secret
+from gateway.passwords import hash_secret, needs_rehash, verify_secret, weakness
 
 
 def test_hash_format_and_round_trip() -> None:
@@ -60,3 +60,21 @@ def test_tampered_hash_fails() -> None:
     raw = bytearray(base64.b64decode(digest))
     raw[0] ^= 1
     assert not verify_secret("s3cret", head + "$" + base64.b64encode(bytes(raw)).decode())
+
+
+@pytest.mark.parametrize(("password", "why"), [
+    ("short1!", "at least 12 characters"),
+    ("qwertyuiop123", "breached"),  # in the lists of leaked passwords
+    ("Password1234", "breached"),  # case does not help
+    ("aaaaaaaaaaaaaaaa", "too easy to guess"),
+    ("13800001001abc", "too easy to guess"),  # the account's own phone number
+])
+def test_weak_passwords_are_refused_with_a_reason(password, why):
+    problem = weakness(password, about=("13800001001", "张秀英"))
+    assert problem is not None
+    assert why in problem
+
+
+@pytest.mark.parametrize("password", ["乌峰 river lantern 27 orchard", "vN4#qT8!zR2@wL6$"])
+def test_strong_passwords_pass(password):
+    assert weakness(password) is None
