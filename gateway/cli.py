@@ -258,8 +258,8 @@ def audit_anchor_cmd(anchor_file: Path | None) -> None:
 @click.password_option(help="The new password (asked twice when not given).")
 def set_password(phone: str, password: str) -> None:
     """Set an account's password for app login (stored as a scrypt hash)."""
-    from gateway.documents import Officer, Reporter
     from gateway import audit
+    from gateway.documents import Officer, Reporter
     from gateway.passwords import hash_secret, weakness
 
     _configure()

@@ -295,7 +295,20 @@ def _at(doc: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-SealedPaths = Mapping[str, str]  # stored path (dotted for sub-fields) → encryption context
+# Stored path → encryption context: "raw.hex" for a sub-field, "notes[].text" for a
+# field of every element of a list.
+SealedPaths = Mapping[str, str]
+
+
+def _resealed(ring: Keyring, old: object, context: str) -> str | None:
+    """`old` sealed with the current key, or None when it already is (or is not text)."""
+    if not isinstance(old, str):
+        return None
+    if not is_encrypted(old):
+        return ring.encrypt(old, context=context)  # legacy, stored before encryption was on
+    if ring.needs_rotation(old):
+        return ring.encrypt(ring.decrypt(old, context=context), context=context)
+    return None
 
 
 def _targets(
@@ -336,29 +349,33 @@ def reencrypt(
         current = re.compile("^" + re.escape(f"{TOKEN_PREFIX}{ring.current_kid}:"))
         # Strings not already sealed with the current key; the guard below keeps
         # it correct if a value changes between this read and the update.
-        query = {"$or": [{name: {"$type": "string", "$not": current}} for name in fields]}
-        projection = dict.fromkeys(fields, 1)
+        stale = {"$type": "string", "$not": current}
+        query = {"$or": [{name.split("[].")[0]: {"$elemMatch": {name.split("[].")[1]: stale}}}
+                         if "[]." in name else {name: stale} for name in fields]}
+        projection = {name.split("[].")[0]: 1 for name in fields}
         done = skipped = bad = 0
         for raw in collection.find(query, projection):
             guard: dict[str, Any] = {"_id": raw["_id"]}
-            changes: dict[str, str] = {}
+            changes: dict[str, Any] = {}
             for name, context in fields.items():
-                old = _at(raw, name)
-                if not isinstance(old, str):
-                    continue
                 try:
-                    if not is_encrypted(old):
-                        plaintext = old  # legacy, stored before encryption was on
-                    elif ring.needs_rotation(old):
-                        plaintext = ring.decrypt(old, context=context)
-                    else:
-                        continue
+                    if "[]." in name:  # a field of every element: the whole list is rewritten
+                        array, _, key = name.partition("[].")
+                        old_list = _at(raw, array)
+                        if not isinstance(old_list, list):
+                            continue
+                        new_list = []
+                        for item in old_list:
+                            new = (_resealed(ring, item.get(key), context)
+                                   if isinstance(item, dict) else None)
+                            new_list.append(item if new is None else {**item, key: new})
+                        if new_list != old_list:
+                            guard[array], changes[array] = old_list, new_list
+                    elif (new := _resealed(ring, _at(raw, name), context)) is not None:
+                        guard[name], changes[name] = _at(raw, name), new
                 except DecryptError as exc:
                     bad += 1
                     say(f"{cls.__name__}.{name} of {raw['_id']}: cannot decrypt: {exc}")
-                    continue
-                guard[name] = old
-                changes[name] = ring.encrypt(plaintext, context=context)
             if not changes:
                 continue
             result = collection.update_one(guard, {"$set": changes})

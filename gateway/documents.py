@@ -12,6 +12,8 @@ from grid.documents import utcnow
 
 # Encryption contexts (AES-GCM associated data): never change one once data exists.
 DETAILS_CONTEXT = "report.details"
+# Officers' free text on a dispatch: notes, transfer and closing reasons.
+DISPATCH_TEXT_CONTEXT = "dispatch.text"
 
 REPORTER_ROLES = ("grid_worker", "teacher", "medical", "registrar", "transport", "public")
 OFFICER_ROLES = ("officer", "supervisor")
@@ -65,6 +67,10 @@ class Officer(FoundByPhone, me.Document):
     phone = EncryptedStringField(context=OFFICER_PHONE, max_length=20)  # E.164, sealed
     phone_index = me.StringField(unique=True, sparse=True)  # set on save
     password_hash = me.StringField()  # scrypt (gateway/passwords.py)
+    # TOTP second factor (gateway/mfa.py): base32 secret, sealed; and the time step of
+    # the last code accepted, so a code is good once.
+    totp_secret = EncryptedStringField(context="officer.totp", max_length=64)
+    totp_last_step = me.IntField()
 
     meta = {"collection": "officers"}
 

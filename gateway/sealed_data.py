@@ -20,9 +20,11 @@ from pymongo.errors import OperationFailure
 
 from gateway import phonebook
 from gateway.crypto import SealedPaths, encrypted_fields
-from gateway.documents import Officer, Report, Reporter
+from gateway.documents import DISPATCH_TEXT_CONTEXT, Officer, Report, Reporter
 from gateway.sms_inbound import PHONE_PARAMS, TEXT_CONTEXT, TEXT_PARAMS
 from gateway.sms_outbound import TEXT_CONTEXT as OUTBOUND_CONTEXT
+from gateway.workflow import SEALED_TEXT_FIELDS
+from grid.documents import Dispatch
 from sms.records import InboundMessage, OptOut, OutboundMessage, Sighting
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ SEALED: Mapping[type[me.Document], SealedPaths] = {
     },
     OutboundMessage: {"to": phonebook.SMS_PHONE, "text": OUTBOUND_CONTEXT},
     Sighting: {"phone": phonebook.SMS_PHONE, "details": TEXT_CONTEXT},
+    Dispatch: {**dict.fromkeys(SEALED_TEXT_FIELDS, DISPATCH_TEXT_CONTEXT),
+               "notes[].text": DISPATCH_TEXT_CONTEXT},
 }
 
 # Where a phone number is kept, and its blind index beside it.

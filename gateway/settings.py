@@ -30,6 +30,9 @@ class Settings:
     service_token_days: int = 90  # CLI-issued tokens (sample data, integrations)
     login_max_failures: int = 5  # then the account is locked for `login_lockout_s`
     login_lockout_s: int = 15 * 60
+    # Officer roles whose app login needs a TOTP code too (`safegrid mfa enroll`),
+    # comma-separated ("supervisor,officer"); empty: a second factor only for the enrolled.
+    mfa_required_roles: str = ""
     page_size_max: int = 100
     # AES-256-GCM keys for personal data at rest, "kid:base64key,...": the first
     # encrypts, all decrypt (rotation: put the new key first, run `safegrid

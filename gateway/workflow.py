@@ -10,7 +10,9 @@ checks the dispatch's state first, so running twice is harmless.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+from dataclasses import replace
 from typing import Any
 
 from bson import ObjectId
@@ -18,7 +20,8 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from gateway import audit, gridcache, queues
-from gateway.documents import Officer, Report, Reporter
+from gateway.crypto import keyring
+from gateway.documents import DISPATCH_TEXT_CONTEXT, Officer, Report, Reporter
 from gateway.runtime import escalation, settings
 from gateway.sms_outbound import queue_sms
 from grid import lifecycle
@@ -56,6 +59,7 @@ def apply(dispatch_id: str, action: str, *, actor: str, actor_station: str | Non
         target_station=target_station, outcome=outcome, reason=reason,
         known_stations=gridcache.current().stations,
     )
+    plan = _sealed(plan)
     now = utcnow()
     fields: dict[str, object] = dict(plan.set_fields)
     fields.update({name: now for name in plan.stamp})
@@ -86,6 +90,33 @@ def apply(dispatch_id: str, action: str, *, actor: str, actor_station: str | Non
     if action == "accept_transfer":  # delivered to the new station meanwhile
         updated = _collection().find_one({"_id": oid}) or updated
     return dict(updated)
+
+
+# Officers' free text may name victims and suspects: sealed in the dispatch. The
+# history and the audit log, which are never rewritten (the audit is hash-chained),
+# keep only its SHA-256, enough to prove what was said without holding it.
+SEALED_TEXT_FIELDS = ("transfer_reason", "transfer_rejection_reason", "outcome_reason")
+
+
+def _seal_text(value: object) -> object:
+    return keyring().encrypt(value, context=DISPATCH_TEXT_CONTEXT) if isinstance(value, str) \
+        else value
+
+
+def _sealed(plan: lifecycle.Plan) -> lifecycle.Plan:
+    """`plan` with its free text sealed, and only digested in its audit entry."""
+    reason = plan.audit.get("reason")
+    entry = {k: v for k, v in plan.audit.items() if k != "reason"}
+    if isinstance(reason, str):
+        entry["reason_sha256"] = hashlib.sha256(reason.encode("utf-8")).hexdigest()
+    return replace(
+        plan,
+        set_fields={k: _seal_text(v) if k in SEALED_TEXT_FIELDS else v
+                    for k, v in plan.set_fields.items()},
+        push={name: {**item, "text": _seal_text(item["text"])} if "text" in item else item
+              for name, item in plan.push.items()},
+        audit=entry,
+    )
 
 
 def _after(action: str, dispatch: dict[str, Any], plan: lifecycle.Plan) -> None:

@@ -16,7 +16,8 @@ blp = Blueprint("audit", __name__, description="The hash-chained audit trail (au
 
 
 class AuditQuerySchema(StrictSchema):
-    after_seq = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    # MongoDB integers are signed 64-bit: a larger number is a 422, not a 500.
+    after_seq = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**63 - 1))
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
     subject = fields.String(validate=validate.Length(1, 100))
 

@@ -5,6 +5,12 @@ passwords for one account lock it for a while (counted in Redis, whoever
 tries), besides the per-address limit on login attempts. A refresh token is
 good once: using it returns a new pair; using an old one again revokes the
 whole family (a stolen token was replayed).
+
+Officers and supervisors enrolled with `safegrid mfa enroll` also send a TOTP
+code (gateway/mfa.py); `SAFEGRID_MFA_REQUIRED_ROLES` makes that compulsory for
+some roles. A wrong or replayed code counts as a wrong password. Only a full
+login clears the failure count: a right password with a missing code does not,
+or guessing codes would never lock the account.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
-from gateway import audit
+from gateway import audit, mfa
 from gateway.api.schemas import StrictSchema, error_responses
 from gateway.auth import current_principal, hash_token, issue_token, require, token_cache
 from gateway.documents import ApiToken, Officer, Reporter
@@ -39,6 +45,13 @@ class LoginInSchema(StrictSchema):
     phone = fields.String(required=True, validate=validate.Length(3, 32))
     password = fields.String(required=True, validate=validate.Length(1, 200),
                              load_only=True)
+    otp = fields.String(
+        validate=validate.Regexp(r"^[0-9]{6}$", error="otp must be 6 digits"),
+        load_only=True,
+        metadata={"description": "the 6-digit code of the authenticator app; needed by "
+                                 "officers and supervisors enrolled for a second factor "
+                                 "(a 401 with errors.otp = [\"required\"] asks for it)"},
+    )
 
 
 class RefreshInSchema(StrictSchema):
@@ -76,6 +89,33 @@ def _count_failure(phone: str) -> None:
         pipe.execute()
 
 
+def _refuse(phone: str, subject: str, details: dict[str, str]) -> None:
+    """A failed login: counted towards the lockout, audited, one answer for every cause."""
+    _count_failure(phone)
+    audit.append("anonymous", "auth.login_failed", subject, details)
+    abort(401, message="wrong phone or password")
+
+
+def _second_factor(officer: Officer, code: str | None, phone: str) -> None:
+    """Abort unless `officer` passes the TOTP check their enrolment and role call for."""
+    who = f"{officer.role}:{officer.id}"
+    if not officer.totp_secret:
+        if officer.role in mfa.required_roles(_config().mfa_required_roles):
+            audit.append(who, "auth.login_refused", who, {"reason": "mfa_not_enrolled"})
+            abort(403, message=f"a {officer.role} must log in with a one-time code, and this "
+                               "account has none set up: ask an administrator to enrol you "
+                               "(safegrid mfa enroll)",
+                  errors={"otp": ["not_enrolled"]})
+        return
+    if code is None:
+        abort(401, message="a one-time code is needed: send `otp`, the 6 digits your "
+                           "authenticator app shows for SafeGrid",
+              errors={"otp": ["required"]})
+    assert code is not None
+    if not mfa.accept(officer, code):
+        _refuse(phone, who, {"factor": "otp"})
+
+
 def _issue_pair(role: str, subject: Any, station: str | None, county: str | None,
                 family: str) -> dict[str, Any]:
     config = _config()
@@ -96,10 +136,19 @@ class Login(MethodView):
     @error_responses(blp, 415)
     @blp.arguments(LoginInSchema)
     @blp.response(200, TokensSchema)
-    @blp.alt_response(401, description="wrong phone or password")
-    @blp.alt_response(423, description="too many wrong passwords: the account is locked")
+    @blp.alt_response(401, description="wrong phone, password or one-time code; or, with "
+                      "errors.otp = [\"required\"], the account needs a one-time code "
+                      "(`otp`) as well")
+    @blp.alt_response(403, description="the role must use a one-time code and the account "
+                      "is not enrolled (errors.otp = [\"not_enrolled\"]): ask an "
+                      "administrator")
+    @blp.alt_response(423, description="too many wrong passwords or codes: the account is "
+                      "locked")
     def post(self, data: dict[str, str]) -> dict[str, Any]:
-        """Log in with phone and password; returns an access and a refresh token."""
+        """Log in with phone, password and, when enrolled, a one-time code.
+
+        Returns an access and a refresh token.
+        """
         try:
             phone = normalise(data["phone"])
         except InvalidPhone:
@@ -112,11 +161,10 @@ class Login(MethodView):
         account = officer or reporter
         stored = account.password_hash if account is not None else None
         if not verify_secret(data["password"], stored or _DUMMY_HASH) or stored is None:
-            _count_failure(phone)
-            audit.append("anonymous", "auth.login_failed",
-                         "account:" + _account_key(phone).rsplit(":", 1)[-1], {})
-            abort(401, message="wrong phone or password")
+            _refuse(phone, "account:" + _account_key(phone).rsplit(":", 1)[-1], {})
         assert account is not None
+        if officer is not None:
+            _second_factor(officer, data.get("otp"), phone)
         if stored is not None and needs_rehash(stored):
             account.update(set__password_hash=hash_secret(data["password"]))
         redis_store.conn.delete(_account_key(phone))

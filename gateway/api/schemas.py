@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from gateway.crypto import unseal
+from gateway.documents import DISPATCH_TEXT_CONTEXT
 from gateway.genetic import refusal
 from geo.datum import DATUMS
 from grid.documents import DISPATCH_STATUSES
@@ -147,8 +149,21 @@ class DispatchQuerySchema(StrictSchema):
                                                       "and still waiting"})
 
 
+class SealedText(fields.String):
+    """Text stored sealed (gateway/crypto.py), shown in clear to whoever may see it."""
+
+    def __init__(self, context: str, **kwargs: Any) -> None:
+        self.context = context
+        super().__init__(**kwargs)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            value = unseal(value, context=self.context)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
 class NoteOutSchema(Schema):
-    text = fields.String()
+    text = SealedText(DISPATCH_TEXT_CONTEXT)
     by = fields.String(allow_none=True)
     station = fields.String(allow_none=True)
     at = UtcDateTime()
@@ -193,10 +208,10 @@ class DispatchOutSchema(Schema):
     ack_deadline = UtcDateTime(allow_none=True)
     escalation_level = fields.Integer()
     transfer_to = fields.String(allow_none=True)
-    transfer_reason = fields.String(allow_none=True)
-    transfer_rejection_reason = fields.String(allow_none=True)
+    transfer_reason = SealedText(DISPATCH_TEXT_CONTEXT, allow_none=True)
+    transfer_rejection_reason = SealedText(DISPATCH_TEXT_CONTEXT, allow_none=True)
     transferred_from = fields.String(allow_none=True)
     outcome = fields.String(allow_none=True)
-    outcome_reason = fields.String(allow_none=True)
+    outcome_reason = SealedText(DISPATCH_TEXT_CONTEXT, allow_none=True)
     closed_at = UtcDateTime(allow_none=True)
     notes = fields.List(fields.Nested(NoteOutSchema))
