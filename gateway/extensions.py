@@ -90,7 +90,19 @@ def client_address() -> str:
     return str(ip)
 
 
-def _setting(name: str) -> Callable[[], str]:
+def per_person() -> str:
+    """The rate-limit key of a person: their token's principal, else the client's address."""
+    from gateway.auth import principal_for
+
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        who = principal_for(token.strip(), current_app.config["SAFEGRID"].token_cache_s)
+        if who is not None and who.subject_id:
+            return f"{who.role}:{who.subject_id}"
+    return client_address()
+
+
+def limit_setting(name: str) -> Callable[[], str]:
     """The limit string in the current app's settings (read per request, so tests can vary it)."""
 
     def value() -> str:
@@ -122,7 +134,7 @@ limiter = Limiter(
         # Failed authentication per IP across /api/: checked before the view, so a
         # client over the limit is refused before its token is even looked up.
         ApplicationLimit(
-            limit_provider=_setting("rate_limit_auth_failures"),
+            limit_provider=limit_setting("rate_limit_auth_failures"),
             scope="auth-failures",
             deduct_when=_auth_failed,
             exempt_when=_outside_api,
@@ -148,15 +160,15 @@ def _preflight() -> bool:
 #
 # A wrong password should answer 401, so it also counts toward the failed-auth limit.
 login_limit = limiter.limit(
-    _setting("rate_limit_login"), methods=["POST"],
+    limit_setting("rate_limit_login"), methods=["POST"],
     error_message="too many login attempts from this address",
 )
 # For any endpoint that takes requests without credentials (public tips).
 public_limit = limiter.limit(
-    _setting("rate_limit_public"), error_message="too many requests from this address",
+    limit_setting("rate_limit_public"), error_message="too many requests from this address",
 )
 # Kannel's webhooks (applied to the whole `sms` blueprint in gateway/api/sms.py).
 webhook_limit = limiter.limit(
-    _setting("rate_limit_sms_webhook"),
+    limit_setting("rate_limit_sms_webhook"),
     error_message="too many requests to the SMS webhook from this address",
 )

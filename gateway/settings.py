@@ -93,6 +93,9 @@ class Settings:
     rate_limit_auth_failures: str = "30/minute"  # 401s per IP on /api/; then 429 for a while
     rate_limit_login: str = "10/minute;50/hour"  # POST /api/v1/auth/login per IP
     rate_limit_public: str = "20/hour"  # any public (unauthenticated) endpoint per IP
+    # Breaking the glass, per officer or supervisor: beyond this the view answers 429,
+    # the refusal is audited and the county supervisor texted (an insider trawling).
+    rate_limit_unseal: str = "20/day"
     # Kannel is one address on loopback/the private network: high, against a leaked secret.
     # High: a missing-child alert to 10,000 grid workers brings thousands of replies within
     # minutes; this only stops a leaked secret being used to flood the store.

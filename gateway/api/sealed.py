@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bson import ObjectId
+from flask import request
 from flask.views import MethodView
+from flask_limiter import RequestLimit
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
@@ -19,10 +22,11 @@ from gateway import audit, gridcache
 from gateway.api.dispatches import visible_dispatch
 from gateway.api.schemas import StrictSchema, UtcDateTime, error_responses
 from gateway.auth import current_principal, require
-from gateway.documents import Report, Reporter
+from gateway.documents import Officer, Report, Reporter
+from gateway.extensions import limit_setting, limiter, per_person
 from gateway.sms_outbound import queue_sms
 from gateway.workflow import supervisor_phone
-from grid.documents import Dispatch
+from grid.documents import Dispatch, utcnow
 
 blp = Blueprint("sealed", __name__, description="A clue's reports; sealed reporter identity")
 
@@ -90,8 +94,31 @@ class DispatchReports(MethodView):
         } for r in reports]
 
 
+def _unusual_volume(limit: RequestLimit) -> None:
+    """Over the break-glass limit: audited, and the supervisor told (once a day per person)."""
+    who = per_person()
+    audit.append(who, "report.unseal_refused", f"limit:{limit.limit}", {"path": request.path})
+    role, _, subject = who.partition(":")
+    officer = (Officer.objects(id=ObjectId(subject)).only("name", "county_code").first()
+               if role in ("officer", "supervisor") and ObjectId.is_valid(subject) else None)
+    phone = supervisor_phone(officer.county_code) if officer else None
+    if officer and phone:
+        queue_sms(phone,
+                  f"【异常破封】{officer.name[:16]}今日查看举报人身份超限，已暂停，请核查审计记录。",
+                  "unseal_volume", ref=f"unseal-volume-{who}-{utcnow().date().isoformat()}")
+
+
+# Per person, not per address: counted before the view, so over the limit nothing is shown.
+unseal_limit = limiter.limit(
+    limit_setting("rate_limit_unseal"), key_func=per_person, methods=["POST"],
+    on_breach=_unusual_volume,
+    error_message="too many reporter identities unsealed: your supervisor has been told",
+)
+
+
 @blp.route("/dispatches/<string:dispatch_id>/unseal")
 class Unseal(MethodView):
+    @unseal_limit
     @require("officer", "supervisor")
     @blp.doc(security=[{"bearerAuth": []}])
     @error_responses(blp, 401, 403, 404, 415)

@@ -72,3 +72,27 @@ def test_another_station_cannot_read_or_unseal(client, county, dispatch_id):
     assert client.post(f"/api/v1/dispatches/{dispatch_id}/unseal", headers=reporter,
                        json={"reason": "想看看到底是谁举报的我们"}).status_code == 403
     assert audit.AuditEntry.objects(action="report.unseal").count() == 0
+
+
+def test_too_many_unseals_are_refused_audited_and_reported(client, county, dispatch_id, app):
+    app.config["SAFEGRID"] = app.config["SAFEGRID"].with_(rate_limit_unseal="2/day")
+    officer = auth(token_of(county, "officer 乌峰派出所"))
+    url = f"/api/v1/dispatches/{dispatch_id}/unseal"
+    why = {"reason": "需要向举报人核实具体门牌号"}
+    assert [client.post(url, headers=officer, json=why).status_code for _ in range(2)] == [200,
+                                                                                         200]
+    refused = client.post(url, headers=officer, json=why)
+    assert refused.status_code == 429
+    assert "supervisor" in refused.json["message"]
+    assert "Retry-After" in refused.headers
+    assert client.post(url, headers=officer, json=why).status_code == 429
+    assert audit.AuditEntry.objects(action="report.unseal").count() == 2  # nothing more shown
+    assert audit.AuditEntry.objects(action="report.unseal_refused").count() == 2
+    [alert] = texts_to("+8613800003099", purpose="unseal_volume")  # one a day, not one a try
+    assert alert.startswith("【异常破封】乌峰派出所值班民警")
+    # Counted per person: a fresh login does not reset it, and others are not held back.
+    login = client.post("/api/v1/auth/login",
+                        json={"phone": "+8613800003001", "password": county.password})
+    assert client.post(url, headers=auth(login.json["access_token"]), json=why).status_code == 429
+    supervisor = auth(token_of(county, "supervisor"))
+    assert client.post(url, headers=supervisor, json=why).status_code == 200
