@@ -76,10 +76,13 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def county(app: Flask):  # type: ignore[no-untyped-def]
-    """The sample county, loaded, with its tokens."""
-    from gateway import gridcache, sample
+    """The sample county, loaded, with its tokens (built once, then restored: county_template)."""
+    from mongoengine.connection import get_db
 
-    built = sample.build()
+    from gateway import gridcache
+    from tests.county_template import load_county
+
+    built = load_county(get_db(), app.config["SAFEGRID"])
     gridcache.bump_version()
     return built
 
