@@ -2,9 +2,11 @@
 
 A report closed `false_report` or `confirmed_no_crime` (every dispatch of it
 closed that way) keeps its category, cell and times for the statistics, but
-loses its details, its exact point, its link to the reporter and its SMS text
-once `retention_days` have passed since closing — unless a supervisor put it
-under legal hold. Each anonymisation is one guarded update and is audited.
+loses its details, its exact point, its link to the reporter, its SMS text,
+who its receipts went to and its officers' notes and reasons once
+`retention_days` have passed since closing — unless a supervisor put it under
+legal hold; an unregistered number left with no report is deleted. The report's
+update is guarded (it happens once) and audited; the rest follows it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from bson import ObjectId
 
 from gateway import audit
 from gateway.crypto import keyring
-from gateway.documents import DETAILS_CONTEXT, Report
+from gateway.documents import DETAILS_CONTEXT, DISPATCH_TEXT_CONTEXT, Report, Reporter
+from gateway.workflow import SEALED_TEXT_FIELDS
 from grid.documents import Dispatch, utcnow
 from sms.records import InboundMessage, OutboundMessage
 
@@ -44,14 +47,15 @@ def due(retention_days: int, now: dt.datetime | None = None) -> list[ObjectId]:
 
 def anonymise(report_id: ObjectId) -> bool:
     """Strip a report of everything personal, unless it is on legal hold. Idempotent."""
-    done = Report._get_collection().update_one(
+    before = Report._get_collection().find_one_and_update(
         {"_id": report_id, "legal_hold": {"$ne": True}, "flags": {"$ne": "anonymised"}},
         {"$set": {"details": keyring().encrypt(REMOVED, context=DETAILS_CONTEXT),
                   "reporter_id": ANONYMOUS, "location.lat": None, "location.lon": None,
                   "location.label": None, "client_id": f"anonymised-{report_id}"},
          "$addToSet": {"flags": "anonymised"}},
+        projection={"reporter_id": 1},
     )
-    if not done.modified_count:
+    if before is None:
         return False
     InboundMessage._get_collection().update_many(
         {"report_id": report_id},
@@ -59,8 +63,27 @@ def anonymise(report_id: ObjectId) -> bool:
     # Receipts and closing notices: who they went to is who reported.
     OutboundMessage._get_collection().update_many(
         {"report_id": report_id}, {"$set": {"to": REMOVED, "to_index": None}})
+    _remove_dispatch_text(report_id)
+    _forget_public_reporter(before["reporter_id"])
     audit.append("system:retention", "report.anonymise", f"report:{report_id}", {})
     return True
+
+
+def _remove_dispatch_text(report_id: ObjectId) -> None:
+    """Officers' notes and reasons may name the people in it: the text goes, the record stays."""
+    removed = keyring().encrypt(REMOVED, context=DISPATCH_TEXT_CONTEXT)
+    dispatches = Dispatch._get_collection()
+    for doc in dispatches.find({"report_id": report_id},
+                               {"notes": 1, **dict.fromkeys(SEALED_TEXT_FIELDS, 1)}):
+        dispatches.update_one({"_id": doc["_id"]}, {"$set": {
+            "notes": [{**note, "text": removed} for note in doc.get("notes") or []],
+            **{name: removed for name in SEALED_TEXT_FIELDS if doc.get(name)}}})
+
+
+def _forget_public_reporter(reporter_id: ObjectId) -> None:
+    """An unregistered number that has no report left is deleted (registered people stay)."""
+    if not Report._get_collection().count_documents({"reporter_id": reporter_id}, limit=1):
+        Reporter._get_collection().delete_one({"_id": reporter_id, "role": "public"})
 
 
 def run(retention_days: int) -> tuple[int, int]:

@@ -42,3 +42,28 @@ def test_old_unfounded_reports_are_anonymised_and_the_rest_kept(client, county):
         assert "张三" in Report.objects(code=kept).first().details
     assert retention.run(365) == (0, 1)  # idempotent
     assert audit.AuditEntry.objects(action="report.anonymise").count() == 1
+
+
+def test_anonymising_also_removes_officers_text_and_forgets_a_public_number(client, county):
+    from gateway.crypto import unseal
+    from gateway.documents import DISPATCH_TEXT_CONTEXT, Reporter
+    from gateway.workflow import apply
+
+    code = file_and_close(client, county, 0, "false_report", 400)
+    kept = file_and_close(client, county, 1, "rescued", 400)
+    for each in (code, kept):
+        dispatch = Dispatch.objects(report_code=each).first()
+        Dispatch.objects(id=dispatch.id).update_one(set__status="acknowledged")
+        apply(str(dispatch.id), "note", actor="officer:x", actor_station=dispatch.station_code,
+              reason="李四说孩子是他外甥")
+    Dispatch.objects(report_code__in=[code, kept]).update(set__status="closed")
+    tipster = Reporter(phone="+8613912345678", name="公众", role="public").save()
+    Report.objects(code=code).update_one(set__reporter_id=tipster.id)
+
+    assert retention.run(365) == (1, 0)
+    raw = Dispatch._get_collection().find_one({"report_code": code})
+    assert unseal(raw["notes"][0]["text"], context=DISPATCH_TEXT_CONTEXT) == retention.REMOVED
+    shown = Dispatch._get_collection().find_one({"report_code": kept})["notes"][0]["text"]
+    assert unseal(shown, context=DISPATCH_TEXT_CONTEXT) == "李四说孩子是他外甥"
+    assert Reporter.objects(id=tipster.id).count() == 0  # the number is forgotten
+    assert Reporter.by_phone("+8613800001001").count() == 1  # registered people stay
