@@ -384,15 +384,11 @@ def retention_run() -> None:
 @click.option("--reason", required=True, help="Why (audited).")
 def retention_hold(report_code: str, release: bool, reason: str) -> None:
     """Put a report under legal hold (or release it): it is then never anonymised."""
-    from gateway import audit
-    from gateway.documents import Report
+    from gateway.retention import set_hold
 
     _configure()
-    changed = Report.objects(code=report_code.upper()).update_one(set__legal_hold=not release)
-    if not changed:
+    if not set_hold(report_code, not release, actor=_actor(), reason=reason):
         raise click.ClickException(f"no report {report_code.upper()}")
-    audit.append("admin:cli", "report.legal_hold_release" if release else "report.legal_hold",
-                 f"report:{report_code.upper()}", {"reason": reason})
     click.echo(f"{report_code.upper()}: legal hold {'released' if release else 'set'}")
 
 

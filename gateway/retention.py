@@ -95,3 +95,13 @@ def run(retention_days: int) -> tuple[int, int]:
         elif Report.objects(id=report_id, legal_hold=True).count():
             held += 1
     return anonymised, held
+
+
+def set_hold(report_code: str, hold: bool, *, actor: str, reason: str) -> bool:
+    """Put a report under legal hold (or lift it), audited; False when there is no such report."""
+    code = report_code.upper()
+    if not Report.objects(code=code).update_one(set__legal_hold=hold):
+        return False
+    audit.append(actor, "report.legal_hold" if hold else "report.legal_hold_release",
+                 f"report:{code}", {"reason": reason})
+    return True

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from flask_smorest import Api
 
-from gateway.api import audit_log, auth, dispatches, health, reports, schemas, sealed, sms
+from gateway.api import (
+    audit_log,
+    auth,
+    dispatches,
+    health,
+    legal_hold,
+    reports,
+    schemas,
+    sealed,
+    sms,
+)
 
 PREFIX = "/api/v1"
 
@@ -17,6 +27,7 @@ def register_blueprints(api: Api) -> None:
     api.register_blueprint(reports.blp, url_prefix=PREFIX)
     api.register_blueprint(dispatches.blp, url_prefix=PREFIX)
     api.register_blueprint(sealed.blp, url_prefix=PREFIX)
+    api.register_blueprint(legal_hold.blp, url_prefix=PREFIX)
     api.register_blueprint(audit_log.blp, url_prefix=PREFIX)
     api.register_blueprint(sms.blp)  # Kannel's webhooks: not JSON, outside /api
     api.spec.components.security_scheme("kannelSecret", {

@@ -28,6 +28,7 @@ TABLE: dict[tuple[str, str], set[str] | str] = {
                                       "supervisor", "admin"},
     ("post", "/api/v1/reports"): {"reporter", "other_reporter"},
     ("get", "/api/v1/reports/{code}"): {"reporter"},
+    ("put", "/api/v1/reports/{code}/legal-hold"): {"supervisor"},
     ("get", "/api/v1/stations/{code}/dispatches"): {"officer", "supervisor"},
     ("get", "/api/v1/stations/{code}/transfers"): {"officer", "supervisor"},
     ("get", "/api/v1/counties/{code}/overdue"): {"supervisor"},
@@ -54,6 +55,7 @@ BODIES = {
     "/api/v1/dispatches/{dispatch_id}/notes": {"text": "测试备注"},
     "/api/v1/dispatches/{dispatch_id}/close": {"outcome": "other", "reason": "测试"},
     "/api/v1/dispatches/{dispatch_id}/unseal": {"reason": "测试破封所需要的理由说明"},
+    "/api/v1/reports/{code}/legal-hold": {"hold": True, "reason": "测试保全"},
 }
 
 
@@ -109,7 +111,7 @@ def test_role_matrix(client, world, role):
             continue  # ends the session: checked below with a token of its own
         rule = TABLE[(method, path)]
         resp = getattr(client, method)(url_for(path, values), headers=headers,
-                                       json=BODIES.get(path) if method == "post" else None)
+                                       json=BODIES.get(path) if method in ("post", "put") else None)
         assert resp.status_code < 500, (method, path, resp.status_code)
         if rule == PUBLIC:
             continue
