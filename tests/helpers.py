@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.sample import SampleCounty
 from gateway.settings import Settings
 from sms.records import OutboundMessage
@@ -44,3 +46,12 @@ def texts_to(phone: str, **filters: object) -> list[str]:
     from gateway.sms_outbound import message_text
 
     return [message_text(m) for m in sms_to(phone, **filters)]
+
+
+def csp(resp: Any) -> dict[str, list[str]]:
+    """An answer's Content-Security-Policy, directive → values."""
+    out = {}
+    for directive in resp.headers["Content-Security-Policy"].split(";"):
+        name, *values = directive.split()
+        out[name] = values
+    return out

@@ -21,6 +21,7 @@ import pytest
 
 from gateway import SWAGGER_UI_ASSETS
 from tests.gateway.test_security_headers import assert_hardened
+from tests.helpers import csp
 
 WEBHOOK_SECRET = "s3cret-for-docs-tests"
 SOURCES_ALLOWED = {"'self'", "'none'", "'unsafe-inline'", "data:"}
@@ -135,14 +136,6 @@ def assets(html: str) -> list[str]:
     """URLs of the page's <script src> and <link href>: what the browser fetches."""
     return re.findall(r'<script[^>]*\bsrc="([^"]+)"', html) + re.findall(
         r'<link[^>]*\bhref="([^"]+)"', html)
-
-
-def csp(resp) -> dict[str, list[str]]:
-    out = {}
-    for directive in resp.headers["Content-Security-Policy"].split(";"):
-        name, *values = directive.split()
-        out[name] = values
-    return out
 
 
 def test_swagger_page_loads_only_same_origin_assets(client):

@@ -9,6 +9,7 @@ from bson import ObjectId
 from gateway import create_app
 from gateway.auth import issue_token
 from gateway.security import API_CSP, parse_origins
+from tests.helpers import csp
 
 REPORT = "/api/v1/reports/R0000000"
 CONSOLE = "https://console.example.cn"
@@ -28,14 +29,6 @@ def assert_hardened(resp) -> None:
 def access_control(resp) -> list[str]:
     """Names of the CORS headers in an answer."""
     return [name for name, _ in resp.headers.items() if name.startswith("Access-Control-")]
-
-
-def csp(resp) -> dict[str, list[str]]:
-    out = {}
-    for directive in resp.headers["Content-Security-Policy"].split(";"):
-        name, *values = directive.split()
-        out[name] = values
-    return out
 
 
 def test_api_answers_carry_every_header(client):
