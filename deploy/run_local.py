@@ -50,8 +50,13 @@ def main() -> int:
         tokens = VAR / "sample-tokens.txt"
         loaded = subprocess.run(
             [find_program("safegrid"), "sample-data", "--if-empty", "--tokens-file", str(tokens)],
-            env={**os.environ, **env}, check=True, cwd=ROOT, capture_output=True, text=True,
+            env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True,
         )
+        if loaded.returncode != 0:
+            # Say why, not just that a step failed: the last lines are the error.
+            print(loaded.stdout + loaded.stderr, file=sys.stderr)
+            print("==> loading the sample data failed (above); stopping", file=sys.stderr)
+            return 1
         print(loaded.stdout.splitlines()[0] if loaded.stdout else "sample data ready", flush=True)
         print("==> starting gunicorn, RQ workers and the cron scheduler", flush=True)
         stack.gunicorn(env, args.port)

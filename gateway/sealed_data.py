@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 import mongoengine as me
+from mongoengine.connection import DEFAULT_CONNECTION_NAME, get_db
+from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
 from gateway import phonebook
@@ -64,6 +67,12 @@ _PHONES: tuple[tuple[type[me.Document], str, str, str], ...] = (
 _AT_START = (Reporter, Officer, OptOut)
 
 
+def _raw(cls: type[me.Document]) -> Collection[Any]:
+    """The collection behind `cls`, without mongoengine creating its indexes on first use
+    (on an older database the unique blind index cannot be built before `upgrade`)."""
+    return get_db(cls._meta.get("db_alias", DEFAULT_CONNECTION_NAME))[cls._get_collection_name()]
+
+
 def index_phones(classes: tuple[type[me.Document], ...] | None = None) -> int:
     """Give every stored phone number that lacks one its blind index; returns how many.
 
@@ -73,7 +82,7 @@ def index_phones(classes: tuple[type[me.Document], ...] | None = None) -> int:
     for cls, field, index_field, context in _PHONES:
         if classes is not None and cls not in classes:
             continue
-        collection = cls._get_collection()
+        collection = _raw(cls)
         query = {field: {"$type": "string"}, index_field: {"$exists": False}}
         if cls is InboundMessage:
             query["sender_valid"] = True  # an invalid sender is no number to find
@@ -89,7 +98,7 @@ def index_phones(classes: tuple[type[me.Document], ...] | None = None) -> int:
 
 def _drop_clear_phone_indexes() -> None:
     for cls in _AT_START:
-        collection = cls._get_collection()
+        collection = _raw(cls)
         try:
             if "phone_1" in collection.index_information():
                 collection.drop_index("phone_1")

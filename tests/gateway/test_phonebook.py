@@ -92,7 +92,8 @@ def test_an_older_database_gets_blind_indexes_at_start_and_sealed_by_reencrypt(a
     # As stored before phones were sealed: clear numbers, unique indexes on them.
     reporters = Reporter._get_collection()
     reporters.drop_indexes()
-    reporters.insert_one({"phone": REGISTERED, "name": "张秀英", "role": "grid_worker"})
+    reporters.insert_many([{"phone": REGISTERED, "name": "张秀英", "role": "grid_worker"},
+                           {"phone": "+8613800001002", "name": "李国强", "role": "teacher"}])
     reporters.create_index("phone", unique=True)
     opt_outs = OptOut._get_collection()
     opt_outs.drop_indexes()
@@ -102,9 +103,12 @@ def test_an_older_database_gets_blind_indexes_at_start_and_sealed_by_reencrypt(a
     officers.insert_one({"name": "李警官", "role": "officer", "county_code": "530627",
                          "phone": "+8613800003001"})
 
+    for cls in (Reporter, Officer, OptOut):
+        cls._collection = None  # as in a new process: mongoengine has not touched them yet
     ensure_indexes()  # what every process does at start
 
     assert Reporter.by_phone(REGISTERED).get().name == "张秀英"
+    assert Reporter.by_phone("+8613800001002").get().name == "李国强"
     assert Officer.by_phone("+8613800003001").get().name == "李警官"
     [opt_out] = opt_outs.find()
     assert opt_out == {"_id": opt_out["_id"],
