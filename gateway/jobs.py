@@ -75,46 +75,22 @@ def route(report_id: str) -> str:
     if report is None:
         log.error("route: no report %s", report_id, extra=extra)
         return "missing"
-    # The reporter's home cell and county are the fallbacks when GPS and grid code fail.
-    reporter = Reporter.objects(id=report.reporter_id).only("home_cell", "county_code").first()
-    home_cell = reporter.home_cell if reporter else None
-    county = reporter.county_code if reporter else None
-    location = report.location
-    config = settings()
-    snapshot = gridcache.current()
-    lat = location.lat if location else None
-    lon = location.lon if location else None
-    grid_code = location.grid_code if location else None
-    named = None
-    if lat is None and (grid_code is None or grid_code not in snapshot.cells):
-        # No GPS and no usable grid code: a place named in the text, before the home cell.
-        named = locating.locate(report.details or "", snapshot, county)
-        if named is not None:
-            lat, lon = named.lat, named.lon
-    placement = snapshot.place(
-        lat=lat,
-        lon=lon,
-        grid_code=grid_code,
-        home_cell=home_cell,
-        county_code=county,
-        nearest_max_m=config.nearest_cell_max_m,
-    )
-    if placement is not None and named is not None and placement.method == "gps":
-        placement = replace(placement, method=named.method)
-        Report.objects(id=report.id, status="received").update_one(
-            set__location__lat=named.lat, set__location__lon=named.lon,
-            set__location__method=named.method, set__location__precision_m=named.precision_m,
-            set__location__label=named.label, set__location__candidates=list(named.candidates))
+    if report.status != "received":
+        # Routed already (the SMS handler routes inline, then this queued job runs).
+        return str(report.station_code)
+    placement = _place(report)
     if placement is None:
         # No cell and no county desk at all: fail loudly; RQ retries, the sweeper re-queues.
         raise RuntimeError(f"report {report_id}: the grid has no station to route to")
+    snapshot = gridcache.current()
     placement = _in_force_when_made(placement, report, snapshot)
     rule = rules().rule_for(report.category)
     cell = snapshot.cells.get(placement.cell_code or "")
     cell_name = cell.name if cell else None
+    station = snapshot.stations.get(placement.station_code)
+    county = cell.county_code if cell else (station.county_code if station else None)
     case_id, opened = cases.attach(report, placement.cell_code, snapshot)
-    for station_code in _recipients(snapshot, placement, rule.extra_recipients,
-                                    cell.county_code if cell else county):
+    for station_code in _recipients(snapshot, placement, rule.extra_recipients, county):
         if not opened and _join_case_dispatch(case_id, station_code, report):
             continue  # the station already works this case: the report joins its dispatch
         created = _ensure_dispatch(report, station_code, rule.priority, cell_name,
@@ -139,6 +115,41 @@ def route(report_id: str) -> str:
     )
     log.info("routed to %s via %s", placement.station_code, placement.method, extra=extra)
     return placement.station_code
+
+
+def _place(report: Report) -> Placement | None:
+    """Where a report goes: by its GPS or grid code, else by the reporter's cell and county."""
+    config = settings()
+    snapshot = gridcache.current()
+    location = report.location
+    lat = location.lat if location else None
+    lon = location.lon if location else None
+    grid_code = location.grid_code if location else None
+    if lat is not None or grid_code in snapshot.cells:
+        # Inside the grid the reporter is not needed: one database read saved per report.
+        direct = snapshot.place(lat=lat, lon=lon, grid_code=grid_code, home_cell=None,
+                                county_code=None, nearest_max_m=config.nearest_cell_max_m)
+        if direct is not None and direct.method in ("gps", "grid_code"):
+            return direct
+    # The reporter's home cell and county are the fallbacks when GPS and grid code fail.
+    reporter = Reporter.objects(id=report.reporter_id).only("home_cell", "county_code").first()
+    county = reporter.county_code if reporter else None
+    named = None
+    if lat is None and (grid_code is None or grid_code not in snapshot.cells):
+        # No GPS and no usable grid code: a place named in the text, before the home cell.
+        named = locating.locate(report.details or "", snapshot, county)
+        if named is not None:
+            lat, lon = named.lat, named.lon
+    placement = snapshot.place(lat=lat, lon=lon, grid_code=grid_code,
+                               home_cell=reporter.home_cell if reporter else None,
+                               county_code=county, nearest_max_m=config.nearest_cell_max_m)
+    if placement is not None and named is not None and placement.method == "gps":
+        placement = replace(placement, method=named.method)
+        Report.objects(id=report.id, status="received").update_one(
+            set__location__lat=named.lat, set__location__lon=named.lon,
+            set__location__method=named.method, set__location__precision_m=named.precision_m,
+            set__location__label=named.label, set__location__candidates=list(named.candidates))
+    return placement
 
 
 def _in_force_when_made(placement: Placement, report: Report,
