@@ -5,8 +5,9 @@ closed that way) keeps its category, cell and times for the statistics, but
 loses its details, its exact point, its link to the reporter, its SMS text,
 who its receipts went to and its officers' notes and reasons once
 `retention_days` have passed since closing — unless a supervisor put it under
-legal hold; an unregistered number left with no report is deleted. The report's
-update is guarded (it happens once) and audited; the rest follows it.
+legal hold; an unregistered number left with no report is deleted. The report
+is flagged `anonymised` only when all of that is done, so a run that dies
+half-way is redone by the next; each anonymisation is audited once.
 """
 
 from __future__ import annotations
@@ -51,8 +52,7 @@ def anonymise(report_id: ObjectId) -> bool:
         {"_id": report_id, "legal_hold": {"$ne": True}, "flags": {"$ne": "anonymised"}},
         {"$set": {"details": keyring().encrypt(REMOVED, context=DETAILS_CONTEXT),
                   "reporter_id": ANONYMOUS, "location.lat": None, "location.lon": None,
-                  "location.label": None, "client_id": f"anonymised-{report_id}"},
-         "$addToSet": {"flags": "anonymised"}},
+                  "location.label": None, "client_id": f"anonymised-{report_id}"}},
         projection={"reporter_id": 1},
     )
     if before is None:
@@ -65,6 +65,9 @@ def anonymise(report_id: ObjectId) -> bool:
         {"report_id": report_id}, {"$set": {"to": REMOVED, "to_index": None}})
     _remove_dispatch_text(report_id)
     _forget_public_reporter(before["reporter_id"])
+    # Flagged last: a run that dies before this point is redone whole by the next one.
+    Report._get_collection().update_one({"_id": report_id},
+                                        {"$addToSet": {"flags": "anonymised"}})
     audit.append("system:retention", "report.anonymise", f"report:{report_id}", {})
     return True
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from gateway import audit, retention
 from gateway.documents import Report
 from gateway.sample import cell_code
@@ -67,3 +69,19 @@ def test_anonymising_also_removes_officers_text_and_forgets_a_public_number(clie
     assert unseal(shown, context=DISPATCH_TEXT_CONTEXT) == "李四说孩子是他外甥"
     assert Reporter.objects(id=tipster.id).count() == 0  # the number is forgotten
     assert Reporter.by_phone("+8613800001001").count() == 1  # registered people stay
+
+
+def test_a_run_that_died_half_way_is_finished_by_the_next(client, county, monkeypatch):
+    code = file_and_close(client, county, 0, "false_report", 400)
+
+    def dies(report_id):
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(retention, "_remove_dispatch_text", dies)
+    with pytest.raises(RuntimeError, match="worker killed"):
+        retention.run(365)
+    assert "anonymised" not in Report.objects(code=code).first().flags
+    monkeypatch.undo()
+    assert retention.run(365) == (1, 0)
+    assert "anonymised" in Report.objects(code=code).first().flags
+    assert audit.AuditEntry.objects(action="report.anonymise").count() == 1
