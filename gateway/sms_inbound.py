@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -98,7 +99,21 @@ def _sealed_raw(raw: Mapping[str, str]) -> dict[str, str]:
         return phonebook.seal(value) if key.lower() in PHONE_PARAMS else value
 
     # Lower-case names, so `safegrid reencrypt` finds every sealed one (sealed_data.py).
-    return {k.lower(): sealed(k.lower(), v) for k, v in raw.items()}
+    return {_field_name(k.lower()): sealed(k.lower(), v) for k, v in raw.items()}
+
+
+_PLAIN_NAME = re.compile(r"[a-z0-9_-]{1,64}")
+
+
+def _field_name(param: str) -> str:
+    """A parameter's name as a stored field name: as is when plain, else `x-` and its hex.
+
+    Anything may arrive as a parameter name (a NUL byte, a dot, a leading `$`),
+    and some of that cannot be a field name; hex keeps it, reversibly.
+    """
+    if _PLAIN_NAME.fullmatch(param):
+        return param
+    return "x-" + param.encode("utf-8", "surrogatepass").hex()[:256]
 
 
 def store_unreadable(provider: str, params: Mapping[str, str], reason: str) -> str:

@@ -173,6 +173,22 @@ def test_missing_parameters_are_kept_for_a_person_and_not_retried(client, county
     assert "secret" not in kept.raw
 
 
+@pytest.mark.parametrize("odd", ["a\x00b", "$where", "a.b", "名字"])
+def test_any_parameter_name_is_kept_never_a_500(client, county, odd):
+    # Found by schemathesis: a NUL byte in a parameter's name was a 500 (not a field name).
+    resp, _ = mo(client, "R 1 test", ucs2=False, **{odd: "v"})
+    assert resp.status_code == 200
+    [kept] = InboundMessage.objects
+    assert kept.raw["x-" + odd.encode().hex()] == "v"
+
+
+def test_missing_parameters_with_an_odd_name_are_kept_too(client, county):
+    resp = client.get("/sms/inbound/kannel", query_string={"secret": SECRET, "a\x00": "v"})
+    assert resp.status_code == 202
+    [kept] = InboundMessage.objects
+    assert kept.raw["x-" + b"a\x00".hex()] == "v"
+
+
 def test_undecodable_bytes_and_odd_charsets_are_stored_and_filed(client, county):
     resp, _ = mo(client, "", hex="FFFE41D800", coding="2", charset="x-klingon")
     assert resp.status_code == 200
