@@ -137,8 +137,13 @@ class Stack:
     def secantus(self, port: int | None = None, storage: str = ":memory:") -> Service:
         """SecantusDB, the MongoDB-wire server over WiredTiger, as its own process."""
         port = port or free_port()
+        # --standalone: drivers see a standalone server, so pymongo sends no retryable-write
+        # ids. SecantusDB keeps every such id for 30 minutes and scans them on each write,
+        # which made writes slower the longer it ran (route capacity +25-35 % without;
+        # docs/performance.md). SafeGrid's writes are idempotent by design (unique keys,
+        # upserts, client ids), so the driver's single retry is not needed against it.
         argv = [find_program("secantusd-py"), "--host", "127.0.0.1", "--port", str(port),
-                "--storage-path", storage, "--log-level", "WARNING"]
+                "--storage-path", storage, "--log-level", "WARNING", "--standalone"]
         return self._spawn(f"secantus-{port}", argv, port=port, wait=60.0)
 
     def gunicorn(self, env: Mapping[str, str], port: int | None = None, workers: int = 2,
