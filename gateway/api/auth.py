@@ -154,7 +154,7 @@ class Login(MethodView):
         except InvalidPhone:
             phone = data["phone"]
         if _locked(phone):
-            abort(423, message="too many wrong passwords: try again later or ask your "
+            abort(423, message="too many wrong passwords or codes: try again later or ask your "
                                "administrator to unlock the account")
         officer = Officer.by_phone(phone).first()
         reporter = None if officer else Reporter.by_phone(phone).first()
