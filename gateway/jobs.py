@@ -78,11 +78,11 @@ def route(report_id: str) -> str:
     if report.status != "received":
         # Routed already (the SMS handler routes inline, then this queued job runs).
         return str(report.station_code)
-    placement = _place(report)
+    snapshot = gridcache.current()  # one snapshot for placing and for the recipients
+    placement = _place(report, snapshot)
     if placement is None:
         # No cell and no county desk at all: fail loudly; RQ retries, the sweeper re-queues.
         raise RuntimeError(f"report {report_id}: the grid has no station to route to")
-    snapshot = gridcache.current()
     placement = _in_force_when_made(placement, report, snapshot)
     rule = rules().rule_for(report.category)
     cell = snapshot.cells.get(placement.cell_code or "")
@@ -117,10 +117,9 @@ def route(report_id: str) -> str:
     return placement.station_code
 
 
-def _place(report: Report) -> Placement | None:
+def _place(report: Report, snapshot: GridSnapshot) -> Placement | None:
     """Where a report goes: by its GPS or grid code, else by the reporter's cell and county."""
     config = settings()
-    snapshot = gridcache.current()
     location = report.location
     lat = location.lat if location else None
     lon = location.lon if location else None
