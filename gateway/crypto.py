@@ -268,10 +268,10 @@ class EncryptedStringField(me.StringField):  # mongoengine is untyped: its base 
         )
 
 
-def encrypted_fields(document_class: type[me.Document]) -> dict[str, EncryptedStringField]:
-    """db field name → field, for the top-level encrypted fields of a document class."""
+def sealed_paths(document_class: type[me.Document]) -> dict[str, str]:
+    """db field name → encryption context, for a document class's EncryptedStringFields."""
     return {
-        field.db_field: field
+        field.db_field: field.context
         for field in document_class._fields.values()
         if isinstance(field, EncryptedStringField)
     }
@@ -311,13 +311,39 @@ def _resealed(ring: Keyring, old: object, context: str) -> str | None:
     return None
 
 
+def _rewrite(ring: Keyring, raw: Mapping[str, Any], path: str,
+             context: str) -> tuple[str, Any, Any] | None:
+    """(stored field, old value, new value) that re-seals `path` in `raw`; None if current.
+
+    For a list path (``notes[].text``) the field is the whole list, rewritten.
+    """
+    array, is_list, key = path.partition("[].")
+    if not is_list:
+        old = _at(raw, path)
+        new = _resealed(ring, old, context)
+        return None if new is None else (path, old, new)
+    old_list = _at(raw, array)
+    if not isinstance(old_list, list):
+        return None
+    new_list = []
+    for item in old_list:
+        new = _resealed(ring, item.get(key), context) if isinstance(item, dict) else None
+        new_list.append(item if new is None else {**item, key: new})
+    return None if new_list == old_list else (array, old_list, new_list)
+
+
+def _stale(path: str, condition: Mapping[str, Any]) -> dict[str, Any]:
+    """The query matching documents where `path` (a list path too) meets `condition`."""
+    array, is_list, key = path.partition("[].")
+    return {array: {"$elemMatch": {key: condition}}} if is_list else {path: condition}
+
+
 def _targets(
     targets: Iterable[type[me.Document]] | Mapping[type[me.Document], SealedPaths],
 ) -> list[tuple[type[me.Document], SealedPaths]]:
     if isinstance(targets, Mapping):
         return list(targets.items())
-    return [(cls, {name: f.context for name, f in encrypted_fields(cls).items()})
-            for cls in targets]
+    return [(cls, sealed_paths(cls)) for cls in targets]
 
 
 def reencrypt(
@@ -350,32 +376,22 @@ def reencrypt(
         # Strings not already sealed with the current key; the guard below keeps
         # it correct if a value changes between this read and the update.
         stale = {"$type": "string", "$not": current}
-        query = {"$or": [{name.split("[].")[0]: {"$elemMatch": {name.split("[].")[1]: stale}}}
-                         if "[]." in name else {name: stale} for name in fields]}
-        projection = {name.split("[].")[0]: 1 for name in fields}
+        query = {"$or": [_stale(name, stale) for name in fields]}
+        projection = {name.partition("[].")[0]: 1 for name in fields}
         done = skipped = bad = 0
         for raw in collection.find(query, projection):
             guard: dict[str, Any] = {"_id": raw["_id"]}
             changes: dict[str, Any] = {}
             for name, context in fields.items():
                 try:
-                    if "[]." in name:  # a field of every element: the whole list is rewritten
-                        array, _, key = name.partition("[].")
-                        old_list = _at(raw, array)
-                        if not isinstance(old_list, list):
-                            continue
-                        new_list = []
-                        for item in old_list:
-                            new = (_resealed(ring, item.get(key), context)
-                                   if isinstance(item, dict) else None)
-                            new_list.append(item if new is None else {**item, key: new})
-                        if new_list != old_list:
-                            guard[array], changes[array] = old_list, new_list
-                    elif (new := _resealed(ring, _at(raw, name), context)) is not None:
-                        guard[name], changes[name] = _at(raw, name), new
+                    rewrite = _rewrite(ring, raw, name, context)
                 except DecryptError as exc:
                     bad += 1
                     say(f"{cls.__name__}.{name} of {raw['_id']}: cannot decrypt: {exc}")
+                    continue
+                if rewrite is not None:
+                    field, old, new = rewrite
+                    guard[field], changes[field] = old, new
             if not changes:
                 continue
             result = collection.update_one(guard, {"$set": changes})

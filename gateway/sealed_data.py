@@ -22,7 +22,7 @@ from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
 from gateway import phonebook
-from gateway.crypto import SealedPaths, encrypted_fields
+from gateway.crypto import SealedPaths, sealed_paths
 from gateway.documents import DISPATCH_TEXT_CONTEXT, Officer, Report, Reporter
 from gateway.sms_inbound import PHONE_PARAMS, TEXT_CONTEXT, TEXT_PARAMS
 from gateway.sms_outbound import TEXT_CONTEXT as OUTBOUND_CONTEXT
@@ -33,16 +33,12 @@ from sms.records import InboundMessage, OptOut, OutboundMessage, Sighting
 log = logging.getLogger(__name__)
 
 
-def _fields(cls: type[me.Document]) -> dict[str, str]:
-    return {name: field.context for name, field in encrypted_fields(cls).items()}
-
-
 # Document class → {stored path: encryption context}.
 SEALED: Mapping[type[me.Document], SealedPaths] = {
-    Report: _fields(Report),
-    Reporter: _fields(Reporter),
-    Officer: _fields(Officer),
-    phonebook.Secret: _fields(phonebook.Secret),
+    Report: sealed_paths(Report),
+    Reporter: sealed_paths(Reporter),
+    Officer: sealed_paths(Officer),
+    phonebook.Secret: sealed_paths(phonebook.Secret),
     InboundMessage: {
         "text": TEXT_CONTEXT, "sender": phonebook.SMS_PHONE,
         **{f"raw.{name}": TEXT_CONTEXT for name in TEXT_PARAMS},
