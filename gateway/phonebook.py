@@ -76,6 +76,11 @@ def phone_index(phone: str) -> str:
     return hmac.new(index_key(), b"phone:" + phone.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+def phone_tag(phone: str) -> str:
+    """The first 128 bits of the blind index: names a number in Redis keys and refs."""
+    return phone_index(phone)[:32]
+
+
 def seal(phone: str, context: str = SMS_PHONE) -> str:
     """`phone` sealed for storage in the place `context` names."""
     return keyring().encrypt(phone, context=context)

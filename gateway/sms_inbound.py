@@ -37,7 +37,7 @@ from sms.records import InboundMessage, OptOut, Sighting, utcnow
 
 log = logging.getLogger(__name__)
 
-TIPS_KEY = "safegrid:sms:tips:{phone_index}:{hour}"
+TIPS_KEY = "safegrid:sms:tips:{phone_tag}:{hour}"
 # Free words after a help keyword this long are treated as a report: a clue
 # is never lost because it began with 帮助 ("help").
 HELP_AS_REPORT_MIN_CHARS = 4
@@ -192,7 +192,7 @@ def _reply(came: Incoming, text: str, purpose: str, ref: str | None = None,
 
 def _over_tip_limit(phone: str) -> bool:
     hour = int(utcnow().timestamp() // 3600)
-    key = TIPS_KEY.format(phone_index=phonebook.phone_index(phone)[:32], hour=hour)
+    key = TIPS_KEY.format(phone_tag=phonebook.phone_tag(phone), hour=hour)
     with redis_store.conn.pipeline() as pipe:
         pipe.incr(key)
         pipe.expire(key, 7200)
@@ -220,7 +220,7 @@ def _report(came: Incoming, parsed: ParsedMessage) -> str:
         _finish(msg, "rate_limited", parsed)
         hour = int(utcnow().timestamp() // 3600)
         _reply(came, replies.rate_limited(), "rate_limited",
-               ref=f"ratelimit-{phonebook.phone_index(came.sender)[:24]}-{hour}")
+               ref=f"ratelimit-{phonebook.phone_tag(came.sender)}-{hour}")
         log.warning("public tips over the limit from %s", mask(came.sender))
         return "rate_limited"
     triage = parsed.kind != "report" or parsed.category in (None, UNCLASSIFIED)

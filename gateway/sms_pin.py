@@ -17,12 +17,12 @@ from gateway.extensions import redis_store
 from gateway.passwords import hash_secret, verify_secret
 from gateway.runtime import settings
 
-FAILS_KEY = "safegrid:sms:pinfail:{phone_index}"
+FAILS_KEY = "safegrid:sms:pinfail:{phone_tag}"
 NEW_PIN_DIGITS = 6
 
 
 def _fails_key(phone: str) -> str:
-    return FAILS_KEY.format(phone_index=phonebook.phone_index(phone)[:32])
+    return FAILS_KEY.format(phone_tag=phonebook.phone_tag(phone))
 
 
 def problem(reporter: Reporter, phone: str, pin: str | None) -> str | None:

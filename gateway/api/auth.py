@@ -29,7 +29,7 @@ from gateway.auth import current_principal, hash_token, issue_token, require, to
 from gateway.documents import ApiToken, Officer, Reporter
 from gateway.extensions import login_limit, redis_store
 from gateway.passwords import hash_secret, needs_rehash, verify_secret
-from gateway.phonebook import phone_index
+from gateway.phonebook import phone_tag
 from gateway.settings import Settings
 from grid.documents import utcnow
 from sms.phones import InvalidPhone, normalise
@@ -73,7 +73,7 @@ def _config() -> Settings:
 
 def _account_key(phone: str) -> str:
     # The blind index, so Redis holds no phone numbers (nor a hash open to enumeration).
-    return FAILS_KEY.format(account=phone_index(phone)[:32])
+    return FAILS_KEY.format(account=phone_tag(phone))
 
 
 def _locked(phone: str) -> bool:
@@ -161,7 +161,7 @@ class Login(MethodView):
         account = officer or reporter
         stored = account.password_hash if account is not None else None
         if not verify_secret(data["password"], stored or _DUMMY_HASH) or stored is None:
-            _refuse(phone, "account:" + _account_key(phone).rsplit(":", 1)[-1], {})
+            _refuse(phone, f"account:{phone_tag(phone)}", {})
         assert account is not None
         if officer is not None:
             _second_factor(officer, data.get("otp"), phone)
