@@ -14,6 +14,7 @@ from flask_limiter import ApplicationLimit, Limiter
 from flask_smorest import Api
 
 if TYPE_CHECKING:
+    from gateway.auth import Principal
     from gateway.settings import Settings
 
 api = Api()
@@ -90,15 +91,24 @@ def client_address() -> str:
     return str(ip)
 
 
-def per_person() -> str:
-    """The rate-limit key of a person: their token's principal, else the client's address."""
+def request_principal() -> Principal | None:
+    """Who this request's bearer token stands for (None without a valid one).
+
+    For code that runs before the view's own check (rate-limit keys).
+    """
     from gateway.auth import principal_for
 
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        who = principal_for(token.strip(), current_app.config["SAFEGRID"].token_cache_s)
-        if who is not None and who.subject_id:
-            return f"{who.role}:{who.subject_id}"
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return principal_for(token.strip(), current_app.config["SAFEGRID"].token_cache_s)
+
+
+def per_person() -> str:
+    """The rate-limit key of a person: their token's principal, else the client's address."""
+    who = request_principal()
+    if who is not None and who.subject_id:
+        return f"{who.role}:{who.subject_id}"
     return client_address()
 
 

@@ -23,7 +23,7 @@ from gateway.api.dispatches import visible_dispatch
 from gateway.api.schemas import StrictSchema, UtcDateTime, error_responses
 from gateway.auth import current_principal, require
 from gateway.documents import Officer, Report, Reporter
-from gateway.extensions import limit_setting, limiter, per_person
+from gateway.extensions import limit_setting, limiter, per_person, request_principal
 from gateway.sms_outbound import queue_sms
 from gateway.workflow import supervisor_phone
 from grid.documents import Dispatch, utcnow
@@ -98,9 +98,11 @@ def _unusual_volume(limit: RequestLimit) -> None:
     """Over the break-glass limit: audited, and the supervisor told (once a day per person)."""
     who = per_person()
     audit.append(who, "report.unseal_refused", f"limit:{limit.limit}", {"path": request.path})
-    role, _, subject = who.partition(":")
-    officer = (Officer.objects(id=ObjectId(subject)).only("name", "county_code").first()
-               if role in ("officer", "supervisor") and ObjectId.is_valid(subject) else None)
+    principal = request_principal()
+    if principal is None or not principal.subject_id:
+        return
+    found = Officer.objects(id=ObjectId(principal.subject_id)).only("name", "county_code")
+    officer = found.first()  # no Officer for a reporter's or admin's token: no SMS
     phone = supervisor_phone(officer.county_code) if officer else None
     if officer and phone:
         queue_sms(phone,
