@@ -93,13 +93,14 @@ def unseal(value: str | None) -> str:
 
 
 def _sealed_raw(raw: Mapping[str, str]) -> dict[str, str]:
-    def sealed(key: str, value: str) -> str:
-        if key.lower() in TEXT_PARAMS:
+    def sealed(name: str, value: str) -> str:
+        if name in TEXT_PARAMS:
             return seal(value)
-        return phonebook.seal(value) if key.lower() in PHONE_PARAMS else value
+        return phonebook.seal(value) if name in PHONE_PARAMS else value
 
     # Lower-case names, so `safegrid reencrypt` finds every sealed one (sealed_data.py).
-    return {_field_name(k.lower()): sealed(k.lower(), v) for k, v in raw.items()}
+    lowered = ((k.lower(), v) for k, v in raw.items())
+    return {_field_name(name): sealed(name, v) for name, v in lowered}
 
 
 _PLAIN_NAME = re.compile(r"[a-z0-9_-]{1,64}")

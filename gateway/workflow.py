@@ -99,8 +99,9 @@ SEALED_TEXT_FIELDS = ("transfer_reason", "transfer_rejection_reason", "outcome_r
 
 
 def _seal_text(value: object) -> object:
-    return keyring().encrypt(value, context=DISPATCH_TEXT_CONTEXT) if isinstance(value, str) \
-        else value
+    if not isinstance(value, str):
+        return value  # None clears a reason
+    return keyring().encrypt(value, context=DISPATCH_TEXT_CONTEXT)
 
 
 def _sealed(plan: lifecycle.Plan) -> lifecycle.Plan:
