@@ -1,3 +1,3 @@
-from gateway import create_app
+from gateway.app import create_app
 
 app = create_app()

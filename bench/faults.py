@@ -102,7 +102,7 @@ def start_stack(stack_dir: Path, *, workers: int = 2, redis_data: bool = True,
                 cron: bool = True, extra_env: Mapping[str, str] | None = None) -> Running:
     """Redis, SecantusDB, the sample county (loaded in this process), gunicorn, workers, cron.
 
-    This process stays configured (`runtime.configure`) against the same stores,
+    This process stays configured (`startup.configure`) against the same stores,
     so the caller can read reports and dispatches with the product's documents.
     """
     stack = Stack(stack_dir / "logs")
@@ -352,7 +352,7 @@ class Appearance:
 class StoreState:
     """Reports and dispatches as the database holds them, keyed for checking.
 
-    Since linked cases (gateway/cases.py) a station gets one dispatch per case,
+    Since linked cases (gateway/delivery/cases.py) a station gets one dispatch per case,
     carrying every report's code in `report_codes`; a report has reached a
     station when its code is in exactly one of that station's dispatches.
     """
@@ -366,7 +366,7 @@ class StoreState:
 
 
 def read_store() -> StoreState:
-    from gateway.documents import Report
+    from gateway.records.reports import Report
     from grid.documents import Dispatch
 
     by_client: dict[str, dict[str, Any]] = {}
@@ -900,7 +900,7 @@ def _count_rq(result: DrillResult, running: Running) -> None:
     from rq.job import Job
     from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
-    from gateway.queues import WORKER_QUEUES
+    from gateway.delivery.queues import WORKER_QUEUES
 
     conn = redis_lib.Redis.from_url(running.redis_url)
     try:

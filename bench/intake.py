@@ -111,7 +111,7 @@ def main() -> int:
             intakes.append(timed(args.n, args.clients, post))
 
         # Round trips per report, counted in-process with the same code path.
-        from gateway import create_app
+        from gateway.app import create_app
 
         client = create_app(Settings(mongodb_uri=mongo_uri, redis_url=redis_url,
                                      token_cache_s=30, data_keys=data_keys)).test_client()

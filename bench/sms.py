@@ -32,7 +32,7 @@ def webhook(n: int, clients: int, rounds: int) -> tuple[list[float], list[float]
     """(baseline inserts/s, webhook calls/s) per round, interleaved."""
     from pymongo import MongoClient
 
-    from gateway.crypto import Keyring
+    from gateway.privacy.crypto import Keyring
 
     stack = Stack(Path(tempfile.mkdtemp(prefix="safegrid-bench-sms-")))
     try:

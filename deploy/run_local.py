@@ -98,7 +98,7 @@ def _local_keys() -> str:
         return os.environ["SAFEGRID_DATA_KEYS"]
     path = VAR / "data-keys"
     if not path.exists():
-        from gateway.crypto import Keyring
+        from gateway.privacy.crypto import Keyring
 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"local1:{Keyring.generate_key()}\n", encoding="utf-8")

@@ -1,118 +1,20 @@
-"""SafeGrid's web application: the Flask app factory."""
+"""SafeGrid's application: the rooms that join geo/, grid/ and sms/ into the flow.
 
-from __future__ import annotations
+Rooms import downwards only, in this order (tests/test_layers.py holds it):
 
-import logging
-from typing import Any
+- the ground floor: `settings`, `errors`, `extensions` (unbound Api, limiter,
+  Redis holder), `runtime` (this process's settings, rules, escalation policy),
+  `gridcache` (this process's grid snapshot);
+- `privacy/`: sealing personal data, the phone book, the audit log and its anchors,
+  the refusal of genetic data;
+- `records/`: people, reports and API tokens as stored;
+- `access/`: who may call: tokens and principals, login, passwords, TOTP, SMS PIN;
+- `delivery/`: route job, queues, cases, the dispatch workflow, the SLA clock and
+  escalation, what an officer may see, outbound SMS;
+- `intake/`: reports from the app and SMS, and the replies to them;
+- `custody/`: personal data over time: break-glass unsealing, legal hold, retention,
+  the catalog of sealed values;
+- the top floor: `sample`, `startup`, `worker`, `security`, `api/`, `cli/`, `app`.
 
-from flask import Flask, redirect, request, send_from_directory
-from flask_smorest import abort
-from pymongo.errors import PyMongoError
-from redis.exceptions import RedisError
-from swagger_ui_bundle import swagger_ui_path
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
-from werkzeug.wrappers import Response
-
-from gateway import extensions, security
-from gateway.settings import Settings, from_env
-
-log = logging.getLogger(__name__)
-
-API_TITLE = "SafeGrid"
-API_VERSION = "v1"
-
-# Swagger UI's files come from the swagger-ui-bundle package and are served by
-# SafeGrid itself: the docs page loads nothing from another origin (docs/security.md,
-# 4.4). The version is in the path, so the files can be cached for long.
-SWAGGER_UI_VERSION = swagger_ui_path.name.removeprefix("swagger-ui-")
-SWAGGER_UI_ASSETS = f"/static/swagger-ui/{SWAGGER_UI_VERSION}/"
-# Only what flask-smorest's page loads: not the bundle's demo index.html (its
-# initializer points at the public petstore), nor its source maps.
-SWAGGER_UI_FILES = frozenset(
-    {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"}
-)
-ASSET_MAX_AGE_S = 365 * 86400
-
-
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the app for `settings` (from the environment when None)."""
-    from gateway import runtime
-    from gateway.api import register_blueprints
-
-    settings = settings or from_env()
-    app = Flask(__name__)
-    app.config.update(
-        SAFEGRID=settings,
-        TESTING=settings.testing,
-        API_TITLE=API_TITLE,
-        API_VERSION=API_VERSION,
-        OPENAPI_VERSION="3.0.3",
-        OPENAPI_URL_PREFIX="/",
-        OPENAPI_JSON_PATH="openapi.json",
-        # No ReDoc: the one Python package shipping its script brings another web
-        # framework, so /docs redirects to Swagger UI (below) rather than use a CDN.
-        OPENAPI_SWAGGER_UI_PATH="/swagger",
-        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_ASSETS,
-        # No "valid" badge: Swagger UI would send the spec's URL to validator.swagger.io.
-        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},
-        JSON_AS_ASCII=False,
-    )
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    runtime.configure(settings)
-    api = extensions.api
-    # RateLimitDocs: a 429 on every operation a rate limit can refuse, in one place.
-    api.init_app(app, spec_kwargs={"extra_plugins": [security.RateLimitDocs(app)]})
-    api.spec.components.security_scheme(
-        "bearerAuth",
-        {"type": "http", "scheme": "bearer", "description": "a token from `safegrid token`"},
-    )
-    register_blueprints(api)
-    _serve_docs_assets(app)
-    _install_guards(app)
-    security.init_rate_limits(app, settings)  # extensions.limiter on Redis; JSON 429
-    security.init_app(app, settings)  # security headers, strict CORS, proxy hops
-    return app
-
-
-def _serve_docs_assets(app: Flask) -> None:
-    """Swagger UI's script and stylesheet, from this origin; /docs (once ReDoc) leads there."""
-
-    @app.get(SWAGGER_UI_ASSETS + "<name>")
-    def swagger_ui_asset(name: str) -> Response:
-        if name not in SWAGGER_UI_FILES:
-            abort(404, message="no such Swagger UI file")
-        return send_from_directory(str(swagger_ui_path), name, max_age=ASSET_MAX_AGE_S)
-
-    @app.get("/docs")
-    def docs() -> Response:
-        return redirect("/swagger", code=302)
-
-
-def _install_guards(app: Flask) -> None:
-    """Clear 4xx for bad requests and a JSON body for every error, never a bare 500."""
-
-    @app.before_request
-    def require_json_body() -> None:
-        if request.method in {"POST", "PUT", "PATCH"} and request.path.startswith("/api/"):
-            has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding")
-            if has_body and not request.is_json:
-                got = request.mimetype or "none"
-                abort(415, message=f"Content-Type must be application/json, not {got!r}")
-
-    @app.errorhandler(MethodNotAllowed)
-    def method_not_allowed(exc: MethodNotAllowed) -> Any:
-        # flask-smorest's JSON error drops werkzeug's headers; a 405 must say what is allowed.
-        body, status, headers = extensions.api.handle_http_exception(exc)
-        return body, status, {**headers, "Allow": ", ".join(exc.valid_methods or ())}
-
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception) -> Any:
-        if isinstance(exc, HTTPException):
-            return extensions.api.handle_http_exception(exc)
-        if isinstance(exc, PyMongoError | RedisError):
-            log.error("store unavailable on %s %s: %s", request.method, request.path, exc)
-            return {"code": 503, "status": "Service Unavailable",
-                    "message": "storage is unavailable; retry with the same client_id"}, 503
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return {"code": 500, "status": "Internal Server Error",
-                "message": "unexpected error; it has been logged"}, 500
+docs/architecture.md has the map with what lives where.
+"""

@@ -14,14 +14,13 @@ from flask_limiter import ApplicationLimit, Limiter
 from flask_smorest import Api
 
 if TYPE_CHECKING:
-    from gateway.auth import Principal
     from gateway.settings import Settings
 
 api = Api()
 
 
 class RedisHolder:
-    """Holds the process's Redis connection; bound by `runtime.configure`."""
+    """Holds the process's Redis connection; bound by `startup.configure`."""
 
     def __init__(self) -> None:
         self._conn: redis.Redis | None = None
@@ -32,7 +31,7 @@ class RedisHolder:
     @property
     def conn(self) -> redis.Redis:
         if self._conn is None:
-            raise RuntimeError("Redis is not bound: call create_app() or runtime.configure() first")
+            raise RuntimeError("Redis is not bound: call create_app() or startup.configure() first")
         return self._conn
 
 
@@ -49,21 +48,6 @@ def connect_db(settings: Settings) -> None:
         tz_aware=False,
         serverSelectionTimeoutMS=3000,
     )
-
-
-def ensure_indexes() -> None:
-    """Create every collection's indexes (idempotent; run at start-up)."""
-    from gateway.audit import AuditEntry
-    from gateway.documents import ALL_DOCUMENTS
-    from gateway.sealed_data import upgrade
-    from grid.documents import Case, Dispatch, GridCell, Station
-    from grid.jurisdiction import Generation, Jurisdiction
-    from sms.records import ALL_DOCUMENTS as SMS_DOCUMENTS
-
-    upgrade()  # an older database's phone numbers get their blind indexes first
-    for doc in (*ALL_DOCUMENTS, *SMS_DOCUMENTS, Station, GridCell, Dispatch, Case, AuditEntry,
-                Jurisdiction, Generation):
-        doc.ensure_indexes()
 
 
 # --- Rate limits -------------------------------------------------------------
@@ -89,27 +73,6 @@ def client_address() -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     return str(ip)
-
-
-def request_principal() -> Principal | None:
-    """Who this request's bearer token stands for (None without a valid one).
-
-    For code that runs before the view's own check (rate-limit keys).
-    """
-    from gateway.auth import principal_for
-
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return principal_for(token.strip(), current_app.config["SAFEGRID"].token_cache_s)
-
-
-def per_person() -> str:
-    """The rate-limit key of a person: their token's principal, else the client's address."""
-    who = request_principal()
-    if who is not None and who.subject_id:
-        return f"{who.role}:{who.subject_id}"
-    return client_address()
 
 
 def limit_setting(name: str) -> Callable[[], str]:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from gateway.auth import issue_token
-from gateway.documents import Officer, Reporter
-from gateway.passwords import hash_secret
+from gateway.access.passwords import hash_secret
+from gateway.access.tokens import issue_token
+from gateway.records.people import Officer, Reporter
 from geo.gazetteer import division
 from grid.documents import GridCell, Station
 from grid.linking import neighbours

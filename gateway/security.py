@@ -225,7 +225,7 @@ def _doc_path(prefix: str | None, path: str | None) -> str | None:
 
 def _docs_csp(body: str) -> str:
     """What the Swagger UI page needs, all from this origin: its script and stylesheet
-    (served by SafeGrid, gateway/__init__.py), the page's own inline bootstrap script
+    (served by SafeGrid, gateway/app.py), the page's own inline bootstrap script
     (by hash, computed from the page served), inline styles (React sets style
     attributes), data: images (the stylesheet's icons) and the spec. No third-party
     origin; still no framing, no forms, no <base>."""

@@ -52,9 +52,9 @@ class Settings:
     # number or plate, compared by HMAC so clear values are never needed.
     case_window_s: int = 6 * 3600
     # Reports closed as false_report/confirmed_no_crime are anonymised this long
-    # after closing, unless under legal hold (gateway/retention.py).
+    # after closing, unless under legal hold (gateway/custody/retention.py).
     retention_days: int = 365
-    # Audit anchoring (gateway/audit_anchor.py): the cron appends the audit head to this
+    # Audit anchoring (gateway/privacy/audit_anchor.py): the cron appends the audit head to this
     # JSON-lines file, kept off the database's storage and shipped off-host; empty: off.
     audit_anchor_file: str = ""
     audit_anchor_interval_s: int = 300  # how often; an unmoved head is not rewritten

@@ -10,8 +10,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import SimpleWorker
 from rq.cron import CronScheduler
 
-from gateway import queues, runtime
+from gateway import runtime
+from gateway.custody.retention import run_retention
+from gateway.delivery import queues
+from gateway.delivery.routing import sweep
 from gateway.extensions import redis_store
+from gateway.privacy.audit_anchor import run_anchor
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,9 +52,6 @@ def run_worker(queue_names: tuple[str, ...] = (), *, burst: bool = False) -> boo
 
 def build_cron(settings: Settings, connection: Redis) -> CronScheduler:
     """RQ's cron scheduler with SafeGrid's periodic jobs registered (not started)."""
-    from gateway.audit_anchor import run_anchor
-    from gateway.jobs import run_retention, sweep
-
     scheduler = CronScheduler(connection=connection)
     scheduler.register(sweep, queues.MAINTENANCE,
                        interval=settings.sweep_interval_s, job_timeout=300)

@@ -5,7 +5,7 @@ never makes a second report. Outbound messages carry their own reference,
 which comes back on delivery reports.
 
 Phone numbers and message texts are personal data: the gateway stores them
-sealed (AES-GCM, see gateway/phonebook.py and gateway/sms_inbound.py) and finds
+sealed (AES-GCM, see gateway/privacy/phonebook.py and gateway/intake/inbound_sms.py) and finds
 a number by its blind index (`*_index`), never by the clear value. This
 package only describes the records, so the fields are plain strings here.
 """

@@ -16,8 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from deploy.processes import Stack
-from gateway import create_app
-from gateway.crypto import Keyring
+from gateway.app import create_app
+from gateway.privacy.crypto import Keyring
 from gateway.settings import Settings
 
 TEST_DATA_KEYS = f"test1:{Keyring.generate_key()}"
@@ -59,7 +59,8 @@ def settings(stores: tuple[str, str]) -> Settings:
 def app(settings: Settings) -> Iterator[Flask]:
     from mongoengine.connection import get_db
 
-    from gateway.extensions import ensure_indexes, redis_store
+    from gateway.extensions import redis_store
+    from gateway.startup import ensure_indexes
 
     app = create_app(settings)
     redis_store.conn.flushdb()

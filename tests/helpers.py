@@ -35,7 +35,7 @@ def with_sms(settings: Settings, sendsms: RecordingServer, webhook: str = "s",
 
 def sms_to(phone: str, **filters: object) -> list[OutboundMessage]:
     """The SMS recorded for `phone` (found by its blind index), oldest first."""
-    from gateway.phonebook import phone_index
+    from gateway.privacy.phonebook import phone_index
 
     return list(OutboundMessage.objects(to_index=phone_index(phone), **filters)
                 .order_by("created_at"))
@@ -43,7 +43,7 @@ def sms_to(phone: str, **filters: object) -> list[OutboundMessage]:
 
 def texts_to(phone: str, **filters: object) -> list[str]:
     """The clear texts of the SMS recorded for `phone`, oldest first."""
-    from gateway.sms_outbound import message_text
+    from gateway.delivery.outbound_sms import message_text
 
     return [message_text(m) for m in sms_to(phone, **filters)]
 

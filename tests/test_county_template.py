@@ -6,16 +6,16 @@ from typing import Any
 
 from mongoengine.connection import get_db
 
-from gateway import runtime, sample
-from gateway.auth import principal_for
-from gateway.extensions import ensure_indexes
+from gateway import sample, startup
+from gateway.access.tokens import principal_for
+from gateway.startup import ensure_indexes
 from tests.county_template import load_county
 
 
 def fresh(settings: Any) -> Any:
     """Drop the database and start again as the `app` fixture does (caches reset too)."""
     get_db().client.drop_database(get_db().name)
-    runtime.configure(settings)  # a new client: the old handle is closed
+    startup.configure(settings)  # a new client: the old handle is closed
     ensure_indexes()
     return get_db()
 

@@ -8,9 +8,10 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from gateway.access.tokens import require
 from gateway.api.schemas import StrictSchema, UtcDateTime, error_responses
-from gateway.audit import AuditEntry
-from gateway.auth import require
+from gateway.privacy import audit
+from gateway.privacy.audit import AuditEntry
 
 blp = Blueprint("audit", __name__, description="The hash-chained audit trail (auditors)")
 
@@ -42,7 +43,4 @@ class AuditTrail(MethodView):
     @blp.response(200, AuditEntrySchema(many=True))
     def get(self, query: dict[str, Any]) -> list[AuditEntry]:
         """Entries after `after_seq`, in order; optionally for one subject."""
-        filters: dict[str, Any] = {"seq__gt": query["after_seq"]}
-        if "subject" in query:
-            filters["subject"] = query["subject"]
-        return list(AuditEntry.objects(**filters).order_by("seq").limit(query["limit"]))
+        return audit.entries(query["after_seq"], query["limit"], query.get("subject"))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, Page, abort
+from flask_smorest import Blueprint, Page
 from flask_smorest.pagination import PaginationMetadataSchema
 from mongoengine.queryset import QuerySet
 
-from gateway import gridcache, workflow
+from gateway.access.tokens import current_principal, require
 from gateway.api.schemas import (
     CloseInSchema,
     DispatchOutSchema,
@@ -19,10 +19,9 @@ from gateway.api.schemas import (
     TransferInSchema,
     error_responses,
 )
-from gateway.auth import Principal, current_principal, require
-from grid.documents import Dispatch, utcnow
-from grid.escalation import OVERDUE_STATES
-from grid.lifecycle import TransitionError
+from gateway.delivery import inbox, workflow
+from gateway.delivery.visibility import visible_dispatch
+from grid.documents import Dispatch
 
 
 class PagedBlueprint(Blueprint):
@@ -64,30 +63,6 @@ class QuerySetPage(Page):
         return int(query.count())
 
 
-def _supervises(principal: Principal, station_code: str) -> bool:
-    station = gridcache.current().stations.get(station_code)
-    return (principal.role == "supervisor" and station is not None
-            and station.county_code == principal.county_code)
-
-
-def _may_see_station(principal: Principal, station_code: str) -> bool:
-    if principal.role == "officer":
-        return principal.station_code == station_code
-    return _supervises(principal, station_code)
-
-
-def _filters(query: dict[str, Any]) -> dict[str, Any]:
-    filters: dict[str, Any] = {}
-    if "status" in query:
-        filters["status"] = query["status"]
-    if "priority" in query:
-        filters["priority"] = query["priority"]
-    if query.get("overdue"):
-        filters["ack_deadline__lte"] = utcnow()
-        filters.setdefault("status__in", sorted(OVERDUE_STATES))
-    return filters
-
-
 @blp.route("/stations/<string:code>/dispatches")
 class StationInbox(MethodView):
     @require("officer", "supervisor")
@@ -98,11 +73,7 @@ class StationInbox(MethodView):
     @blp.paginate(QuerySetPage)
     def get(self, query: dict[str, Any], code: str) -> QuerySet:
         """The station's dispatches, newest first; filter by status, priority, overdue."""
-        if code not in gridcache.current().stations:
-            abort(404, message=f"no station {code}")
-        if not _may_see_station(current_principal(), code):
-            abort(403, message=f"you may not read station {code}'s inbox")
-        return Dispatch.objects(station_code=code, **_filters(query)).order_by("-created_at", "-id")
+        return inbox.station_inbox(current_principal(), code, query)
 
 
 @blp.route("/stations/<string:code>/transfers")
@@ -114,10 +85,7 @@ class StationTransfers(MethodView):
     @blp.paginate(QuerySetPage)
     def get(self, code: str) -> QuerySet:
         """Clues other stations ask this station to take over (accept or reject them)."""
-        if not _may_see_station(current_principal(), code):
-            abort(403, message=f"you may not read station {code}'s transfers")
-        return Dispatch.objects(transfer_to=code, status="transfer_requested").order_by(
-            "-transfer_requested_at")
+        return inbox.station_transfers(current_principal(), code)
 
 
 @blp.route("/counties/<string:code>/overdue")
@@ -129,12 +97,7 @@ class CountyOverdue(MethodView):
     @blp.paginate(QuerySetPage)
     def get(self, code: str) -> QuerySet:
         """Everything past its acknowledgement deadline in the supervisor's county, oldest first."""
-        if current_principal().county_code != code:
-            abort(403, message=f"you supervise county {current_principal().county_code}, "
-                               f"not {code}")
-        stations = [s.code for s in gridcache.current().stations.values() if s.county_code == code]
-        return Dispatch.objects(station_code__in=stations, status__in=sorted(OVERDUE_STATES),
-                                ack_deadline__lte=utcnow()).order_by("ack_deadline")
+        return inbox.county_overdue(current_principal(), code)
 
 
 @blp.route("/dispatches/<string:dispatch_id>")
@@ -148,40 +111,8 @@ class DispatchDetail(MethodView):
         return visible_dispatch(current_principal(), dispatch_id)
 
 
-def visible_dispatch(principal: Principal, dispatch_id: str) -> Dispatch:
-    """The dispatch if the caller may see it: 404 when there is none, else 403 if not theirs.
-
-    Officers see their station's dispatches and those offered to it; supervisors their county's.
-    """
-    doc: Dispatch | None = (Dispatch.objects(id=dispatch_id).first()
-                            if _is_id(dispatch_id) else None)
-    if doc is None:
-        abort(404, message=f"no dispatch {dispatch_id}")
-    assert doc is not None  # abort raised
-    visible = (principal.station_code in (doc.station_code, doc.transfer_to)
-               if principal.role == "officer" else _supervises(principal, doc.station_code))
-    if not visible:
-        abort(403, message="this dispatch belongs to another station")
-    return doc
-
-
-def _is_id(value: str) -> bool:
-    return len(value) == 24 and all(c in "0123456789abcdef" for c in value.lower())
-
-
 def _act(dispatch_id: str, action: str, **inputs: Any) -> Dispatch:
-    principal = current_principal()
-    try:
-        updated = workflow.apply(dispatch_id, action, actor=f"officer:{principal.subject_id}",
-                                 actor_station=principal.station_code, **inputs)
-    except workflow.NotFound:
-        abort(404, message=f"no dispatch {dispatch_id}")
-    except TransitionError as exc:
-        errors: dict[str, Any] = {"code": exc.code}
-        if exc.current_state is not None:
-            errors["current_status"] = exc.current_state
-        abort(exc.http_status, message=exc.message, errors=errors)
-    return Dispatch._from_son(updated)
+    return Dispatch._from_son(workflow.act(current_principal(), dispatch_id, action, **inputs))
 
 
 @blp.route("/dispatches/<string:dispatch_id>/acknowledge")

@@ -1,9 +1,6 @@
-"""Legal hold (司法保全): a supervisor keeps a report from being anonymised.
+"""Legal hold (司法保全) of a report, set or lifted by a supervisor of its county.
 
-A report under hold is never anonymised by retention (gateway/retention.py),
-whatever its outcome, until the hold is lifted. Only a supervisor of the
-county whose station holds the report may set or lift it, with a reason;
-both are audited.
+The rule and its audit live in gateway/custody/legal_hold.py.
 """
 
 from __future__ import annotations
@@ -11,14 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from gateway import gridcache
+from gateway.access.tokens import current_principal, require
 from gateway.api.schemas import NOT_BLANK, StrictSchema, error_responses
-from gateway.auth import current_principal, require
-from gateway.documents import Report
-from gateway.retention import set_hold
+from gateway.custody.legal_hold import hold_in_county
 
 blp = Blueprint("legal_hold", __name__, description="Keeping reports from anonymisation")
 
@@ -43,14 +38,5 @@ class LegalHold(MethodView):
     @blp.response(200, HoldOutSchema)
     def put(self, data: dict[str, Any], code: str) -> dict[str, Any]:
         """Set or lift a report's legal hold (supervisors of its county; audited)."""
-        principal = current_principal()
-        report = Report.objects(code=code.upper()).only("code", "station_code", "flags").first()
-        station = gridcache.current().stations.get(report.station_code or "") if report else None
-        if report is None or station is None or station.county_code != principal.county_code:
-            # Another county's report answers like a missing one: codes are not an oracle.
-            abort(404, message=f"no report {code.upper()} in your county")
-        if "anonymised" in (report.flags or []):
-            abort(409, message=f"{report.code} is already anonymised: nothing is left to hold")
-        set_hold(report.code, data["hold"], actor=f"supervisor:{principal.subject_id}",
-                 reason=data["reason"])
-        return {"report_code": report.code, "legal_hold": data["hold"]}
+        code = hold_in_county(current_principal(), code, data["hold"], data["reason"])
+        return {"report_code": code, "legal_hold": data["hold"]}

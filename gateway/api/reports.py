@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 
-from gateway import gridcache
+from gateway.access.tokens import current_principal, require
 from gateway.api.schemas import ReportInSchema, ReportOutSchema, error_responses
-from gateway.auth import current_principal, require
-from gateway.documents import Report
-from gateway.intake import NewReport, file_report
+from gateway.intake.reports import file_app_report, own_report
+from gateway.records.reports import Report
 
 blp = Blueprint("reports", __name__, description="Suspicion reports filed by reporters")
 # Schema instances, made once: flask-smorest would build a class's instance per request.
@@ -28,24 +27,7 @@ class Reports(MethodView):
     @blp.alt_response(200, schema=REPORT_OUT, description="this client_id already made it")
     def post(self, data: dict[str, Any]) -> tuple[dict[str, Any], int]:
         """File a report; idempotent on `client_id`."""
-        principal = current_principal()
-        point = data["location"]
-        grid_code = data["grid_code"]
-        if grid_code is not None and grid_code not in gridcache.current().cells:
-            abort(422, message=f"unknown grid code {grid_code}",
-                  errors={"json": {"grid_code": [f"no grid cell has code {grid_code}"]}})
-        assert principal.subject_id is not None
-        report, created = file_report(NewReport(
-            reporter_id=principal.subject_id,
-            client_id=data["client_id"],
-            category=data["category"],
-            details=data["details"],
-            source="app",
-            lat=point["lat"] if point else None,
-            lon=point["lon"] if point else None,
-            datum=point["datum"] if point else "wgs84",
-            grid_code=grid_code,
-        ))
+        report, created = file_app_report(current_principal(), data)
         return report, 201 if created else 200
 
 
@@ -57,8 +39,4 @@ class ReportByCode(MethodView):
     @blp.response(200, REPORT_OUT)
     def get(self, code: str) -> Report:
         """One of the caller's own reports, with its status."""
-        report = Report.objects(code=code.upper()).first()
-        # Someone else's report answers exactly like a missing one: codes are not an oracle.
-        if report is None or str(report.reporter_id) != current_principal().subject_id:
-            abort(404, message=f"no report {code.upper()} of yours")
-        return report
+        return own_report(current_principal(), code)

@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from gateway.crypto import unseal
-from gateway.documents import DISPATCH_TEXT_CONTEXT
-from gateway.genetic import refusal
+from gateway.privacy.crypto import unseal
+from gateway.privacy.genetic import refusal
+from gateway.records.reports import DISPATCH_TEXT_CONTEXT
 from geo.datum import DATUMS
 from grid.documents import DISPATCH_STATUSES
 from grid.lifecycle import OUTCOMES
@@ -150,7 +150,7 @@ class DispatchQuerySchema(StrictSchema):
 
 
 class SealedText(fields.String):
-    """Text stored sealed (gateway/crypto.py), shown in clear to whoever may see it."""
+    """Text stored sealed (gateway/privacy/crypto.py), shown in clear to whoever may see it."""
 
     def __init__(self, context: str, **kwargs: Any) -> None:
         self.context = context

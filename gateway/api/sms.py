@@ -14,10 +14,10 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
+from gateway.delivery.outbound_sms import record_delivery
 from gateway.extensions import webhook_limit
+from gateway.intake.inbound_sms import receive, store_unreadable
 from gateway.settings import Settings
-from gateway.sms_inbound import receive, store_unreadable
-from gateway.sms_outbound import record_delivery
 from sms.providers import InboundError
 from sms.providers.kannel import parse_dlr, parse_inbound, secret_matches
 

@@ -36,11 +36,11 @@ import schemathesis
 from flask import Flask
 from schemathesis.config import SchemathesisConfig
 
-from gateway.auth import issue_token
+from gateway.access.tokens import issue_token
 from gateway.sample import COUNTY, SampleCounty, cell_code
 from gateway.settings import Settings
 from grid.documents import Dispatch
-from tests.gateway.test_reports_api import run_jobs
+from tests.gateway.api.test_reports_api import run_jobs
 from tests.helpers import auth, token_of
 
 WEBHOOK_SECRET = "fuzz-webhook-secret"
@@ -68,15 +68,16 @@ def _spec() -> dict[str, Any]:
     """The app's OpenAPI document, for parametrizing at collection time.
 
     The document depends only on the blueprints, so the app is built without
-    `runtime.configure`: no store is needed, and no connection is bound for the
+    `startup.configure`: no store is needed, and no connection is bound for the
     rest of the session. `test_fuzzed_spec_is_the_apps` checks it is what the
     app under test serves. (`schemathesis.pytest.from_fixture` would load it
     from the `app` fixture instead, but schemathesis 4.32 fails under pytest
     9.2: it reads `Function._nodeid`, which pytest 9.2 no longer has.)
     """
-    from gateway import create_app, runtime
+    from gateway import startup
+    from gateway.app import create_app
 
-    with mock.patch.object(runtime, "configure"):
+    with mock.patch.object(startup, "configure"):
         app = create_app(Settings(testing=True))
     spec: dict[str, Any] = app.test_client().get("/openapi.json").get_json()
     return spec

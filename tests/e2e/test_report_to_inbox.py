@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from deploy.processes import Stack, app_env
-from gateway.documents import Report
+from gateway.records.reports import Report
 from gateway.sample import cell_code
 from grid.documents import Dispatch, GridCell
 from tests.helpers import auth, cell_centre, token_of

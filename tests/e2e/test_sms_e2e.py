@@ -13,7 +13,7 @@ import time
 import pytest
 
 from deploy.processes import Stack, app_env, free_port
-from gateway.documents import Report
+from gateway.records.reports import Report
 from sms.records import InboundMessage
 
 pytestmark = pytest.mark.e2e

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from deploy.processes import free_port
-from gateway import create_app
+from gateway.app import create_app
 from gateway.settings import from_env
 
 

@@ -8,8 +8,8 @@ from bson import ObjectId
 from mongoengine.connection import get_db
 
 from deploy.processes import free_port
-from gateway import create_app
-from gateway.auth import issue_token
+from gateway.access.tokens import issue_token
+from gateway.app import create_app
 from gateway.extensions import login_limit, redis_store
 
 REPORT = "/api/v1/reports/R0000000"

@@ -1,13 +1,13 @@
 """Security headers on every answer and strict CORS: allow-listed origins only,
-preflights answered or refused. The docs page's CSP: tests/gateway/test_openapi_docs.py."""
+preflights answered or refused. The docs page's CSP: tests/gateway/api/test_openapi_docs.py."""
 
 from __future__ import annotations
 
 import pytest
 from bson import ObjectId
 
-from gateway import create_app
-from gateway.auth import issue_token
+from gateway.access.tokens import issue_token
+from gateway.app import create_app
 from gateway.security import API_CSP, parse_origins
 from tests.helpers import csp
 

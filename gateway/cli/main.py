@@ -1,0 +1,30 @@
+"""`safegrid`, the command line: one group, with a module of gateway/cli/ per command group."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from gateway.cli import accounts, audit, keys, retention, store, workers
+from gateway.cli.grid import grid
+
+
+@click.group()
+def main() -> None:
+    """SafeGrid administration."""
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+for command in (
+    store.init_db, store.sample_data,
+    accounts.token, accounts.set_password, accounts.revoke_tokens, accounts.sms_pin_cmd,
+    accounts.mfa_group,
+    workers.worker, workers.cron, workers.sweep,
+    keys.keys, keys.reencrypt_cmd,
+    audit.audit_group,
+    retention.retention_group,
+    grid,
+):
+    main.add_command(command)

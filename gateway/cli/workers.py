@@ -1,0 +1,38 @@
+"""`safegrid worker`, `cron` and `sweep`: the RQ worker, the periodic jobs, the outbox sweeper."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gateway.cli.common import configure
+from gateway.delivery.routing import sweep as sweep_job
+from gateway.worker import run_cron, run_worker
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.argument("queue_names", nargs=-1)
+def worker(burst: bool, queue_names: tuple[str, ...]) -> None:
+    """Run an RQ worker on the given queues (all, by priority, when none)."""
+    configure()
+    sys.exit(0 if run_worker(queue_names, burst=burst) else 1)
+
+
+
+@click.command("cron")
+def cron() -> None:
+    """Run the periodic jobs (the outbox sweeper) through RQ's cron scheduler."""
+    configure()
+    run_cron()
+
+
+
+@click.command("sweep")
+@click.option("--older-than", type=int, default=None, help="Seconds (default from settings).")
+def sweep(older_than: int | None) -> None:
+    """Re-queue reports stored but not yet routed, once."""
+    configure()
+    click.echo(f"re-queued {sweep_job(older_than)} reports")
+

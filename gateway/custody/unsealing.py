@@ -1,0 +1,103 @@
+"""Reading a clue's reports, and breaking the seal on a reporter's identity (破封).
+
+Officers working a dispatch read its reports: category, details, place, and
+who reported only as a role and a kind of organisation. A reporter's name and
+phone stay sealed: an officer may "break the glass" with a stated reason; that
+read is written to the audit log before anything is shown (no log entry, no
+data) and the county supervisor is told by SMS. Unsealing more often than the
+limit allows is refused, audited, and also told to the supervisor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import ObjectId
+
+from gateway import gridcache
+from gateway.access.tokens import Principal
+from gateway.delivery.escalation import supervisor_phone
+from gateway.delivery.outbound_sms import queue_sms
+from gateway.delivery.visibility import visible_dispatch
+from gateway.privacy import audit
+from gateway.records.people import Officer, Reporter
+from gateway.records.reports import Report
+from grid.documents import Dispatch, utcnow
+
+ORGANISATION_KIND = {
+    "grid_worker": "村/社区网格", "teacher": "学校", "medical": "医疗机构",
+    "registrar": "婚姻登记机关", "transport": "交通/住宿", "public": "公众",
+}
+
+
+def _reports(dispatch: Dispatch) -> list[Report]:
+    codes = list(dispatch.report_codes or [dispatch.report_code])
+    return list(Report.objects(code__in=codes).order_by("created_at"))
+
+
+def read_reports(principal: Principal, dispatch_id: str) -> list[dict[str, Any]]:
+    """The dispatch's reports with their details, reporters as role and kind only (audited)."""
+    dispatch = visible_dispatch(principal, dispatch_id)
+    reports = _reports(dispatch)
+    roles = {r.id: r.role for r in Reporter.objects(
+        id__in=[rep.reporter_id for rep in reports]).only("role")}
+    audit.append(f"{principal.role}:{principal.subject_id}", "dispatch.read_reports",
+                 f"dispatch:{dispatch.id}", {"reports": [r.code for r in reports]})
+    return [{
+        "code": r.code, "category": r.category, "details": r.details, "status": r.status,
+        "trust": r.trust, "source": r.source, "cell_code": r.cell_code,
+        "placed_by": r.placed_by, "created_at": r.created_at,
+        "reporter_role": roles.get(r.reporter_id, "unknown"),
+        "reporter_organisation_kind": ORGANISATION_KIND.get(roles.get(r.reporter_id, ""),
+                                                            "未知"),
+    } for r in reports]
+
+
+def unseal(principal: Principal, dispatch_id: str, reason: str) -> list[dict[str, Any]]:
+    """Break the glass: the reporters' names and phones, audited first, the supervisor told."""
+    dispatch = visible_dispatch(principal, dispatch_id)
+    reports = _reports(dispatch)
+    actor = f"{principal.role}:{principal.subject_id}"
+    # Written before anything is shown: if the audit log cannot take it, nothing is.
+    entry = audit.append(actor, "report.unseal", f"dispatch:{dispatch.id}",
+                         {"reports": [r.code for r in reports], "reason": reason,
+                          "station": principal.station_code})
+    _tell_supervisor(dispatch, entry.seq)
+    people = {p.id: p for p in Reporter.objects(id__in=[r.reporter_id for r in reports])}
+    return [{
+        "report_code": r.code,
+        "name": people[r.reporter_id].name if r.reporter_id in people else "",
+        "phone": people[r.reporter_id].phone if r.reporter_id in people else "",
+        "role": people[r.reporter_id].role if r.reporter_id in people else "unknown",
+        "organisation": people[r.reporter_id].organisation if r.reporter_id in people
+        else None,
+    } for r in reports]
+
+
+def unusual_volume(who: str, principal: Principal | None, limit: str, path: str) -> None:
+    """Over the break-glass limit: audited, and the supervisor told (once a day per person).
+
+    `who` is the rate-limit key of the person (gateway.access.tokens.per_person).
+    """
+    audit.append(who, "report.unseal_refused", f"limit:{limit}", {"path": path})
+    if principal is None or not principal.subject_id:
+        return
+    found = Officer.objects(id=ObjectId(principal.subject_id)).only("name", "county_code")
+    officer = found.first()  # no Officer for a reporter's or admin's token: no SMS
+    phone = supervisor_phone(officer.county_code) if officer else None
+    if officer and phone:
+        queue_sms(phone,
+                  f"【异常破封】{officer.name[:16]}今日查看举报人身份超限，已暂停，请核查审计记录。",
+                  "unseal_volume", ref=f"unseal-volume-{who}-{utcnow().date().isoformat()}")
+
+
+def _tell_supervisor(dispatch: Dispatch, audit_seq: int) -> None:
+    station = gridcache.current().stations.get(dispatch.station_code)
+    if station is None:
+        return
+    phone = supervisor_phone(station.county_code)
+    if phone:
+        queue_sms(phone,
+                  f"【破封提示】{station.name[:16]}查看了线索{dispatch.report_code}"
+                  "的举报人身份，请核查审计记录。",
+                  "unseal_notice", ref=f"unseal-{dispatch.id}-{audit_seq}")

@@ -1,0 +1,147 @@
+"""Outbound SMS: record first, then an `sms` queue job hands it to Kannel.
+
+`queue_sms` is idempotent on `ref` (a reply to an inbound message uses the
+inbound id, a duty-phone notice the dispatch id), so a job that runs twice
+never texts twice. `send_sms` retries what is worth retrying with backoff,
+records permanent failures with their reason, and keeps under the carrier's
+messages-per-second limit across all workers (a counter per second in Redis).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+
+from pymongo import ReturnDocument
+from rq import Retry, get_current_job
+
+from gateway.delivery import queues
+from gateway.extensions import redis_store
+from gateway.privacy import phonebook
+from gateway.privacy.crypto import keyring, unseal
+from gateway.runtime import settings
+from sms.encoding import coding, segments
+from sms.phones import mask
+from sms.providers import DeliveryReport, OutboundSms, SendError
+from sms.providers.kannel import KannelProvider, dlr_url
+from sms.records import OutboundMessage, utcnow
+
+log = logging.getLogger(__name__)
+
+SEND_RETRY = Retry(max=5, interval=[5, 15, 60, 300, 900])
+RATE_KEY = "safegrid:sms:rate:{second}"
+# Outbound texts name report codes and stations: sealed at rest like the numbers.
+TEXT_CONTEXT = "sms.outbound"
+
+
+@functools.cache
+def _provider(url: str, username: str, password: str, sender: str) -> KannelProvider:
+    return KannelProvider(url, username, password, sender)
+
+
+def provider() -> KannelProvider:
+    """This process's Kannel client, built from the settings."""
+    s = settings()
+    return _provider(s.kannel_sendsms_url, s.kannel_username, s.kannel_password, s.sms_sender)
+
+
+def send_job_id(ref: str) -> str:
+    return f"sms-{ref}"
+
+
+def queue_sms(to: str, text: str, purpose: str, ref: str, **links: object) -> bool:
+    """Record an outbound SMS under `ref` and queue its sending; False if `ref` existed.
+
+    Does nothing (returns False) when SMS is not enabled in this deployment.
+    """
+    if not settings().sms_enabled:
+        return False
+    before = OutboundMessage._get_collection().find_one_and_update(
+        {"ref": ref},
+        {"$setOnInsert": {
+            "ref": ref, "to": phonebook.seal(to), "to_index": phonebook.phone_index(to),
+            "text": keyring().encrypt(text, context=TEXT_CONTEXT),
+            "purpose": purpose, "state": "queued",
+            "coding": coding(text), "segments": segments(text), "attempts": 0,
+            "created_at": utcnow(), **{k: v for k, v in links.items() if v is not None},
+        }},
+        upsert=True,
+        return_document=ReturnDocument.BEFORE,
+    )
+    if before is not None:
+        return False
+    enqueue_send(ref)
+    return True
+
+
+def enqueue_send(ref: str) -> None:
+    queues.queue(queues.SMS).enqueue(send_sms, ref, job_id=send_job_id(ref), retry=SEND_RETRY,
+                                     result_ttl=600, failure_ttl=7 * 24 * 3600)
+
+
+def _wait_for_a_slot(per_second: float) -> None:
+    """Block until this second's sending budget (shared by every worker) has room."""
+    while True:
+        second = int(time.time())
+        key = RATE_KEY.format(second=second)
+        with redis_store.conn.pipeline() as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 5)
+            used = int(pipe.execute()[0])
+        if used <= per_second:
+            return
+        time.sleep(max(0.0, second + 1 - time.time()))
+
+
+def send_sms(ref: str) -> str:
+    """Hand one recorded SMS to Kannel. Idempotent: only a `queued` message is sent."""
+    message = OutboundMessage.objects(ref=ref).first()
+    if message is None or message.state != "queued":
+        return message.state if message is not None else "missing"
+    s = settings()
+    _wait_for_a_slot(s.sms_rate_per_s)
+    callback = dlr_url(f"{s.public_base_url}/sms/dlr/kannel", ref, secret=s.sms_webhook_secret)
+    to, text = recipient(message), message_text(message)
+    try:
+        result = provider().send(OutboundSms(to=to, text=text, sender=None,
+                                             dlr_url=callback, ref=ref))
+    except SendError as exc:
+        job = get_current_job()
+        last_try = exc.fatal or job is None or not job.retries_left
+        OutboundMessage.objects(ref=ref, state="queued").update_one(
+            inc__attempts=1, set__last_error=exc.reason,
+            **({"set__state": "failed", "set__final_at": utcnow()} if last_try else {}),
+        )
+        log.warning("sms %s to %s: %s%s", ref, mask(to), exc.reason,
+                    " (final)" if last_try else " (will retry)")
+        if last_try:
+            return "failed"
+        raise
+    OutboundMessage.objects(ref=ref, state="queued").update_one(
+        inc__attempts=1, set__state="sent", set__sent_at=utcnow(),
+        set__provider_id=result.provider_id,
+    )
+    return "sent"
+
+
+def recipient(message: OutboundMessage) -> str:
+    """The clear number an outbound message goes to."""
+    return phonebook.unseal(message.to)
+
+
+def message_text(message: OutboundMessage) -> str:
+    """The clear text of an outbound message (legacy clear texts pass through)."""
+    return unseal(message.text, context=TEXT_CONTEXT)
+
+
+def record_delivery(report: DeliveryReport) -> bool:
+    """Apply a delivery report; only final outcomes change the state, and only once."""
+    final = {"delivered": "delivered", "failed": "failed", "rejected": "failed"}.get(report.status)
+    if final is None:
+        return False
+    updated = OutboundMessage.objects(ref=report.ref, state__in=("queued", "sent")).update_one(
+        set__state=final, set__final_at=utcnow(),
+        **({"set__last_error": f"dlr:{report.status}"} if final == "failed" else {}),
+    )
+    return bool(updated)

@@ -1,0 +1,283 @@
+"""RQ job bodies and their enqueuers, in pairs. Only ids cross the queue.
+
+Every job loads state, checks it, acts, and records the new state in one
+guarded single-document update, so running it twice is harmless: workers may
+be killed at any line and the sweeper re-enqueues whatever was left behind
+(transactional outbox, ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import replace
+
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
+from redis.exceptions import RedisError
+from rq import Retry, get_current_job
+
+from gateway import gridcache
+from gateway.delivery import cases, locating, queues, workflow
+from gateway.extensions import redis_store
+from gateway.records.people import Reporter
+from gateway.records.reports import Report
+from gateway.runtime import escalation, rules, settings
+from grid import importer, jurisdiction
+from grid.documents import Dispatch, utcnow
+from grid.snapshot import GridSnapshot, Placement
+
+log = logging.getLogger(__name__)
+
+# A routing failure is almost always the store or Redis blinking: retry soon.
+ROUTE_RETRY = Retry(max=5, interval=[1, 2, 5, 10, 30])
+
+
+def route_job_id(report_id: str) -> str:
+    return f"route-{report_id}"
+
+
+def enqueue_route(report_id: str, priority: str) -> bool:
+    """Queue `route(report_id)` on its priority's queue; False when Redis is unreachable.
+
+    A report that could not be queued is not lost: it is stored as
+    `received`, and the sweeper queues it again.
+    """
+    try:
+        # One pipeline: one Redis round trip per report instead of two.
+        with redis_store.conn.pipeline() as pipe:
+            queues.queue(queues.BY_PRIORITY[priority]).enqueue(
+                route,
+                report_id,
+                job_id=route_job_id(report_id),
+                retry=ROUTE_RETRY,
+                result_ttl=600,
+                failure_ttl=7 * 24 * 3600,
+                pipeline=pipe,
+            )
+            pipe.execute()
+    except RedisError:
+        log.warning("could not queue report %s; the sweeper will", report_id, exc_info=True)
+        return False
+    return True
+
+
+def _job_log_extra(report_id: str) -> dict[str, str]:
+    job = get_current_job()
+    return {"job_id": job.id if job else "-", "report_id": report_id}
+
+
+def route(report_id: str) -> str:
+    """Place a stored report on the grid and hand it to its station: one Dispatch per
+    (report, station), however many times this runs.
+    """
+    extra = _job_log_extra(report_id)
+    report = Report.objects(id=ObjectId(report_id)).first()
+    if report is None:
+        log.error("route: no report %s", report_id, extra=extra)
+        return "missing"
+    if report.status != "received":
+        # Routed already (the SMS handler routes inline, then this queued job runs).
+        return str(report.station_code)
+    snapshot = gridcache.current()  # one snapshot for placing and for the recipients
+    placement = _place(report, snapshot)
+    if placement is None:
+        # No cell and no county desk at all: fail loudly; RQ retries, the sweeper re-queues.
+        raise RuntimeError(f"report {report_id}: the grid has no station to route to")
+    placement = _in_force_when_made(placement, report, snapshot)
+    rule = rules().rule_for(report.category)
+    cell = snapshot.cells.get(placement.cell_code or "")
+    cell_name = cell.name if cell else None
+    station = snapshot.stations.get(placement.station_code)
+    county = cell.county_code if cell else (station.county_code if station else None)
+    case_id, opened = cases.attach(report, placement.cell_code, snapshot)
+    for station_code in _recipients(snapshot, placement, rule.extra_recipients, county):
+        if not opened and _join_case_dispatch(case_id, station_code, report):
+            continue  # the station already works this case: the report joins its dispatch
+        created = _ensure_dispatch(report, station_code, rule.priority, cell_name,
+                                   placement.cell_code, placement.flags, case_id)
+        if created is not None:
+            dispatch_id, deadline = created
+            # In the inbox from its first write; now the duty-phone SMS and the
+            # SLA check. Should this die here, the escalation sweeper still finds
+            # the dispatch by its deadline.
+            workflow.announce_delivery(dispatch_id, report.id, report.code, report.category,
+                                       station_code, cell_name)
+            workflow.schedule_escalation(dispatch_id, deadline, 0)
+    Report.objects(id=report.id, status="received").update_one(
+        set__status="routed",
+        set__case_id=case_id,
+        set__cell_code=placement.cell_code,
+        set__station_code=placement.station_code,
+        set__placed_by=placement.method,
+        set__priority=rule.priority,
+        set__routed_at=utcnow(),
+        add_to_set__flags=list(placement.flags),
+    )
+    log.info("routed to %s via %s", placement.station_code, placement.method, extra=extra)
+    return placement.station_code
+
+
+def _place(report: Report, snapshot: GridSnapshot) -> Placement | None:
+    """Where a report goes: by its GPS or grid code, else by the reporter's cell and county."""
+    config = settings()
+    location = report.location
+    lat = location.lat if location else None
+    lon = location.lon if location else None
+    grid_code = location.grid_code if location else None
+    if lat is not None or grid_code in snapshot.cells:
+        # Inside the grid the reporter is not needed: one database read saved per report.
+        direct = snapshot.place(lat=lat, lon=lon, grid_code=grid_code, home_cell=None,
+                                county_code=None, nearest_max_m=config.nearest_cell_max_m)
+        if direct is not None and direct.method in ("gps", "grid_code"):
+            return direct
+    # The reporter's home cell and county are the fallbacks when GPS and grid code fail.
+    reporter = Reporter.objects(id=report.reporter_id).only("home_cell", "county_code").first()
+    county = reporter.county_code if reporter else None
+    named = None
+    if lat is None and (grid_code is None or grid_code not in snapshot.cells):
+        # No GPS and no usable grid code: a place named in the text, before the home cell.
+        named = locating.locate(report.details or "", snapshot, county)
+        if named is not None:
+            lat, lon = named.lat, named.lon
+    placement = snapshot.place(lat=lat, lon=lon, grid_code=grid_code,
+                               home_cell=reporter.home_cell if reporter else None,
+                               county_code=county, nearest_max_m=config.nearest_cell_max_m)
+    if placement is not None and named is not None and placement.method == "gps":
+        placement = replace(placement, method=named.method)
+        Report.objects(id=report.id, status="received").update_one(
+            set__location__lat=named.lat, set__location__lon=named.lon,
+            set__location__method=named.method, set__location__precision_m=named.precision_m,
+            set__location__label=named.label, set__location__candidates=list(named.candidates))
+    return placement
+
+
+def _in_force_when_made(placement: Placement, report: Report,
+                        snapshot: GridSnapshot) -> Placement:
+    """A report routes by the jurisdiction in force when it was made, not when routed."""
+    if placement.cell_code is None:
+        return placement
+    changed = _latest_jurisdiction_change(snapshot)
+    if changed is None or report.created_at >= changed:
+        return placement  # the cell's current station was already in force then
+    then = jurisdiction.station_for(placement.cell_code, report.created_at)
+    if then is None or then == placement.station_code:
+        return placement
+    return replace(placement, station_code=then,
+                   flags=(*placement.flags, "routed_by_earlier_jurisdiction"))
+
+
+_LATEST_CHANGE: list[tuple[GridSnapshot, float, dt.datetime | None]] = []
+LATEST_CHANGE_TTL_S = 10.0
+
+
+def _latest_jurisdiction_change(snapshot: GridSnapshot) -> dt.datetime | None:
+    """jurisdiction.latest_change(), read at most every few seconds per grid snapshot."""
+    now = time.monotonic()
+    if not _LATEST_CHANGE or _LATEST_CHANGE[0][0] is not snapshot \
+            or now - _LATEST_CHANGE[0][1] > LATEST_CHANGE_TTL_S:
+        _LATEST_CHANGE[:] = [(snapshot, now, jurisdiction.latest_change())]
+    return _LATEST_CHANGE[0][2]
+
+
+def _recipients(snapshot: GridSnapshot, placement: Placement, extra: tuple[str, ...],
+                county_code: str | None) -> list[str]:
+    """The responsible station first, then extra recipients the rule names (deduplicated)."""
+    stations = [placement.station_code]
+    if "county_desk" in extra:
+        desk = snapshot.county_desk.get(county_code or "")
+        if desk is not None and desk not in stations:
+            stations.append(desk)
+    return stations
+
+
+def _join_case_dispatch(case_id: ObjectId, station_code: str, report: Report) -> bool:
+    """Add the report to the station's open dispatch for its case; False if there is none.
+
+    A report is in at most one dispatch per station: an earlier run that already
+    placed it anywhere wins, and a new join always goes to the case's oldest open
+    dispatch there (two can exist when two of its reports were routed at once).
+    """
+    collection = Dispatch._get_collection()
+    held = {"case_id": case_id, "station_code": station_code, "report_codes": report.code}
+    if collection.find_one(held, {"_id": 1}) is not None:  # cheaper than a count here
+        return True
+    joined = collection.find_one_and_update(
+        {"case_id": case_id, "station_code": station_code, "status": {"$ne": "closed"}},
+        {"$addToSet": {"report_codes": report.code},
+         "$push": {"history": {"action": "link", "report_code": report.code,
+                               "by": "system:route", "at": utcnow()}}},
+        sort=[("created_at", 1)], projection={"_id": 1},
+    )
+    return joined is not None
+
+
+def _ensure_dispatch(
+    report: Report,
+    station_code: str,
+    priority: str,
+    cell_name: str | None,
+    cell_code: str | None,
+    flags: tuple[str, ...],
+    case_id: ObjectId,
+) -> tuple[str, dt.datetime] | None:
+    """Create the (report, station) dispatch unless it exists (an upsert on a unique key).
+
+    Returns the new dispatch's id and deadline, or None when it existed.
+    """
+    now = utcnow()
+    deadline = escalation().deadline(priority, now)
+    # Created delivered: the inbox is where a dispatch is delivered, and this
+    # write puts it there (one round trip, not a create and then a transition).
+    fields = {
+        "report_code": report.code,
+        "case_id": case_id,
+        "report_codes": [report.code],
+        "priority": priority,
+        "status": "delivered",
+        "delivered_at": now,
+        "category": report.category,
+        "cell_code": cell_code,
+        "cell_name": cell_name,
+        "flags": list(flags),
+        "reported_at": report.created_at,
+        "created_at": now,
+        "ack_deadline": deadline,
+        "next_check_at": deadline,
+        "escalation_level": 0,
+        "history": [{"action": "create", "to": "new", "by": "system:route", "at": now},
+                    {"action": "deliver", "from": "new", "to": "delivered", "by": "system:route",
+                     "at": now}],
+    }
+    try:
+        result = Dispatch._get_collection().update_one(
+            {"report_id": report.id, "station_code": station_code},
+            {"$setOnInsert": fields},
+            upsert=True,
+        )
+    except DuplicateKeyError:
+        return None  # a concurrent run of this job created it first: exactly one exists
+    if result.upserted_id is None:
+        return None
+    return str(result.upserted_id), deadline
+
+
+def sweep(older_than_s: int | None = None) -> int:
+    """Re-queue reports stored but not routed for a while (the outbox sweeper). Idempotent."""
+    config = settings()
+    age = config.sweep_after_s if older_than_s is None else older_than_s
+    cutoff = utcnow() - dt.timedelta(seconds=age)
+    count = 0
+    for report in Report.objects(status="received", created_at__lte=cutoff).only("id", "category"):
+        if enqueue_route(str(report.id), rules().rule_for(report.category).priority):
+            count += 1
+    if count:
+        log.warning("sweep: re-queued %d unrouted reports", count)
+    if importer.apply_due_generations():
+        gridcache.bump_version()  # a future-dated jurisdiction came into force
+    delivered, checks = workflow.sweep_dispatches()
+    if delivered or checks:
+        log.warning("sweep: %d dispatches to deliver, %d escalation checks", delivered, checks)
+    return count
+

@@ -1,0 +1,136 @@
+"""Every operation of the API × every role: allowed or denied, as the table says.
+
+Deny by default: an operation missing from TABLE fails the test, so a new
+endpoint cannot ship without a decision about who may call it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.access.tokens import issue_token
+from gateway.sample import cell_code
+from grid.documents import Dispatch
+from tests.gateway.api.test_reports_api import run_jobs
+from tests.helpers import auth, token_of
+
+ROLES = ("anonymous", "reporter", "other_reporter", "officer", "other_officer", "supervisor",
+         "admin", "auditor")
+PUBLIC = "public"  # no token needed (probes, login); checked only for "never a 5xx"
+SECRET = "secret"  # Kannel's webhooks: the shared secret, not a token
+
+TABLE: dict[tuple[str, str], set[str] | str] = {
+    ("get", "/healthz"): PUBLIC,
+    ("get", "/readyz"): PUBLIC,
+    ("post", "/api/v1/auth/login"): PUBLIC,
+    ("post", "/api/v1/auth/refresh"): PUBLIC,
+    ("post", "/api/v1/auth/logout"): {"reporter", "other_reporter", "officer", "other_officer",
+                                      "supervisor", "admin"},
+    ("post", "/api/v1/reports"): {"reporter", "other_reporter"},
+    ("get", "/api/v1/reports/{code}"): {"reporter"},
+    ("put", "/api/v1/reports/{code}/legal-hold"): {"supervisor"},
+    ("get", "/api/v1/stations/{code}/dispatches"): {"officer", "supervisor"},
+    ("get", "/api/v1/stations/{code}/transfers"): {"officer", "supervisor"},
+    ("get", "/api/v1/counties/{code}/overdue"): {"supervisor"},
+    ("get", "/api/v1/dispatches/{dispatch_id}"): {"officer", "supervisor"},
+    ("post", "/api/v1/dispatches/{dispatch_id}/acknowledge"): {"officer"},
+    ("post", "/api/v1/dispatches/{dispatch_id}/transfer"): {"officer"},
+    ("post", "/api/v1/dispatches/{dispatch_id}/accept-transfer"): {"officer"},
+    ("post", "/api/v1/dispatches/{dispatch_id}/reject-transfer"): {"officer"},
+    ("post", "/api/v1/dispatches/{dispatch_id}/notes"): {"officer"},
+    ("post", "/api/v1/dispatches/{dispatch_id}/close"): {"officer"},
+    ("get", "/api/v1/dispatches/{dispatch_id}/reports"): {"officer", "supervisor"},
+    ("post", "/api/v1/dispatches/{dispatch_id}/unseal"): {"officer", "supervisor"},
+    ("get", "/api/v1/audit"): {"auditor"},
+    ("get", "/sms/inbound/kannel"): SECRET,
+    ("post", "/sms/inbound/kannel"): SECRET,
+    ("get", "/sms/dlr/kannel"): SECRET,
+    ("post", "/sms/dlr/kannel"): SECRET,
+}
+
+BODIES = {
+    "/api/v1/reports": {"client_id": "matrix-0001", "category": "OTHER"},
+    "/api/v1/dispatches/{dispatch_id}/transfer": {"to_station": "530627-NT", "reason": "测试转交"},
+    "/api/v1/dispatches/{dispatch_id}/reject-transfer": {"reason": "测试退回"},
+    "/api/v1/dispatches/{dispatch_id}/notes": {"text": "测试备注"},
+    "/api/v1/dispatches/{dispatch_id}/close": {"outcome": "other", "reason": "测试"},
+    "/api/v1/dispatches/{dispatch_id}/unseal": {"reason": "测试破封所需要的理由说明"},
+    "/api/v1/reports/{code}/legal-hold": {"hold": True, "reason": "测试保全"},
+}
+
+
+def operations(client) -> list[tuple[str, str]]:
+    spec = client.get("/openapi.json").json
+    return [(method, path) for path, item in spec["paths"].items() for method in item
+            if method in {"get", "post", "put", "patch", "delete"}]
+
+
+def test_every_operation_has_a_decision(client):
+    missing = [op for op in operations(client) if op not in TABLE]
+    assert missing == [], f"classify these operations in TABLE: {missing}"
+
+
+@pytest.fixture
+def world(client, county):
+    reporter = token_of(county, "reporter 张秀英")
+    resp = client.post("/api/v1/reports", headers=auth(reporter), json={
+        "client_id": "matrix-own-0001", "category": "WOMAN", "grid_code": cell_code(0, 0, 0)})
+    run_jobs()
+    dispatch = Dispatch.objects(station_code="530627-WF").first()
+    tokens = {
+        "anonymous": None,
+        "reporter": reporter,
+        "other_reporter": token_of(county, "reporter 李国强"),
+        "officer": token_of(county, "officer 乌峰派出所"),
+        "other_officer": token_of(county, "officer 南台派出所"),
+        "supervisor": token_of(county, "supervisor"),
+        "admin": issue_token("admin", label="matrix admin"),
+        "auditor": issue_token("auditor", label="matrix auditor"),
+    }
+    values = {"code": resp.json["code"], "dispatch_id": str(dispatch.id)}
+    return tokens, values
+
+
+def url_for(path: str, values: dict[str, str]) -> str:
+    if path.startswith("/api/v1/stations/"):
+        return path.replace("{code}", "530627-WF")
+    if path.startswith("/api/v1/counties/"):
+        return path.replace("{code}", "530627")
+    return path.replace("{code}", values["code"]).replace("{dispatch_id}",
+                                                           values["dispatch_id"])
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_matrix(client, world, role):
+    tokens, values = world
+    token = tokens[role]
+    headers = auth(token) if token else {}
+    wrong = []
+    for method, path in sorted(TABLE):
+        if path == "/api/v1/auth/logout":
+            continue  # ends the session: checked below with a token of its own
+        rule = TABLE[(method, path)]
+        resp = getattr(client, method)(url_for(path, values), headers=headers,
+                                       json=BODIES.get(path) if method in ("post", "put") else None)
+        assert resp.status_code < 500, (method, path, resp.status_code)
+        if rule == PUBLIC:
+            continue
+        if rule == SECRET:
+            if resp.status_code != 403:  # no secret sent: always refused
+                wrong.append((method, path, resp.status_code, "needs the webhook secret"))
+            continue
+        allowed = role in rule
+        denied = resp.status_code in (401, 403) or (
+            resp.status_code == 404 and path == "/api/v1/reports/{code}")
+        if allowed == denied:
+            wrong.append((method, path, resp.status_code, "allowed" if allowed else "denied"))
+    assert wrong == [], f"{role}: {wrong}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_logout_needs_a_token(client, world, role):
+    tokens, _ = world
+    headers = auth(tokens[role]) if tokens[role] else {}
+    status = client.post("/api/v1/auth/logout", headers=headers).status_code
+    allowed = role in TABLE[("post", "/api/v1/auth/logout")]
+    assert (status == 204) == allowed, (role, status)

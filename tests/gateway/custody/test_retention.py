@@ -1,0 +1,89 @@
+"""Unfounded reports are anonymised after the retention period, unless on legal hold."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from gateway.custody import retention
+from gateway.privacy import audit
+from gateway.records.reports import Report
+from gateway.sample import cell_code
+from grid.documents import Dispatch
+from tests.gateway.api.test_reports_api import run_jobs
+from tests.helpers import auth, token_of
+
+
+def file_and_close(client, county, n: int, outcome: str, days_ago: int) -> str:
+    resp = client.post("/api/v1/reports", headers=auth(token_of(county, "reporter 张秀英")),
+                       json={"client_id": f"ret-{n:06d}", "category": "OTHER",
+                             "details": f"张三家来了陌生人 {n}", "grid_code": cell_code(0, n, 0),
+                             "location": {"lat": 27.43, "lon": 104.85}})
+    run_jobs()
+    closed = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=days_ago)
+    Dispatch.objects(report_code=resp.json["code"]).update(
+        set__status="closed", set__outcome=outcome, set__closed_at=closed)
+    return resp.json["code"]
+
+
+def test_old_unfounded_reports_are_anonymised_and_the_rest_kept(client, county):
+    old_false = file_and_close(client, county, 0, "false_report", 400)
+    recent_false = file_and_close(client, county, 1, "false_report", 10)
+    old_rescued = file_and_close(client, county, 2, "rescued", 400)
+    held = file_and_close(client, county, 3, "confirmed_no_crime", 400)
+    Report.objects(code=held).update_one(set__legal_hold=True)
+    cell = Report.objects(code=old_false).first().cell_code
+
+    assert retention.run(365) == (1, 1)
+    gone = Report.objects(code=old_false).first()
+    assert gone.details == retention.REMOVED
+    assert gone.reporter_id == retention.ANONYMOUS
+    assert gone.location.lat is None
+    assert (gone.category, gone.cell_code) == ("OTHER", cell)  # statistics stay
+    for kept in (recent_false, old_rescued, held):
+        assert "张三" in Report.objects(code=kept).first().details
+    assert retention.run(365) == (0, 1)  # idempotent
+    assert audit.AuditEntry.objects(action="report.anonymise").count() == 1
+
+
+def test_anonymising_also_removes_officers_text_and_forgets_a_public_number(client, county):
+    from gateway.delivery.workflow import apply
+    from gateway.privacy.crypto import unseal
+    from gateway.records.people import Reporter
+    from gateway.records.reports import DISPATCH_TEXT_CONTEXT
+
+    code = file_and_close(client, county, 0, "false_report", 400)
+    kept = file_and_close(client, county, 1, "rescued", 400)
+    for each in (code, kept):
+        dispatch = Dispatch.objects(report_code=each).first()
+        Dispatch.objects(id=dispatch.id).update_one(set__status="acknowledged")
+        apply(str(dispatch.id), "note", actor="officer:x", actor_station=dispatch.station_code,
+              reason="李四说孩子是他外甥")
+    Dispatch.objects(report_code__in=[code, kept]).update(set__status="closed")
+    tipster = Reporter(phone="+8613912345678", name="公众", role="public").save()
+    Report.objects(code=code).update_one(set__reporter_id=tipster.id)
+
+    assert retention.run(365) == (1, 0)
+    raw = Dispatch._get_collection().find_one({"report_code": code})
+    assert unseal(raw["notes"][0]["text"], context=DISPATCH_TEXT_CONTEXT) == retention.REMOVED
+    shown = Dispatch._get_collection().find_one({"report_code": kept})["notes"][0]["text"]
+    assert unseal(shown, context=DISPATCH_TEXT_CONTEXT) == "李四说孩子是他外甥"
+    assert Reporter.objects(id=tipster.id).count() == 0  # the number is forgotten
+    assert Reporter.by_phone("+8613800001001").count() == 1  # registered people stay
+
+
+def test_a_run_that_died_half_way_is_finished_by_the_next(client, county, monkeypatch):
+    code = file_and_close(client, county, 0, "false_report", 400)
+
+    def dies(report_id):
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(retention, "_remove_dispatch_text", dies)
+    with pytest.raises(RuntimeError, match="worker killed"):
+        retention.run(365)
+    assert "anonymised" not in Report.objects(code=code).first().flags
+    monkeypatch.undo()
+    assert retention.run(365) == (1, 0)
+    assert "anonymised" in Report.objects(code=code).first().flags
+    assert audit.AuditEntry.objects(action="report.anonymise").count() == 1

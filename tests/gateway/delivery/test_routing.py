@@ -1,0 +1,80 @@
+"""Routing jobs and the outbox sweeper."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bson import ObjectId
+from rq import Queue
+
+from gateway.delivery import queues
+from gateway.delivery.routing import route_job_id, sweep
+from gateway.extensions import redis_store
+from gateway.intake.reports import new_report_code
+from gateway.records.reports import Location, Report
+from gateway.sample import cell_code
+from grid.documents import Dispatch, utcnow
+from tests.gateway.api.test_reports_api import run_jobs
+
+
+def stored_but_never_queued(age_s: int, category: str = "CHILD") -> Report:
+    """A report as left behind when the process died between the insert and the enqueue."""
+    return Report(
+        code=new_report_code(),
+        reporter_id=ObjectId(), client_id=f"lost-{ObjectId()}", category=category,
+        location=Location(method="grid_code", grid_code=cell_code(0, 1, 1)),
+        source="app", created_at=utcnow() - dt.timedelta(seconds=age_s),
+    ).save()
+
+
+def test_sweep_requeues_old_unrouted_reports_on_their_priority_queue(county):
+    old = stored_but_never_queued(120)
+    fresh = stored_but_never_queued(0)
+    assert sweep(older_than_s=60) == 1
+    critical = Queue(queues.CRITICAL, connection=redis_store.conn)
+    assert critical.job_ids == [route_job_id(str(old.id))]
+    run_jobs()
+    assert Report.objects(id=old.id).first().status == "routed"
+    assert Report.objects(id=fresh.id).first().status == "received"
+    assert Dispatch.objects(report_id=old.id, station_code="530627-WF").count() == 1
+
+
+def test_sweep_twice_still_one_dispatch(county):
+    old = stored_but_never_queued(120, category="OTHER")
+    assert sweep(older_than_s=60) == 1
+    assert sweep(older_than_s=60) == 1
+    run_jobs()
+    assert Dispatch.objects(report_id=old.id).count() == 1
+    assert Dispatch.objects(report_id=old.id).first().priority == "routine"
+
+
+def test_routed_reports_are_not_swept(county):
+    old = stored_but_never_queued(120)
+    sweep(older_than_s=60)
+    run_jobs()
+    assert sweep(older_than_s=60) == 0
+    assert Report.objects(id=old.id).first().status == "routed"
+
+
+def test_route_of_a_missing_report_is_harmless(county):
+    from gateway.delivery.routing import route
+
+    assert route(str(ObjectId())) == "missing"
+    assert Dispatch.objects.count() == 0
+
+
+def test_a_report_routes_by_the_jurisdiction_in_force_when_it_was_made(county):
+    from grid import jurisdiction
+
+    cell = cell_code(0, 1, 1)  # 乌峰派出所 today
+    jurisdiction.record_generation({cell: "530627-NT"}, dt.datetime(2026, 1, 1), "old map")
+    jurisdiction.record_generation({cell: "530627-WF"}, dt.datetime(2026, 6, 1), "new map")
+    made_before = stored_but_never_queued(120)
+    Report.objects(id=made_before.id).update_one(set__created_at=dt.datetime(2026, 3, 1))
+    made_after = stored_but_never_queued(120)
+    sweep(older_than_s=60)
+    run_jobs()
+    before = Report.objects(id=made_before.id).first()
+    assert before.station_code == "530627-NT"
+    assert "routed_by_earlier_jurisdiction" in before.flags
+    assert Report.objects(id=made_after.id).first().station_code == "530627-WF"

@@ -1,0 +1,260 @@
+"""SMS through the gateway, in process: webhook → stored raw → job → report and reply.
+
+Kannel's sendsms interface is played by a recording HTTP server on loopback;
+tests/e2e/test_sms_e2e.py does the same with a real Kannel and fakesmsc.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.delivery.outbound_sms import send_sms
+from gateway.intake.inbound_sms import unseal
+from gateway.privacy.phonebook import phone_index
+from gateway.records.people import Reporter
+from gateway.records.reports import Report
+from grid.documents import Dispatch
+from sms.records import InboundMessage, OptOut, OutboundMessage, Sighting
+from tests.gateway.api.test_reports_api import run_jobs
+from tests.helpers import sms_to, texts_to, with_sms
+
+SECRET = "s3cret-for-tests"
+REGISTERED = "+8613800001001"  # 张秀英, grid worker, home cell in 城南社区
+UNKNOWN = "+8613912345678"
+
+
+@pytest.fixture
+def settings(settings, sendsms):  # type: ignore[override]
+    return with_sms(settings, sendsms, SECRET, kannel_password="pw", public_tips_per_hour=3)
+
+
+_ids = iter(range(1, 10_000))
+
+
+def mo(client, text: str, sender: str = REGISTERED, ucs2: bool = True, **extra):
+    params = {"secret": SECRET, "id": f"kannel-{next(_ids)}", "from": sender, "to": "10690110",
+              "coding": "2" if ucs2 else "0", "charset": "UTF-16BE" if ucs2 else "UTF-8",
+              "hex": text.encode("utf-16-be" if ucs2 else "utf-8").hex().upper(),
+              "ts": "1795440000", "smsc": "fake", **extra}
+    return client.get("/sms/inbound/kannel", query_string=params), params
+
+
+replies_to = texts_to
+
+
+def test_wrong_or_missing_secret_is_403_and_nothing_is_stored(client, county):
+    resp, _ = mo(client, "R 1 test", secret="nope")
+    assert resp.status_code == 403
+    resp = client.get("/sms/inbound/kannel", query_string={"id": "1", "from": REGISTERED})
+    assert resp.status_code == 403
+    assert InboundMessage.objects.count() == 0
+
+
+def test_chinese_report_from_a_registered_reporter_is_filed_routed_and_receipted(client, county):
+    resp, _ = mo(client, "举报 拐卖儿童 村口面包车上有个哭闹的男孩")
+    assert resp.status_code == 200
+    assert resp.data == b""
+    [stored] = InboundMessage.objects
+    assert stored.state == "stored"  # raw first; the job does the rest
+    run_jobs()
+    [report] = Report.objects
+    assert (report.category, report.source, report.trust, report.status) == (
+        "CHILD", "sms", "mandated", "routed")
+    assert report.details == "村口面包车上有个哭闹的男孩"
+    assert report.station_code == "530627-WF"  # the reporter's home cell
+    assert replies_to(REGISTERED) == [f"已收到举报{report.code}，已转交乌峰派出所。"]
+    assert InboundMessage.objects.first().state == "handled"
+
+
+def test_the_same_kannel_message_id_twice_makes_one_report_and_one_reply(client, county):
+    _, params = mo(client, "R 1 @530627001002003 boy taken into van", ucs2=False)
+    again = client.get("/sms/inbound/kannel", query_string=params)
+    assert again.status_code == 200
+    run_jobs()
+    assert InboundMessage.objects.count() == 1
+    assert Report.objects.count() == 1
+    assert Report.objects.first().cell_code == "530627001002003"
+    assert len(replies_to(REGISTERED)) == 1
+    # One per station: the cell's station and, for a child case, the county desk.
+    assert sorted(d.station_code for d in Dispatch.objects) == ["530627-WF", "530627-XJ"]
+
+
+def test_free_text_is_a_triaged_urgent_report(client, county):
+    mo(client, "村里来了个陌生人带着哭闹的小孩")
+    run_jobs()
+    [report] = Report.objects
+    assert (report.category, report.priority) == ("UNCLASSIFIED", "urgent")
+    assert "triage" in report.flags
+    assert report.details == "村里来了个陌生人带着哭闹的小孩"
+    assert report.code in replies_to(REGISTERED)[0]
+
+
+def test_unknown_number_is_a_public_tip_and_bursts_are_limited(client, county):
+    for i in range(5):
+        mo(client, f"R 2 外地媳妇不让出门 {i}", sender="13912345678")
+    run_jobs()
+    reports = Report.objects(trust="public")
+    assert reports.count() == 3  # public_tips_per_hour in this test
+    assert InboundMessage.objects(state="rate_limited").count() == 2
+    assert InboundMessage.objects.count() == 5  # every raw message kept
+    assert Reporter.by_phone(UNKNOWN).first().role == "public"
+    texts = replies_to(UNKNOWN)
+    assert sum("过于频繁" in t for t in texts) == 1  # one warning, not one per message
+
+
+def test_sighting_and_swept_are_tied_to_the_alert_code(client, county):
+    mo(client, "S 402913 @530627001002003 在车站看到", ucs2=True)
+    mo(client, "OK 402913", ucs2=False)
+    run_jobs()
+    kinds = sorted((s.kind, s.alert_code) for s in Sighting.objects)
+    assert kinds == [("sighting", "402913"), ("swept", "402913")]
+    assert Report.objects.count() == 0
+    assert any("402913" in t for t in replies_to(REGISTERED))
+
+
+def test_missing_alert_code_gets_a_fix_reply(client, county):
+    mo(client, "S 在车站看到", ucs2=True)
+    run_jobs()
+    assert Sighting.objects.count() == 0
+    assert "缺少编号" in replies_to(REGISTERED)[0]
+
+
+def test_status_answers_only_the_phone_that_filed(client, county):
+    mo(client, "R 1 test", ucs2=False)
+    run_jobs()
+    code = Report.objects.first().code
+    mo(client, f"Q {code}", ucs2=False)
+    mo(client, f"Q {code}", sender="+8613800001002", ucs2=False)  # another registered reporter
+    run_jobs()
+    assert replies_to(REGISTERED)[-1] == f"举报{code}：已转交派出所。"
+    assert replies_to("+8613800001002") == [f"未找到您的举报{code}，请核对举报码。"]
+
+
+def test_help_and_unsubscribe(client, county):
+    mo(client, "帮助")
+    mo(client, "TD", ucs2=False)
+    mo(client, "TD", sender=UNKNOWN, ucs2=False)
+    run_jobs()
+    mine = replies_to(REGISTERED)
+    assert any(t.startswith("举报：R") for t in mine)
+    assert any("不能退订" in t for t in mine)
+    assert OptOut.objects(phone_index=phone_index(UNKNOWN)).count() == 1
+    assert OptOut.objects(phone_index=phone_index(REGISTERED)).count() == 0
+    assert "phone" not in OptOut._get_collection().find_one()  # only the blind index is kept
+
+
+def test_help_followed_by_a_story_is_filed_as_a_report(client, county):
+    mo(client, "帮助 我的孩子在集市被人抱走了")
+    run_jobs()
+    [report] = Report.objects
+    assert "孩子" in report.details
+    assert "triage" in report.flags
+
+
+@pytest.mark.parametrize("sender", ["12", "+99912345", "abc", "+8610000"])
+def test_invalid_or_spoofed_numbers_are_kept_but_not_answered(client, county, sender):
+    resp, _ = mo(client, "R 1 test", sender=sender, ucs2=False)
+    assert resp.status_code == 200
+    run_jobs()
+    [stored] = InboundMessage.objects
+    assert stored.state == "rejected"
+    assert stored.sender_valid is False
+    assert Report.objects.count() == 0
+    assert OutboundMessage.objects.count() == 0
+
+
+def test_missing_parameters_are_kept_for_a_person_and_not_retried(client, county):
+    resp = client.get("/sms/inbound/kannel", query_string={"secret": SECRET, "id": "x1",
+                                                           "hex": "41"})
+    assert resp.status_code == 202  # Kannel stops retrying; a retry cannot fix it
+    assert b"missing_parameter: from" in resp.data
+    [kept] = InboundMessage.objects
+    assert kept.state == "rejected"
+    assert unseal(kept.raw["hex"]) == "41"
+    assert "secret" not in kept.raw
+
+
+@pytest.mark.parametrize("odd", ["a\x00b", "$where", "a.b", "名字"])
+def test_any_parameter_name_is_kept_never_a_500(client, county, odd):
+    # Found by schemathesis: a NUL byte in a parameter's name was a 500 (not a field name).
+    resp, _ = mo(client, "R 1 test", ucs2=False, **{odd: "v"})
+    assert resp.status_code == 200
+    [kept] = InboundMessage.objects
+    assert kept.raw["x-" + odd.encode().hex()] == "v"
+
+
+def test_missing_parameters_with_an_odd_name_are_kept_too(client, county):
+    resp = client.get("/sms/inbound/kannel", query_string={"secret": SECRET, "a\x00": "v"})
+    assert resp.status_code == 202
+    [kept] = InboundMessage.objects
+    assert kept.raw["x-" + b"a\x00".hex()] == "v"
+
+
+def test_undecodable_bytes_and_odd_charsets_are_stored_and_filed(client, county):
+    resp, _ = mo(client, "", hex="FFFE41D800", coding="2", charset="x-klingon")
+    assert resp.status_code == 200
+    run_jobs()
+    stored = InboundMessage.objects.first()
+    assert unseal(stored.raw["text_hex"]) == "FFFE41D800"
+    assert stored.state == "handled"
+
+
+def test_ten_kilobytes_of_text_is_kept_whole_and_filed_truncated(client, county):
+    text = "R 1 " + "面包车" * 3400
+    resp = client.post("/sms/inbound/kannel?" + "&".join(
+        f"{k}={v}" for k, v in {"secret": SECRET, "id": "big-1", "from": REGISTERED}.items()),
+        data=text.encode("utf-8"), content_type="text/plain; charset=utf-8")
+    assert resp.status_code == 200
+    run_jobs()
+    assert unseal(InboundMessage.objects.first().text) == text
+    report = Report.objects.first()
+    assert 0 < len(report.details) <= 4000
+
+
+def test_receipt_is_sent_through_sendsms_and_delivery_reported(client, county, sendsms):
+    mo(client, "R 1 test", ucs2=False)
+    run_jobs()
+    [request] = [r for r in sendsms.requests if r.params["to"] == REGISTERED]
+    assert request.path == "/cgi-bin/sendsms"
+    assert request.params["coding"] == "2"  # Chinese receipt: UCS-2
+    assert request.params["charset"] == "UTF-8"
+    assert request.params["dlr-mask"] == "19"
+    assert request.params["text"].startswith("已收到举报R")
+    ref = sms_to(REGISTERED)[0].ref
+    assert OutboundMessage.objects(ref=ref).first().state == "sent"
+    dlr = client.get("/sms/dlr/kannel", query_string={"secret": SECRET, "ref": ref, "status": "1"})
+    assert dlr.status_code == 200
+    assert OutboundMessage.objects(ref=ref).first().state == "delivered"
+    assert client.get("/sms/dlr/kannel", query_string={"ref": ref, "status": "1"}
+                      ).status_code == 403
+
+
+def test_duty_phone_gets_a_notice_without_personal_details(client, county, sendsms):
+    mo(client, "R 1 穿红衣男孩被抱走 张三 13900000000")
+    run_jobs()
+    # 乌峰派出所's duty phone and the county desk's.
+    assert len(sms_to("+8613800002001", purpose="dispatch_notice")) == 1
+    assert len(sms_to("+8613800002099", purpose="dispatch_notice")) == 1
+    [notice] = texts_to("+8613800002001", purpose="dispatch_notice")
+    assert "张三" not in notice
+    assert "139" not in notice
+    assert notice.startswith("新线索R")
+
+
+def test_permanent_send_errors_are_recorded_not_retried(client, county, sendsms):
+    sendsms.status, sendsms.body = 403, "Authorization failed for sendsms"
+    mo(client, "R 1 test", ucs2=False)
+    run_jobs()
+    receipt = sms_to(REGISTERED)[0]
+    assert (receipt.state, receipt.last_error, receipt.attempts) == ("failed", "unauthorized", 1)
+
+
+def test_transient_send_errors_are_retried(client, county, sendsms):
+    sendsms.status, sendsms.body = 503, "Temporal failure"
+    mo(client, "R 1 test", ucs2=False)
+    run_jobs()  # the first try fails; RQ schedules a retry
+    receipt = sms_to(REGISTERED)[0]
+    assert (receipt.state, receipt.last_error) == ("queued", "unavailable")
+    sendsms.status, sendsms.body = 202, "0: Accepted for delivery"
+    assert send_sms(receipt.ref) == "sent"
+    assert OutboundMessage.objects(ref=receipt.ref).first().attempts == 2
