@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -19,6 +20,9 @@ from deploy.processes import ROOT, Stack, app_env, find_program
 
 VAR = ROOT / "var"
 ANCHORS = VAR / "audit-anchors.jsonl"
+# The settings `make run` made, for the `safegrid` CLI to use from this directory
+# (gateway/cli/common.py reads it when the variables are not set already).
+ENV_FILE = VAR / "safegrid.env"
 
 
 def main() -> int:
@@ -44,9 +48,12 @@ def main() -> int:
         mongo = stack.secantus(args.mongo_port, str(VAR / "mongo"))
         # The cron anchors the audit head here (docs/security.md, A7); a deployment
         # keeps this file on other storage and ships it off-host.
+        secret = _local_secret("sms-webhook-secret", "SAFEGRID_SMS_WEBHOOK_SECRET")
         env = app_env(f"mongodb://127.0.0.1:{mongo.port}/safegrid",
                       f"redis://127.0.0.1:{redis.port}/0", _local_keys(),
-                      SAFEGRID_AUDIT_ANCHOR_FILE=str(ANCHORS))
+                      SAFEGRID_AUDIT_ANCHOR_FILE=str(ANCHORS),
+                      SAFEGRID_SMS_WEBHOOK_SECRET=secret)
+        _write_env_file(env)
         tokens = VAR / "sample-tokens.txt"
         loaded = subprocess.run(
             [find_program("safegrid"), "sample-data", "--if-empty", "--tokens-file", str(tokens)],
@@ -71,10 +78,12 @@ SafeGrid is running.
   logs          {VAR / 'log'}
   audit anchors {ANCHORS}
   tokens        {tokens}
+  SMS webhook   {base}/sms/inbound/kannel?secret={secret}  (SAFEGRID_SMS_WEBHOOK_SECRET)
+  CLI settings  {ENV_FILE}  (`.venv/bin/safegrid …` from this directory uses them)
 """)
         if tokens.exists():
             print(tokens.read_text(encoding="utf-8"))
-        print(_example(base, tokens))
+        print(_example(base, tokens, secret))
         print("Press Ctrl-C to stop.", flush=True)
         while not stopping:
             for service in stack.services:
@@ -87,6 +96,26 @@ SafeGrid is running.
     finally:
         print("==> stopping", flush=True)
         stack.stop()
+
+
+def _local_secret(name: str, variable: str) -> str:
+    """A random secret made on first start and kept in ./var (mode 600), unless set."""
+    if os.environ.get(variable):
+        return os.environ[variable]
+    path = VAR / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(24) + "\n", encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _write_env_file(env: dict[str, str]) -> None:
+    """The settings of this run as KEY=value lines (mode 600: it holds the data key)."""
+    ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
+    ENV_FILE.write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())),
+                        encoding="utf-8")
+    ENV_FILE.chmod(0o600)
 
 
 def _local_keys() -> str:
@@ -106,25 +135,35 @@ def _local_keys() -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def _example(base: str, tokens: Path) -> str:
-    """A first report to try, and the station inbox it lands in (南台派出所's)."""
-    reporter = officer = "<token>"
+def _example(base: str, tokens: Path, secret: str) -> str:
+    """A first app report, a first SMS, and where they land (南台派出所's inbox)."""
+    found: dict[str, str] = {}
     if tokens.exists():
         for line in tokens.read_text(encoding="utf-8").splitlines():
             who, _, token = line.rpartition(": ")
-            if who.startswith("reporter") and reporter == "<token>":
-                reporter = token
-            if who.startswith("officer 南台") and officer == "<token>":
-                officer = token
+            for role in ("reporter", "officer 南台", "supervisor", "auditor"):
+                if who.startswith(role):
+                    found.setdefault(role, token)
+    reporter, officer = found.get("reporter", "<token>"), found.get("officer 南台", "<token>")
+    supervisor, auditor = found.get("supervisor", "<token>"), found.get("auditor", "<token>")
     body = ('{"client_id": "try-0001-0001", "category": "CHILD", '
             '"details": "穿红衣男孩被陌生人抱上面包车", '
             '"location": {"lat": 27.4430, "lon": 104.8737}}')
+    sms = ("id=try-sms-0001&from=%2B8613912340001&to=12110"
+           "&text=R%20CHILD%20%E5%9F%8E%E5%85%B3%E8%BD%A6%E7%AB%99%E6%9C%89%E4%BA%BA%E6%8B%90"
+           "%E5%B0%8F%E5%AD%A9")  # "R CHILD 城关车站有人拐小孩", from an unregistered phone
     return "\n".join([
-        "Try it (a report in 南台街道, then 南台派出所's inbox):",
+        "Try it:",
+        "  an app report in 南台街道 (as a registered reporter):",
         f"  curl -s -X POST {base}/api/v1/reports -H 'Authorization: Bearer {reporter}' "
         f"-H 'Content-Type: application/json' -d '{body}'",
+        "  an SMS, as Kannel hands it over (a public tip; the reply is queued for Kannel):",
+        f"  curl -s '{base}/sms/inbound/kannel?secret={secret}&{sms}'",
+        "  南台派出所's inbox (officer), the county's overdue clues (supervisor), the audit trail:",
         f"  curl -s {base}/api/v1/stations/530627-NT/dispatches "
         f"-H 'Authorization: Bearer {officer}'",
+        f"  curl -s {base}/api/v1/counties/530627/overdue -H 'Authorization: Bearer {supervisor}'",
+        f"  curl -s '{base}/api/v1/audit?limit=5' -H 'Authorization: Bearer {auditor}'",
         "",
     ])
 

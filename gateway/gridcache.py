@@ -77,6 +77,9 @@ def _listen() -> None:
         try:
             pubsub = redis_store.conn.pubsub(ignore_subscribe_messages=True)
             pubsub.subscribe(CHANNEL)
+            # Announcements made before this subscription (the first one, or while Redis
+            # was away) were not heard: the next lookup compares versions once.
+            _current.stale = True
             for message in pubsub.listen():
                 if message.get("type") == "message":
                     _current.stale = True  # the next lookup compares versions

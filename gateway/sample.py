@@ -138,6 +138,15 @@ def build() -> SampleCounty:
                          phone="+8613800003099", password_hash=password_hash).save()
     county.tokens[f"supervisor {bureau}"] = issue_token(
         "supervisor", subject_id=supervisor.id, county_code=COUNTY, label=supervisor.name)
+    # The county criminal-investigation duty desk works child cases as a station does.
+    desk = Officer(name="刑侦大队值班民警", role="officer", station_code=COUNTY_DESK[0],
+                   county_code=COUNTY, phone="+8613800003098",
+                   password_hash=password_hash).save()
+    county.tokens[f"officer {COUNTY_DESK[1]} ({COUNTY_DESK[0]})"] = issue_token(
+        "officer", subject_id=desk.id, station_code=COUNTY_DESK[0], county_code=COUNTY,
+        label=desk.name)
+    county.tokens["auditor (reads the audit trail only)"] = issue_token(
+        "auditor", county_code=COUNTY, label="sample auditor")
     return county
 
 

@@ -2,18 +2,35 @@
 
 Chinese map SDKs (AMap, Tencent: GCJ-02; Baidu: BD-09) report shifted
 coordinates; everything SafeGrid stores and indexes is WGS-84.
+
+GCJ-02's shift applies in mainland China only. Whether a point is there is
+decided by a real boundary (geo/data/mainland_china.geojson, from Natural
+Earth; its README says how it was made), not prcoords' rectangle, which
+also covers Seoul, Pyongyang, Hanoi, Ulaanbaatar and Osaka. Hong Kong, Macau
+and Taiwan are outside it: their maps, and the Chinese SDKs' maps of them,
+are not shifted, so a point there is taken as given. Within about 2 km of a
+land border the answer follows Natural Earth's line; the shift is ~0.5 km.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+from pathlib import Path
+from typing import Any
 
 import prcoords
+import shapely
+from shapely.geometry import shape
+
+MAINLAND_FILE = Path(__file__).with_name("data") / "mainland_china.geojson"
 
 DATUMS = ("wgs84", "gcj02", "bd09")
 
 
-def _normalise(datum: str) -> str:
+def normalise(datum: str) -> str:
+    """The datum's canonical name (`GCJ-02`, `gcj_02`, `GCJ02` → `gcj02`); ValueError if unknown."""
     # Clients spell these "WGS-84", "GCJ_02", "bd09"; accept all of them.
     name = datum.strip().lower().replace("-", "").replace("_", "")
     if name not in DATUMS:
@@ -28,18 +45,41 @@ def _check(lat: float, lon: float) -> None:
         raise ValueError(f"coordinates out of range: lat={lat!r}, lon={lon!r}")
 
 
+@functools.cache
+def _mainland() -> Any:
+    """The mainland-China boundary, read once per process and prepared for fast tests."""
+    collection = json.loads(MAINLAND_FILE.read_text(encoding="utf-8"))
+    geometry = shape(collection["features"][0]["geometry"])
+    shapely.prepare(geometry)
+    return geometry
+
+
+def in_mainland_china(lat: float, lon: float) -> bool:
+    """Whether GCJ-02 applies at (lat, lon): inside the mainland-China boundary."""
+    # prcoords' rectangle first: most points abroad are decided without the polygon.
+    if not prcoords.sanity_in_china_p(prcoords.Coords(lat, lon)):
+        return False
+    return bool(shapely.contains_xy(_mainland(), lon, lat))
+
+
 def _in_china(lat: float, lon: float) -> bool:
-    # prcoords' own box. Checked here so that outside China we return the
-    # input unchanged without prcoords' per-call warning, and so that its
-    # iterative inverses (which skip the check) are never applied abroad.
-    return bool(prcoords.sanity_in_china_p(prcoords.Coords(lat, lon)))
+    # Checked here so that outside the mainland we return the input unchanged
+    # without prcoords' per-call warning, and so that its iterative inverses
+    # (which skip the check) are never applied abroad.
+    return in_mainland_china(lat, lon)
 
 
 def _gcj_to_wgs(lat: float, lon: float) -> tuple[float, float]:
-    if not _in_china(lat, lon):
+    if not prcoords.sanity_in_china_p(prcoords.Coords(lat, lon)):
         return lat, lon
     # The iterative inverse is exact to ~0.1 mm; the rough one is off by metres.
     wgs = prcoords.gcj_wgs_bored(prcoords.Coords(lat, lon))
+    # Decided on the true (WGS-84) point, as the forward shift is: then every
+    # mainland point comes back exactly. Within ~0.5 km of the boundary a GCJ-02
+    # point has two readings (shifted from inside, or unshifted from outside);
+    # this takes the first.
+    if not in_mainland_china(float(wgs.lat), float(wgs.lon)):
+        return lat, lon
     return float(wgs.lat), float(wgs.lon)
 
 
@@ -51,8 +91,8 @@ def _wgs_to_gcj(lat: float, lon: float) -> tuple[float, float]:
 
 
 def to_wgs84(lat: float, lon: float, datum: str) -> tuple[float, float]:
-    """Convert (lat, lon) given in `datum` to WGS-84; GCJ-02 equals WGS-84 outside China."""
-    name = _normalise(datum)
+    """Convert (lat, lon) given in `datum` to WGS-84; GCJ-02 is WGS-84 outside the mainland."""
+    name = normalise(datum)
     _check(lat, lon)
     if name == "wgs84":
         return float(lat), float(lon)
@@ -65,7 +105,7 @@ def to_wgs84(lat: float, lon: float, datum: str) -> tuple[float, float]:
 
 def from_wgs84(lat: float, lon: float, datum: str) -> tuple[float, float]:
     """Convert WGS-84 (lat, lon) to `datum`; the inverse of `to_wgs84`."""
-    name = _normalise(datum)
+    name = normalise(datum)
     _check(lat, lon)
     if name == "wgs84":
         return float(lat), float(lon)

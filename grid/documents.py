@@ -91,6 +91,8 @@ class Dispatch(me.Document):
     flags = me.ListField(me.StringField())
     reported_at = me.DateTimeField(required=True)
     created_at = me.DateTimeField(required=True, default=utcnow)
+    # Moves when a new report joins the clue, so it rises in the inbox.
+    updated_at = me.DateTimeField()
     delivered_at = me.DateTimeField()
     acknowledged_at = me.DateTimeField()
     acknowledged_by = me.StringField()
@@ -107,8 +109,13 @@ class Dispatch(me.Document):
     transfer_requested_at = me.DateTimeField()
     transfer_rejected_at = me.DateTimeField()
     transferred_at = me.DateTimeField()
+    # The receiving station's own window to answer a transfer request; the clue's
+    # ack_deadline keeps running meanwhile (grid/lifecycle.py).
+    transfer_answer_by = me.DateTimeField()
     outcome = me.StringField()
     outcome_reason = me.StringField()
+    # Closed because the case was closed at this dispatch (another station's copy).
+    duplicate_of = me.StringField()
     closed_by = me.StringField()
     closed_at = me.DateTimeField()
     notes = me.ListField(me.DictField())  # {text, by, station, at}
@@ -120,6 +127,7 @@ class Dispatch(me.Document):
         "indexes": [
             {"fields": ["report_id", "station_code"], "unique": True},
             ("station_code", "-created_at"),
+            ("station_code", "-updated_at", "-created_at"),  # the inbox, latest news first
             ("station_code", "status", "-created_at"),
             ("status", "next_check_at"),  # the escalation sweeper's query
             ("transfer_to", "status"),  # transfers offered to a station

@@ -25,7 +25,8 @@ CHAIN = ("station_duty_officer", "station_chief", "county_duty_desk", "county_su
 DEFAULT_STEP_S = 300
 DEFAULT_REPEAT_S = 900
 # Only a clue nobody has taken yet can be overdue: acknowledged and closed ones
-# are someone's; a pending transfer waits on the receiving station.
+# are someone's. A pending transfer of an unacknowledged clue stays on the
+# owning station's clock (the receiving station has its own window to answer).
 OVERDUE_STATES = frozenset({"new", "delivered", "transfer_requested"})
 
 
@@ -123,12 +124,15 @@ def next_step(level: int) -> tuple[int, str, int]:
     return DEFAULT_POLICY.next_step(level)
 
 
-def overdue(status: str, deadline: dt.datetime | None, now: dt.datetime) -> bool:
+def overdue(status: str, deadline: dt.datetime | None, now: dt.datetime,
+            acknowledged: bool = False) -> bool:
     """Whether a dispatch in `status` is past its deadline and still waiting on someone.
 
     A missing deadline counts as overdue for a waiting dispatch: a clue
-    without a deadline must escalate, never wait forever.
+    without a deadline must escalate, never wait forever. An `acknowledged`
+    clue (its station took it, then asked another to take it over) is
+    someone's while the transfer is pending: not overdue.
     """
-    if status not in OVERDUE_STATES:
+    if status not in OVERDUE_STATES or acknowledged:
         return False
     return deadline is None or now >= deadline

@@ -2,6 +2,8 @@
 
     new ─deliver─> delivered ─acknowledge─> acknowledged ─close(outcome)─> closed
      └──────────────acknowledge──────────────┘
+    any open state ─close_duplicate(of)─> closed   (the system, when the case is closed
+                                                   at another station's dispatch)
     new | delivered | acknowledged ─request_transfer─> transfer_requested
     transfer_requested ─accept_transfer─> new (at the target station)
     transfer_requested ─reject_transfer─> the state before the request
@@ -17,9 +19,17 @@ Clock: `plan` never reads it. The caller takes one `now` (naive UTC) and
     closed_at; a cleared timestamp such as acknowledged_at on
     accept_transfer is in `set_fields` as None instead),
   - adds `"at": now` to the audit entry and to every entry in `Plan.push`,
-  - when `Plan.restart_sla` is true, sets `ack_deadline` to
-    `grid.escalation.deadline(priority, now)` (`set_fields` already resets
-    `escalation_level` to 0).
+  - when `Plan.restart_sla` is true (only when a station accepts a transfer: the
+    clue is new to it), sets `ack_deadline` to `grid.escalation.deadline(priority,
+    now)`; the escalation level is never reset, so the chain above the station
+    keeps climbing from where it stood,
+  - when `Plan.answer_window` is true (a transfer request), sets
+    `transfer_answer_by` to that same deadline: the receiving station's own
+    window to answer, while the clue's deadline keeps running.
+
+The clock belongs to the clue: a transfer request or its rejection never moves
+`ack_deadline` or `escalation_level`, so asking a neighbour to take an overdue
+clue, and being refused, leaves it overdue and escalating.
 `None` in `set_fields` means "clear the field" ($unset or null; a guard of
 `field: None` matches both in MongoDB).
 """
@@ -50,6 +60,7 @@ ACTIONS = (
     "reject_transfer",
     "note",
     "close",
+    "close_duplicate",
 )
 
 # Who may act: the delivery job, an officer of the dispatch's station, or an
@@ -119,6 +130,14 @@ TRANSITIONS: dict[str, Transition] = {
         # Only an acknowledged clue can be closed, so every closed clue has an
         # acknowledgement time and response-time figures stay honest.
         Transition("close", frozenset({"acknowledged"}), "closed", STATION),
+        # Closing a case closes every other dispatch of its reports (the county
+        # desk's copy) as a duplicate of the one closed, whatever its state.
+        Transition(
+            "close_duplicate",
+            frozenset({"new", "delivered", "acknowledged", "transfer_requested"}),
+            "closed",
+            SYSTEM,
+        ),
     )
 }
 
@@ -155,6 +174,7 @@ class Plan:
     push: dict[str, dict[str, object]] = field(default_factory=dict)  # $push; caller adds "at"
     stamp: tuple[str, ...] = ()  # fields the caller sets to its `now`
     restart_sla: bool = False  # caller sets ack_deadline from `now`
+    answer_window: bool = False  # caller sets transfer_answer_by from `now`
 
 
 def _clean(text: str | None) -> str | None:
@@ -177,6 +197,7 @@ def plan(
     outcome: str | None = None,
     reason: str | None = None,
     known_stations: Container[str] = frozenset(),
+    duplicate_of: str | None = None,
 ) -> Plan:
     """Validate `action` on a dispatch as read and plan its guarded update; raise TransitionError.
 
@@ -184,9 +205,10 @@ def plan(
     dispatch's stored fields; `actor_station` is the acting officer's station
     (None for the delivery job) and `actor` the officer's id; `target_station`
     is the requested target of request_transfer; `reason` is the why (the note
-    text for `note`). Checks run in this order: the actor can see the
-    dispatch (else forbidden, without the state), the state allows the action
-    (else not_allowed with the state), the actor's role, then the input.
+    text for `note`); `duplicate_of` the dispatch whose closing closes this
+    one. Checks run in this order: the actor can see the dispatch (else
+    forbidden, without the state), the state allows the action (else
+    not_allowed with the state), the actor's role, then the input.
     """
     transition = TRANSITIONS.get(action)
     if transition is None:
@@ -250,6 +272,21 @@ def plan(
             raise TransitionError("reason_required", "a note needs text", current_status)
         note: dict[str, object] = {"text": reason, "by": actor, "station": actor_station}
         return Plan(current_status, current_status, guard, {}, audit, push={"notes": note})
+    if action == "close_duplicate":
+        if duplicate_of is None:
+            raise ValueError("close_duplicate needs the dispatch it duplicates")
+        audit["outcome"] = "duplicate"
+        audit["duplicate_of"] = duplicate_of
+        return Plan(
+            current_status,
+            "closed",
+            guard,
+            {"status": "closed", "outcome": "duplicate", "duplicate_of": duplicate_of,
+             "closed_by": actor, "transfer_to": None, "status_before_transfer": None,
+             "transfer_answer_by": None},
+            audit,
+            stamp=("closed_at",),
+        )
     return _close(current_status, guard, audit, actor, outcome, reason)
 
 
@@ -306,12 +343,12 @@ def _request_transfer(
             "transfer_reason": reason,
             # A rejection of an earlier request is stale now.
             "transfer_rejection_reason": None,
-            # The target station has one SLA to accept or reject.
-            "escalation_level": 0,
         },
         audit,
         stamp=("transfer_requested_at",),
-        restart_sla=True,
+        # The target station has one SLA to accept or reject; the clue's own
+        # deadline and escalation level do not move.
+        answer_window=True,
     )
 
 
@@ -340,10 +377,12 @@ def _accept_transfer(
             "delivered_at": None,
             "acknowledged_at": None,
             "acknowledged_by": None,
-            "escalation_level": 0,
+            "transfer_answer_by": None,
         },
         audit,
         stamp=("transferred_at",),
+        # A fresh deadline for the new station; escalation_level is kept, so the
+        # county desk and supervisor are not asked again from the bottom.
         restart_sla=True,
     )
 
@@ -358,7 +397,7 @@ def _reject_transfer(
     if reason is None:
         raise TransitionError("reason_required", "a rejection needs a reason", current_status)
     # A missing or corrupt previous state must not strand the clue: "new"
-    # makes the station acknowledge it again under a running SLA.
+    # makes the station acknowledge it again under its running SLA.
     back = status_before_transfer if status_before_transfer in _RETURNABLE else "new"
     assert back is not None
     audit["to"] = back
@@ -371,12 +410,11 @@ def _reject_transfer(
             "transfer_to": None,
             "status_before_transfer": None,
             "transfer_rejection_reason": reason,
-            "escalation_level": 0,
+            "transfer_answer_by": None,
         },
         audit,
         stamp=("transfer_rejected_at",),
-        # Back to an unacknowledged state: the SLA runs again from now.
-        restart_sla=back != "acknowledged",
+        # Back with its original deadline and escalation level, overdue if it was.
     )
 
 

@@ -66,8 +66,13 @@ def fix(error: str) -> str:
     return FIXES.get(error, "未能识别，请发 帮助 查看格式。")
 
 
-def status(report_code: str, state: str) -> str:
-    """The state of a report, for its own sender only (no case details)."""
+def status(report_code: str, state: str, station_name: str | None = None) -> str:
+    """The state of a report, for its own sender only: no case details, but the station
+    that holds it now (after a transfer, the new one)."""
+    if station_name and state == "routed":
+        return f"举报{report_code}：已转交{station_name[:_MAX_STATION]}。"
+    if station_name and state == "acknowledged":
+        return f"举报{report_code}：{station_name[:_MAX_STATION]}已签收。"
     return f"举报{report_code}：{STATUS_NAMES.get(state, '处理中')}。"
 
 
@@ -100,6 +105,14 @@ def dispatch_notice(report_code: str, category: str, cell_name: str | None) -> s
     """To a station's duty phone: code, category, cell — no victim or reporter details."""
     where = (cell_name or "辖区外")[:24]
     return f"新线索{report_code}：{CATEGORY_NAMES.get(category, category)}，{where}。请尽快签收。"
+
+
+def linked_report_notice(report_code: str, new_code: str, category: str,
+                         priority_raised: bool) -> str:
+    """To a station's duty phone: a new report joined a clue it already works."""
+    name = CATEGORY_NAMES.get(category, category)
+    raised = "，已升为紧急" if priority_raised else ""
+    return f"线索{report_code}（{name}）有新举报{new_code}并入{raised}，请查看。"
 
 
 def escalation_notice(report_code: str, category: str, minutes_overdue: int, level: int) -> str:

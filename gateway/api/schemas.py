@@ -15,6 +15,7 @@ from gateway.privacy.crypto import unseal
 from gateway.privacy.genetic import refusal
 from gateway.records.reports import DISPATCH_TEXT_CONTEXT
 from geo.datum import DATUMS
+from geo.datum import normalise as normalise_datum
 from grid.documents import DISPATCH_STATUSES
 from grid.lifecycle import OUTCOMES
 from sms.grammar import CATEGORIES, UNCLASSIFIED
@@ -73,13 +74,25 @@ class StrictSchema(Schema):
         unknown = "raise"
 
 
+class Datum(fields.String):
+    """A datum name as clients spell it (`GCJ02`, `gcj-02`, `BD09`), loaded canonical."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return normalise_datum(text)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
 class PointSchema(StrictSchema):
     lat = fields.Float(required=True, validate=validate.Range(-90, 90), allow_nan=False)
     lon = fields.Float(required=True, validate=validate.Range(-180, 180), allow_nan=False)
-    datum = fields.String(
+    datum = Datum(
         load_default="wgs84",
-        validate=validate.OneOf(DATUMS),
-        metadata={"description": "wgs84 (GPS), gcj02 (AMap/Tencent) or bd09 (Baidu)"},
+        metadata={"enum": list(DATUMS),
+                  "description": "wgs84 (GPS), gcj02 (AMap/Tencent) or bd09 (Baidu); any case, "
+                                 "with or without - or _ (GCJ-02, gcj_02)"},
     )
 
 
@@ -202,6 +215,8 @@ class DispatchOutSchema(Schema):
     flags = fields.List(fields.String())
     reported_at = UtcDateTime(required=True)
     created_at = UtcDateTime(required=True)
+    updated_at = UtcDateTime(allow_none=True, metadata={
+        "description": "its latest news: when it was made, or when a report last joined it"})
     delivered_at = UtcDateTime(allow_none=True)
     acknowledged_at = UtcDateTime(allow_none=True)
     acknowledged_by = fields.String(allow_none=True)
@@ -211,7 +226,12 @@ class DispatchOutSchema(Schema):
     transfer_reason = SealedText(DISPATCH_TEXT_CONTEXT, allow_none=True)
     transfer_rejection_reason = SealedText(DISPATCH_TEXT_CONTEXT, allow_none=True)
     transferred_from = fields.String(allow_none=True)
+    transfer_answer_by = UtcDateTime(allow_none=True, metadata={
+        "description": "a pending transfer: by when the receiving station should answer; "
+                       "the clue's ack_deadline keeps running meanwhile"})
     outcome = fields.String(allow_none=True)
+    duplicate_of = fields.String(allow_none=True, metadata={
+        "description": "closed because its case was closed at this dispatch"})
     outcome_reason = SealedText(DISPATCH_TEXT_CONTEXT, allow_none=True)
     closed_at = UtcDateTime(allow_none=True)
     notes = fields.List(fields.Nested(NoteOutSchema))

@@ -54,11 +54,7 @@ def grid() -> None:
 
 def _setup() -> str:
     """Configure the process as every `safegrid` command does; the display time zone."""
-    with _store_errors():
-        try:
-            configure()  # also creates indexes: the first thing to fail when the store is down
-        except (RuntimeError, ValueError) as exc:  # settings missing or malformed
-            raise click.ClickException(str(exc)) from exc
+    configure()  # a missing setting or a store that is down: one clear sentence
     return runtime.settings().timezone
 
 

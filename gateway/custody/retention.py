@@ -41,7 +41,9 @@ def due(retention_days: int, now: dt.datetime | None = None) -> list[ObjectId]:
     for report_id in candidates:
         open_or_founded = Dispatch._get_collection().count_documents({
             "report_id": report_id,
-            "$or": [{"status": {"$ne": "closed"}}, {"outcome": {"$nin": list(UNFOUNDED)}},
+            # A copy closed as duplicate_of another dispatch follows that one's outcome.
+            "$or": [{"status": {"$ne": "closed"}},
+                    {"outcome": {"$nin": list(UNFOUNDED)}, "duplicate_of": None},
                     {"closed_at": {"$gt": cutoff}}]}, limit=1)
         if not open_or_founded:
             ready.append(report_id)

@@ -10,12 +10,15 @@ for, so a duplicate or stale job does nothing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ReturnDocument
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 
 from gateway import gridcache
 from gateway.delivery import queues
@@ -46,6 +49,18 @@ def schedule_escalation(dispatch_id: str, at: dt.datetime, level: int) -> None:
         failure_ttl=7 * 24 * 3600)
 
 
+def cancel_escalation(dispatch_id: str, level: int) -> None:
+    """Drop the scheduled check of a dispatch that no longer waits (closed). Idempotent.
+
+    A check that runs anyway finds the dispatch closed and does nothing.
+    """
+    job_id = escalation_job_id(dispatch_id, level)
+    queue = queues.queue(queues.CRITICAL)
+    queue.scheduled_job_registry.remove(job_id)
+    with contextlib.suppress(NoSuchJobError):  # never scheduled, or already run
+        Job.fetch(job_id, connection=queue.connection).delete()
+
+
 def escalate(dispatch_id: str, level: int) -> str:
     """Climb one step up the chain if the dispatch is still unacknowledged past its deadline.
 
@@ -56,7 +71,8 @@ def escalate(dispatch_id: str, level: int) -> str:
     if doc is None or doc.get("escalation_level", 0) != level:
         return "stale"
     now = utcnow()
-    if not overdue(doc["status"], doc.get("ack_deadline"), now):
+    if not overdue(doc["status"], doc.get("ack_deadline"), now,
+                   acknowledged=doc.get("acknowledged_at") is not None):
         return "not_due"  # acknowledged or closed, or a deadline restarted (its own job runs)
     next_check = doc.get("next_check_at")
     if next_check is not None and now < next_check:
@@ -92,8 +108,12 @@ def escalate(dispatch_id: str, level: int) -> str:
 
 
 def _phone_for(role: str, dispatch: dict[str, Any]) -> str | None:
-    """Who to text at this step of the chain; a pending transfer's target is the one waited on."""
-    station_code = dispatch.get("transfer_to") or dispatch["station_code"]
+    """Who to text at this step of the chain: the owning station's, a transfer pending or not.
+
+    The clue is the owning station's until another station accepts it; a request
+    to transfer it does not hand its deadline over.
+    """
+    station_code = dispatch["station_code"]
     snapshot = gridcache.current()
     station = snapshot.stations.get(station_code)
     county = station.county_code if station else None

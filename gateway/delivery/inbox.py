@@ -27,17 +27,20 @@ def _filters(query: dict[str, Any]) -> dict[str, Any]:
         filters["priority"] = query["priority"]
     if query.get("overdue"):
         filters["ack_deadline__lte"] = utcnow()
+        filters["acknowledged_at"] = None  # taken, then offered to a neighbour: not overdue
         filters.setdefault("status__in", sorted(OVERDUE_STATES))
     return filters
 
 
 def station_inbox(principal: Principal, code: str, query: dict[str, Any]) -> QuerySet:
-    """The station's dispatches, newest first, filtered by status, priority and overdue."""
+    """The station's dispatches, latest news first, filtered by status, priority and overdue."""
     if code not in gridcache.current().stations:
         raise Refusal(404, f"no station {code}")
     if not may_see_station(principal, code):
         raise Refusal(403, f"you may not read station {code}'s inbox")
-    return Dispatch.objects(station_code=code, **_filters(query)).order_by("-created_at", "-id")
+    # A clue a new report joined rises to the top (updated_at), then the newest.
+    return Dispatch.objects(station_code=code, **_filters(query)).order_by(
+        "-updated_at", "-created_at", "-id")
 
 
 def station_transfers(principal: Principal, code: str) -> QuerySet:
@@ -54,4 +57,5 @@ def county_overdue(principal: Principal, code: str) -> QuerySet:
         raise Refusal(403, f"you supervise county {principal.county_code}, not {code}")
     stations = [s.code for s in gridcache.current().stations.values() if s.county_code == code]
     return Dispatch.objects(station_code__in=stations, status__in=sorted(OVERDUE_STATES),
+                            acknowledged_at=None,
                             ack_deadline__lte=utcnow()).order_by("ack_deadline")

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import time
 from dataclasses import replace
+from typing import Any
 
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
@@ -20,13 +21,18 @@ from rq import Retry, get_current_job
 
 from gateway import gridcache
 from gateway.delivery import cases, locating, queues, workflow
+from gateway.delivery.escalation import schedule_escalation
+from gateway.delivery.outbound_sms import queue_sms
 from gateway.extensions import redis_store
 from gateway.records.people import Reporter
 from gateway.records.reports import Report
 from gateway.runtime import escalation, rules, settings
 from grid import importer, jurisdiction
 from grid.documents import Dispatch, utcnow
+from grid.escalation import overdue
+from grid.rules import PRIORITIES
 from grid.snapshot import GridSnapshot, Placement
+from sms import replies
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +99,7 @@ def route(report_id: str) -> str:
     county = cell.county_code if cell else (station.county_code if station else None)
     case_id, opened = cases.attach(report, placement.cell_code, snapshot)
     for station_code in _recipients(snapshot, placement, rule.extra_recipients, county):
-        if not opened and _join_case_dispatch(case_id, station_code, report):
+        if not opened and _join_case_dispatch(case_id, station_code, report, rule.priority):
             continue  # the station already works this case: the report joins its dispatch
         created = _ensure_dispatch(report, station_code, rule.priority, cell_name,
                                    placement.cell_code, placement.flags, case_id)
@@ -104,7 +110,7 @@ def route(report_id: str) -> str:
             # the dispatch by its deadline.
             workflow.announce_delivery(dispatch_id, report.id, report.code, report.category,
                                        station_code, cell_name)
-            workflow.schedule_escalation(dispatch_id, deadline, 0)
+            schedule_escalation(dispatch_id, deadline, 0)
     Report.objects(id=report.id, status="received").update_one(
         set__status="routed",
         set__case_id=case_id,
@@ -192,25 +198,69 @@ def _recipients(snapshot: GridSnapshot, placement: Placement, extra: tuple[str, 
     return stations
 
 
-def _join_case_dispatch(case_id: ObjectId, station_code: str, report: Report) -> bool:
+def _join_case_dispatch(case_id: ObjectId, station_code: str, report: Report,
+                        priority: str) -> bool:
     """Add the report to the station's open dispatch for its case; False if there is none.
 
     A report is in at most one dispatch per station: an earlier run that already
     placed it anywhere wins, and a new join always goes to the case's oldest open
     dispatch there (two can exist when two of its reports were routed at once).
+    The station learns of the new witness: one SMS to the duty phone, the inbox
+    entry's `updated_at` moves up, and a more urgent report raises the clue's
+    priority and brings its deadline forward.
     """
     collection = Dispatch._get_collection()
     held = {"case_id": case_id, "station_code": station_code, "report_codes": report.code}
     if collection.find_one(held, {"_id": 1}) is not None:  # cheaper than a count here
         return True
+    now = utcnow()
     joined = collection.find_one_and_update(
         {"case_id": case_id, "station_code": station_code, "status": {"$ne": "closed"}},
         {"$addToSet": {"report_codes": report.code},
+         "$set": {"updated_at": now},
          "$push": {"history": {"action": "link", "report_code": report.code,
-                               "by": "system:route", "at": utcnow()}}},
-        sort=[("created_at", 1)], projection={"_id": 1},
+                               "by": "system:route", "at": now}}},
+        sort=[("created_at", 1)],
+        projection={"_id": 1, "priority": 1, "status": 1, "report_code": 1, "category": 1,
+                    "ack_deadline": 1, "acknowledged_at": 1, "escalation_level": 1},
     )
-    return joined is not None
+    if joined is None:
+        return False
+    raised = _raise_priority(joined, priority, now)
+    station = gridcache.current().stations.get(station_code)
+    if station is not None and station.duty_phone:
+        queue_sms(station.duty_phone,
+                  replies.linked_report_notice(joined["report_code"], report.code,
+                                               joined["category"], raised),
+                  "linked_notice", ref=f"linked-{joined['_id']}-{report.code}",
+                  report_id=report.id)
+    return True
+
+
+def _raise_priority(dispatch: dict[str, Any], priority: str, now: dt.datetime) -> bool:
+    """A more urgent report joined the clue: its priority, and deadline if still waiting."""
+    if PRIORITIES.index(priority) >= PRIORITIES.index(dispatch["priority"]):
+        return False
+    collection = Dispatch._get_collection()
+    raised = collection.update_one(
+        {"_id": dispatch["_id"], "priority": dispatch["priority"]},
+        {"$set": {"priority": priority},
+         "$push": {"history": {"action": "raise_priority", "from": dispatch["priority"],
+                               "to": priority, "by": "system:route", "at": now}}})
+    if not raised.modified_count:
+        return False  # raised meanwhile by another report
+    deadline = escalation().deadline(priority, now)
+    waiting = overdue(dispatch["status"], None, now,
+                      acknowledged=dispatch.get("acknowledged_at") is not None)
+    old = dispatch.get("ack_deadline")
+    if waiting and (old is None or deadline < old):
+        moved = collection.update_one(
+            {"_id": dispatch["_id"], "ack_deadline": old},
+            {"$set": {"ack_deadline": deadline, "next_check_at": deadline}})
+        if moved.modified_count:
+            schedule_escalation(str(dispatch["_id"]), deadline,
+                                         int(dispatch.get("escalation_level", 0)))
+    return True
 
 
 def _ensure_dispatch(
@@ -243,6 +293,7 @@ def _ensure_dispatch(
         "flags": list(flags),
         "reported_at": report.created_at,
         "created_at": now,
+        "updated_at": now,
         "ack_deadline": deadline,
         "next_check_at": deadline,
         "escalation_level": 0,

@@ -10,6 +10,7 @@ running twice is harmless.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -23,7 +24,12 @@ from pymongo.errors import DuplicateKeyError
 from gateway import gridcache
 from gateway.access.tokens import Principal
 from gateway.delivery import queues
-from gateway.delivery.escalation import escalate, escalation_job_id, schedule_escalation
+from gateway.delivery.escalation import (
+    cancel_escalation,
+    escalate,
+    escalation_job_id,
+    schedule_escalation,
+)
 from gateway.delivery.outbound_sms import queue_sms
 from gateway.errors import Refusal
 from gateway.privacy import audit
@@ -32,7 +38,7 @@ from gateway.records.people import Reporter
 from gateway.records.reports import DISPATCH_TEXT_CONTEXT, Report
 from gateway.runtime import escalation, settings
 from grid import lifecycle
-from grid.documents import Dispatch, Station, utcnow
+from grid.documents import Case, Dispatch, Station, utcnow
 from sms import replies
 
 log = logging.getLogger(__name__)
@@ -48,7 +54,7 @@ def _collection() -> Any:
 
 def apply(dispatch_id: str, action: str, *, actor: str, actor_station: str | None,
           target_station: str | None = None, outcome: str | None = None,
-          reason: str | None = None) -> dict[str, Any]:
+          reason: str | None = None, duplicate_of: str | None = None) -> dict[str, Any]:
     """Perform `action` on a dispatch as `actor`; raises NotFound or lifecycle.TransitionError."""
     try:
         oid = ObjectId(dispatch_id)
@@ -63,7 +69,7 @@ def apply(dispatch_id: str, action: str, *, actor: str, actor_station: str | Non
         transfer_to=doc.get("transfer_to"),
         status_before_transfer=doc.get("status_before_transfer"),
         target_station=target_station, outcome=outcome, reason=reason,
-        known_stations=gridcache.current().stations,
+        known_stations=gridcache.current().stations, duplicate_of=duplicate_of,
     )
     plan = _sealed(plan)
     now = utcnow()
@@ -72,6 +78,8 @@ def apply(dispatch_id: str, action: str, *, actor: str, actor_station: str | Non
     if plan.restart_sla:
         fields["ack_deadline"] = fields["next_check_at"] = escalation().deadline(
             doc["priority"], now)
+    if plan.answer_window:
+        fields["transfer_answer_by"] = escalation().deadline(doc["priority"], now)
     entry = {**plan.audit, "at": now}
     push: dict[str, object] = {name: {**item, "at": now} for name, item in plan.push.items()}
     push["history"] = entry
@@ -141,15 +149,14 @@ def _sealed(plan: lifecycle.Plan) -> lifecycle.Plan:
 
 
 def _after(action: str, dispatch: dict[str, Any], plan: lifecycle.Plan) -> None:
-    """What follows a transition: the report's status, notices, the next SLA check."""
+    """What follows a transition: the reports' status, notices, the next SLA check."""
     report_id = dispatch["report_id"]
     if action == "acknowledge":
         Report.objects(id=report_id, status="routed").update_one(set__status="acknowledged")
     elif action == "close":
-        closed = Report.objects(id=report_id, status__in=("routed", "acknowledged")).update_one(
-            set__status="closed")
-        if closed:
-            _tell_reporter_closed(report_id, dispatch["report_code"])
+        _close_everywhere(dispatch)
+    elif action == "close_duplicate":
+        cancel_escalation(str(dispatch["_id"]), int(dispatch.get("escalation_level", 0)))
     elif action == "request_transfer":
         target = Station.objects(code=dispatch["transfer_to"]).only("duty_phone").first()
         source = gridcache.current().stations.get(dispatch["station_code"])
@@ -160,9 +167,47 @@ def _after(action: str, dispatch: dict[str, Any], plan: lifecycle.Plan) -> None:
                       "transfer_notice",
                       ref=f"transfer-{dispatch['_id']}-{len(dispatch.get('history', []))}")
     elif action == "accept_transfer":
+        # The reports are held by the new station now: their status says so.
+        Report.objects(code__in=_codes(dispatch), station_code=dispatch["transferred_from"]
+                       ).update(set__station_code=dispatch["station_code"])
         deliver(str(dispatch["_id"]))
     if plan.restart_sla and dispatch.get("ack_deadline") is not None:
-        schedule_escalation(str(dispatch["_id"]), dispatch["ack_deadline"], 0)
+        # From the level the clue stood at: the chain above the station keeps climbing.
+        schedule_escalation(str(dispatch["_id"]), dispatch["ack_deadline"],
+                            int(dispatch.get("escalation_level", 0)))
+
+
+def _codes(dispatch: dict[str, Any]) -> list[str]:
+    return list(dispatch.get("report_codes") or [dispatch["report_code"]])
+
+
+def _close_everywhere(dispatch: dict[str, Any]) -> None:
+    """A closed case is closed everywhere: its reports, and every other dispatch of them.
+
+    Each report linked to the dispatch takes the case's outcome (its reporter told
+    once, by SMS for an SMS report); every other open dispatch of those reports
+    (the county desk's copy, another station's) is closed as `duplicate_of` this
+    one, its escalation cancelled; the case stops taking new reports.
+    """
+    codes = _codes(dispatch)
+    for report in Report.objects(code__in=codes).only("id", "code"):
+        closed = Report.objects(id=report.id, status__in=("received", "routed", "acknowledged")
+                                ).update_one(set__status="closed", set__outcome=dispatch["outcome"])
+        if closed:
+            _tell_reporter_closed(report.id, report.code)
+    cancel_escalation(str(dispatch["_id"]), int(dispatch.get("escalation_level", 0)))
+    others = _collection().find(
+        {"_id": {"$ne": dispatch["_id"]}, "status": {"$ne": "closed"},
+         "$or": [{"report_codes": {"$in": codes}}, {"report_code": {"$in": codes}}]},
+        {"_id": 1})
+    for other in others:
+        # A copy closed meanwhile by its own station stays as that station closed it.
+        with contextlib.suppress(lifecycle.TransitionError):
+            apply(str(other["_id"]), "close_duplicate", actor="system:case_closed",
+                  actor_station=None, duplicate_of=str(dispatch["_id"]))
+    if dispatch.get("case_id") is not None and _collection().find_one(
+            {"case_id": dispatch["case_id"], "status": {"$ne": "closed"}}, {"_id": 1}) is None:
+        Case.objects(id=dispatch["case_id"]).update_one(set__open=False)
 
 
 def _tell_reporter_closed(report_id: ObjectId, code: str) -> None:

@@ -289,10 +289,13 @@ def _status(came: Incoming, parsed: ParsedMessage) -> str:
     elif came.registered and came.pin_problem:  # a spoofed number learns nothing
         _reply(came, replies.pin_problem(came.pin_problem), "pin")
     else:
-        report = Report.objects(code=parsed.report_code).only("reporter_id", "status").first()
+        report = Report.objects(code=parsed.report_code).only(
+            "reporter_id", "status", "station_code").first()
         if (report is not None and came.reporter is not None
                 and report.reporter_id == came.reporter.id):
-            _reply(came, replies.status(parsed.report_code, report.status), "status")
+            station = gridcache.current().stations.get(report.station_code or "")
+            _reply(came, replies.status(parsed.report_code, report.status,
+                                        station.name if station else None), "status")
         else:
             _reply(came, replies.not_found(parsed.report_code), "status")
     _finish(came.msg, "handled", parsed)

@@ -46,6 +46,7 @@ class Report(me.Document):
     status = me.StringField(required=True, choices=REPORT_STATUSES, default="received")
     source = me.StringField(required=True, choices=("app", "sms"))
     priority = me.StringField()
+    outcome = me.StringField()  # the case's outcome, once a dispatch of it is closed
     case_id = me.ObjectIdField()  # the linked Case (grid/documents.py)
     legal_hold = me.BooleanField(default=False)  # never anonymised while set
     # mandated: a registered reporter (强制报告); public: an unknown number's tip (lower trust).

@@ -131,3 +131,10 @@ def test_overdue_only_while_waiting_on_someone(status: str) -> None:
 def test_a_waiting_dispatch_without_a_deadline_is_overdue() -> None:
     assert overdue("new", None, T0) is True
     assert overdue("acknowledged", None, T0) is False
+
+
+def test_an_acknowledged_clue_offered_to_a_neighbour_is_not_overdue() -> None:
+    due = T0
+    late = due + dt.timedelta(hours=1)
+    assert overdue("transfer_requested", due, late) is True  # never taken: still on the clock
+    assert overdue("transfer_requested", due, late, acknowledged=True) is False

@@ -37,6 +37,12 @@ ALLOWED: dict[str, dict[str, str]] = {
         "transfer_requested": "transfer_requested",
     },
     "close": {"acknowledged": "closed"},
+    "close_duplicate": {
+        "new": "closed",
+        "delivered": "closed",
+        "acknowledged": "closed",
+        "transfer_requested": "closed",
+    },
 }
 
 
@@ -51,7 +57,7 @@ def ctx(action: str, state: str) -> dict[str, Any]:
         "actor": "officer-7",
         "reason": "why not",
     }
-    if action == "deliver":
+    if action in ("deliver", "close_duplicate"):
         kw["actor_station"] = None
     elif action in ("accept_transfer", "reject_transfer"):
         # The station that can see the dispatch: the target while one is pending.
@@ -62,6 +68,8 @@ def ctx(action: str, state: str) -> dict[str, Any]:
         kw["target_station"] = "S3"
     if action == "close":
         kw["outcome"] = "rescued"
+    if action == "close_duplicate":
+        kw["duplicate_of"] = "d-closed"
     return kw
 
 
@@ -149,8 +157,11 @@ def test_transfer_accept_round_trip() -> None:
     assert req.set_fields["transfer_to"] == "S2"
     assert req.set_fields["status_before_transfer"] == "delivered"
     assert req.set_fields["transfer_reason"] == "地址在S2辖区"
-    assert req.set_fields["escalation_level"] == 0
-    assert req.restart_sla
+    # The clue's clock does not move: the target gets its own window to answer.
+    assert "escalation_level" not in req.set_fields
+    assert "ack_deadline" not in req.set_fields
+    assert not req.restart_sla
+    assert req.answer_window
     assert req.audit["transfer_to"] == "S2"
 
     # Apply the update to a plain dict as the database would.
@@ -181,7 +192,9 @@ def test_transfer_accept_round_trip() -> None:
     assert doc["transfer_to"] is None
     assert doc["status_before_transfer"] is None
     assert doc["acknowledged_at"] is None
-    assert acc.restart_sla
+    assert doc["transfer_answer_by"] is None
+    assert acc.restart_sla  # a fresh deadline for the new station...
+    assert "escalation_level" not in acc.set_fields  # ...but the chain above keeps its level
     assert acc.stamp == ("transferred_at",)
 
     # The new station starts again: delivered to it, acknowledged by it.
@@ -225,7 +238,10 @@ def test_transfer_reject_returns_to_the_state_before(before: str) -> None:
     assert doc["transfer_to"] is None
     assert doc["status_before_transfer"] is None
     assert rej.audit["reason"] == "村子归S1管"
-    assert rej.restart_sla is (before != "acknowledged")
+    # Back with its original deadline and escalation level: a rejection restarts nothing.
+    assert not rej.restart_sla
+    assert "escalation_level" not in rej.set_fields
+    assert doc["transfer_answer_by"] is None
 
 
 def test_reject_with_a_lost_previous_state_goes_back_to_new() -> None:
@@ -240,7 +256,7 @@ def test_reject_with_a_lost_previous_state_goes_back_to_new() -> None:
     )
     assert rej.to_state == "new"
     assert rej.guard["status_before_transfer"] is None
-    assert rej.restart_sla
+    assert not rej.restart_sla  # under the deadline it already had
 
 
 @pytest.mark.parametrize("action", ["accept_transfer", "reject_transfer"])
@@ -386,3 +402,17 @@ def test_programming_errors_are_value_errors() -> None:
         plan("reopen", "closed", dispatch_station="S1")
     with pytest.raises(ValueError, match="unknown dispatch status"):
         plan("note", "lost", dispatch_station="S1", actor_station="S1", reason="x")
+
+
+def test_close_duplicate_is_the_system_closing_another_stations_copy() -> None:
+    p = plan("close_duplicate", "transfer_requested", dispatch_station="S1", actor="system",
+             transfer_to="S2", duplicate_of="d1")
+    assert p.set_fields["outcome"] == "duplicate"
+    assert p.set_fields["duplicate_of"] == "d1"
+    assert p.set_fields["transfer_to"] is None  # a pending transfer ends with it
+    assert p.audit["duplicate_of"] == "d1"
+    assert p.stamp == ("closed_at",)
+    with pytest.raises(TransitionError) as err:
+        plan("close_duplicate", "delivered", dispatch_station="S1", actor_station="S1",
+             duplicate_of="d1")
+    assert err.value.code == "forbidden"  # no officer closes a clue this way

@@ -20,6 +20,9 @@ CODE = "RZZZZZZ"
         *replies.FIXES.values(),
         replies.fix("something_new"),
         *(replies.status(CODE, s) for s in (*replies.STATUS_NAMES, "odd")),
+        *(replies.status(CODE, s, LONG_STATION) for s in (*replies.STATUS_NAMES, "odd")),
+        *(replies.linked_report_notice(CODE, CODE, c, raised) for c in replies.CATEGORY_NAMES
+          for raised in (True, False)),
         replies.not_found(CODE),
         replies.sighting_ack("402913", swept=True),
         replies.sighting_ack("402913", swept=False),
@@ -56,3 +59,9 @@ def test_every_category_has_a_chinese_name():
 def test_dispatch_notice_names_no_person():
     text = replies.dispatch_notice("R7K3Q9M", "CHILD", "城南社区第1网格")
     assert text == "新线索R7K3Q9M：拐卖儿童，城南社区第1网格。请尽快签收。"
+
+
+def test_the_status_names_the_station_that_holds_the_report():
+    assert replies.status(CODE, "routed", "南台派出所") == f"举报{CODE}：已转交南台派出所。"
+    assert replies.status(CODE, "acknowledged", "南台派出所") == f"举报{CODE}：南台派出所已签收。"
+    assert replies.status(CODE, "closed", "南台派出所") == f"举报{CODE}：已办结。"

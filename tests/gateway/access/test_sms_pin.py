@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from gateway import startup
+from gateway import gridcache, startup
 from gateway.access import sms_pin
 from gateway.intake.inbound_sms import unseal
 from gateway.privacy import audit
@@ -87,7 +87,8 @@ def test_status_needs_the_pin_so_a_spoofed_number_learns_nothing(client, county)
     assert texts_to(REGISTERED)[-1] == replies.pin_problem("pin_missing")
     mo(client, f"P{pin} Q {code}", ucs2=False)
     run_jobs()
-    assert texts_to(REGISTERED)[-1] == replies.status(code, "routed")
+    station = gridcache.current().stations[last_report().station_code].name
+    assert texts_to(REGISTERED)[-1] == replies.status(code, "routed", station)
 
 
 def test_the_raw_message_keeps_everything_sealed(client, county):

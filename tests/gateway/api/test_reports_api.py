@@ -51,11 +51,12 @@ def test_gps_report_is_stored_then_routed_to_the_cells_station(client, county, r
     assert {d.priority for d in dispatches} == {"critical"}
 
 
-def test_gcj02_point_is_converted_before_placing(client, county, reporter):
+@pytest.mark.parametrize("spelling", ["gcj02", "GCJ02", "GCJ-02", "gcj_02"])
+def test_gcj02_point_is_converted_before_placing(client, county, reporter, spelling):
     cell = GridCell.objects(code=cell_code(0, 2, 0)).first()
     lat, lon = cell_centre(cell.ring)
     g_lat, g_lon = from_wgs84(lat, lon, "gcj02")
-    resp = post(client, reporter, location={"lat": g_lat, "lon": g_lon, "datum": "gcj02"})
+    resp = post(client, reporter, location={"lat": g_lat, "lon": g_lon, "datum": spelling})
     assert resp.status_code == 201
     assert abs(resp.json["location"]["lat"] - lat) < 1e-4
     run_jobs()

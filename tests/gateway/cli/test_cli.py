@@ -137,3 +137,32 @@ def test_password_refuses_breached_or_guessable_ones_and_audits_a_change(run, co
     [entry] = audit.AuditEntry.objects(action="account.password_set")
     assert entry.actor.startswith("cli:")  # and the operating-system user who ran it
     assert len(entry.actor) > len("cli:")
+
+
+SETTINGS_VARS = ("MONGODB_URI", "REDIS_URL", "SAFEGRID_DATA_KEYS")
+
+
+def test_a_missing_setting_is_one_sentence_and_exit_status_2(run, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no var/safegrid.env here
+    monkeypatch.delenv("SAFEGRID_DATA_KEYS")
+    for args in (("init-db",), ("audit", "verify"), ("grid", "stats"), ("sweep",)):
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "SAFEGRID_DATA_KEYS is not set" in result.output
+        assert "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_the_cli_uses_the_settings_make_run_wrote(run, settings, monkeypatch, tmp_path):
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "safegrid.env").write_text(
+        f"MONGODB_URI={settings.mongodb_uri}\nREDIS_URL={settings.redis_url}\n"
+        f"SAFEGRID_DATA_KEYS={settings.data_keys}\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    for name in SETTINGS_VARS:
+        monkeypatch.delenv(name)
+    audit.append("officer:1", "dispatch.acknowledge", "dispatch:1", {})
+    result = run("audit", "verify")
+    assert result.exit_code == 0, result.output
+    assert audit.head() is not None
+    assert audit.head()[1] in result.output

@@ -195,5 +195,5 @@ def test_a_store_that_is_down_is_a_clear_error(app, settings, monkeypatch):
 def test_a_process_without_its_settings_is_a_clear_error(app, monkeypatch):
     monkeypatch.delenv("SAFEGRID_DATA_KEYS", raising=False)
     result = CliRunner().invoke(grid, ["stats"], catch_exceptions=False)
-    assert result.exit_code == 1
-    assert "Error: SAFEGRID_DATA_KEYS is not set" in result.output
+    assert result.exit_code == 2  # a usage problem: the settings, not the data
+    assert result.output.startswith("safegrid: SAFEGRID_DATA_KEYS is not set")

@@ -6,19 +6,21 @@ import datetime as dt
 
 import pytest
 
+from gateway.delivery import queues
+from gateway.delivery.escalation import escalation_job_id
 from gateway.delivery.routing import route
 from gateway.records.reports import Report
 from gateway.sample import cell_code
-from grid.documents import Case, Dispatch, GridCell
+from grid.documents import Case, Dispatch, GridCell, utcnow
 from tests.gateway.api.test_reports_api import run_jobs
-from tests.helpers import auth, token_of
+from tests.helpers import auth, texts_to, token_of, with_sms
 
 LINK_KEY = "8f" * 16
 
 
 @pytest.fixture
-def settings(settings):  # type: ignore[override]
-    return settings.with_(link_key=LINK_KEY, case_window_s=3600)
+def settings(settings, sendsms):  # type: ignore[override]
+    return with_sms(settings, sendsms, link_key=LINK_KEY, case_window_s=3600)
 
 
 @pytest.fixture
@@ -101,3 +103,73 @@ def test_routing_a_linked_report_twice_adds_it_once(file, county):
     [dispatch] = station_dispatches("530627-WF")
     assert dispatch.report_codes.count(b) == 1
     assert len(Case.objects.first().report_ids) == 2
+
+
+WF_DUTY = "+8613800002001"
+DESK_DUTY = "+8613800002099"
+
+
+def test_a_report_joining_an_open_clue_tells_the_station(client, file, county):
+    a = file("WOMAN", cell_code(0, 0, 0), "外地媳妇被锁在家里")
+    run_jobs()
+    [first] = station_dispatches("530627-WF")
+    other = file("LABOUR", cell_code(0, 3, 3))  # a later, unrelated clue at the same station
+    run_jobs()
+    b = file("WOMAN", cell_code(0, 0, 1), "邻居家新来的媳妇哭喊")
+    run_jobs()
+    route(str(Report.objects(code=b).first().id))  # a second run tells nobody twice
+    dispatch = Dispatch.objects(id=first.id).first()
+    assert dispatch.report_codes == [a, b]
+    assert dispatch.updated_at > first.created_at
+    notices = texts_to(WF_DUTY, purpose="linked_notice")
+    assert len(notices) == 1
+    assert a in notices[0]
+    assert b in notices[0]
+    officer = auth(token_of(county, "officer 乌峰派出所"))
+    inbox = client.get("/api/v1/stations/530627-WF/dispatches", headers=officer).json
+    assert [d["report_code"] for d in inbox][:2] == [a, other]  # the joined clue rose to the top
+    assert dispatch.priority == "urgent"  # a report of the same priority raises nothing
+
+
+def test_a_critical_report_joining_raises_the_clue_and_its_deadline(file, county):
+    file("WOMAN", cell_code(0, 0, 0), "买媳妇的中间人电话138 0013 8000")
+    run_jobs()
+    [dispatch] = station_dispatches("530627-WF")
+    assert dispatch.priority == "urgent"
+    file("CHILD", cell_code(0, 0, 0), "同一个中间人138 0013 8000在打听小孩")
+    run_jobs()
+    raised = Dispatch.objects(id=dispatch.id).first()
+    assert raised.priority == "critical"
+    assert raised.ack_deadline < dispatch.ack_deadline  # the critical SLA, from now
+    assert raised.ack_deadline <= utcnow() + dt.timedelta(minutes=5)
+    assert "raise_priority" in [h["action"] for h in raised.history]
+    assert "已升为紧急" in texts_to(WF_DUTY, purpose="linked_notice")[0]
+
+
+def test_closing_a_case_closes_its_reports_and_the_county_desks_copy(client, file, county):
+    a = file("CHILD", cell_code(0, 0, 0), "陌生人带着哭闹的小孩")
+    b = file("CHILD", cell_code(0, 0, 1), "有人抱着小孩上了面包车")
+    run_jobs()
+    [station] = station_dispatches("530627-WF")
+    [desk] = station_dispatches("530627-XJ")
+    assert station.report_codes == desk.report_codes == [a, b]
+    officer = auth(token_of(county, "officer 乌峰派出所"))
+    assert client.post(f"/api/v1/dispatches/{station.id}/acknowledge",
+                       headers=officer).status_code == 200
+    resp = client.post(f"/api/v1/dispatches/{station.id}/close", headers=officer,
+                       json={"outcome": "rescued"})
+    assert resp.status_code == 200, resp.json
+    assert {(r.code, r.status, r.outcome) for r in Report.objects} == {
+        (a, "closed", "rescued"), (b, "closed", "rescued")}
+    copy = Dispatch.objects(id=desk.id).first()
+    assert (copy.status, copy.outcome, copy.duplicate_of) == ("closed", "duplicate",
+                                                               str(station.id))
+    assert copy.history[-1]["action"] == "close_duplicate"
+    scheduled = queues.queue(queues.CRITICAL).scheduled_job_registry.get_job_ids()
+    assert escalation_job_id(str(desk.id), 0) not in scheduled
+    assert escalation_job_id(str(station.id), 0) not in scheduled
+    assert Case.objects(id=station.case_id).first().open is False
+    # The next report of the same matter opens a new case instead of joining a closed one.
+    file("CHILD", cell_code(0, 0, 0), "又看见那个面包车")
+    run_jobs()
+    assert Case.objects.count() == 2

@@ -153,6 +153,12 @@ def overdue_now(dispatch_id: str) -> None:
     Dispatch.objects(id=dispatch_id).update_one(set__ack_deadline=past, set__next_check_at=past)
 
 
+def next_step_due_now(dispatch_id: str) -> None:
+    """The next escalation step is due, the deadline untouched."""
+    Dispatch.objects(id=dispatch_id).update_one(
+        set__next_check_at=utcnow() - dt.timedelta(seconds=1))
+
+
 def sms_to(phone: str) -> list[str]:
     return texts_to(phone, purpose="escalation")
 
@@ -210,3 +216,65 @@ def test_supervisor_sees_what_is_overdue_in_the_county(client, county, officers,
     overdue = client.get(f"/api/v1/stations/{WF}/dispatches", headers=officers[WF],
                          query_string={"overdue": "true"}).json
     assert [d["id"] for d in overdue] == [dispatch_id]
+
+
+def test_no_transfer_ping_pong_takes_a_clue_off_the_overdue_list(client, county, officers,
+                                                                 dispatch_id):
+    """Request → reject, ten times, on an overdue clue: still overdue, still climbing."""
+    overdue_now(dispatch_id)
+    deadline = Dispatch.objects(id=dispatch_id).first().ack_deadline
+    roles = []
+    for round_ in range(10):
+        resp = act(client, officers[WF], dispatch_id, "transfer", to_station=NT,
+                   reason=f"第{round_ + 1}次：地址可能在南台")
+        assert resp.status_code == 200, resp.json
+        assert resp.json["escalation_level"] == len(roles)
+        assert resp.json["transfer_answer_by"] is not None  # the neighbour's own window
+        level = Dispatch.objects(id=dispatch_id).first().escalation_level
+        roles.append(escalation.escalate(dispatch_id, level))  # escalates while pending
+        resp = act(client, officers[NT], dispatch_id, "reject-transfer", reason="不是我所辖区")
+        assert resp.status_code == 200, resp.json
+        doc = Dispatch.objects(id=dispatch_id).first()
+        assert doc.ack_deadline == deadline  # the clue's deadline never moved
+        assert doc.escalation_level == round_ + 1
+        assert doc.transfer_answer_by is None
+        next_step_due_now(dispatch_id)
+    assert roles == ["station_duty_officer", "station_chief", "county_duty_desk",
+                     *["county_supervisor"] * 7]
+    # Escalation texts the owning station's chain, not the neighbour asked to take it.
+    assert len(sms_to("+8613800002001")) == 1  # 乌峰 duty phone
+    assert not sms_to("+8613800002002")  # 南台 duty phone: no escalation notices
+    supervisor = auth(token_of(county, "supervisor"))
+    overdue_list = client.get("/api/v1/counties/530627/overdue", headers=supervisor).json
+    assert dispatch_id in [d["id"] for d in overdue_list]
+    inbox = client.get(f"/api/v1/stations/{WF}/dispatches?overdue=true",
+                       headers=officers[WF]).json
+    assert dispatch_id in [d["id"] for d in inbox]
+    history = [h["action"] for h in Dispatch.objects(id=dispatch_id).first().history]
+    assert history.count("request_transfer") == history.count("reject_transfer") == 10
+    assert history.count("escalate") == 10
+
+
+def test_accepting_a_transfer_gives_a_fresh_deadline_and_keeps_the_level(client, officers,
+                                                                         dispatch_id):
+    overdue_now(dispatch_id)
+    for level in range(3):  # up to the county desk
+        escalation.escalate(dispatch_id, level)
+        overdue_now(dispatch_id)
+    act(client, officers[WF], dispatch_id, "transfer", to_station=NT, reason="地址在南台辖区")
+    resp = act(client, officers[NT], dispatch_id, "accept-transfer")
+    assert resp.status_code == 200, resp.json
+    doc = Dispatch.objects(id=dispatch_id).first()
+    assert doc.ack_deadline > utcnow()  # NT's own SLA
+    assert doc.escalation_level == 3
+    overdue_now(dispatch_id)
+    # NT lets it run over too: the chain goes on above the station, not from the bottom.
+    assert escalation.escalate(dispatch_id, 3) == "county_supervisor"
+
+
+def test_an_acknowledged_clue_offered_to_a_neighbour_does_not_escalate(client, officers,
+                                                                       dispatch_id):
+    act(client, officers[WF], dispatch_id, "acknowledge")
+    act(client, officers[WF], dispatch_id, "transfer", to_station=NT, reason="地址在南台辖区")
+    overdue_now(dispatch_id)
+    assert escalation.escalate(dispatch_id, 0) == "not_due"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway import gridcache
 from gateway.delivery.outbound_sms import send_sms
 from gateway.intake.inbound_sms import unseal
 from gateway.privacy.phonebook import phone_index
@@ -16,7 +17,7 @@ from gateway.records.reports import Report
 from grid.documents import Dispatch
 from sms.records import InboundMessage, OptOut, OutboundMessage, Sighting
 from tests.gateway.api.test_reports_api import run_jobs
-from tests.helpers import sms_to, texts_to, with_sms
+from tests.helpers import auth, sms_to, texts_to, token_of, with_sms
 
 SECRET = "s3cret-for-tests"
 REGISTERED = "+8613800001001"  # 张秀英, grid worker, home cell in 城南社区
@@ -126,8 +127,30 @@ def test_status_answers_only_the_phone_that_filed(client, county):
     mo(client, f"Q {code}", ucs2=False)
     mo(client, f"Q {code}", sender="+8613800001002", ucs2=False)  # another registered reporter
     run_jobs()
-    assert replies_to(REGISTERED)[-1] == f"举报{code}：已转交派出所。"
+    station = gridcache.current().stations[Report.objects.first().station_code].name
+    assert replies_to(REGISTERED)[-1] == f"举报{code}：已转交{station}。"
     assert replies_to("+8613800001002") == [f"未找到您的举报{code}，请核对举报码。"]
+
+
+def test_status_names_the_station_that_holds_the_report_after_a_transfer(client, county):
+    mo(client, "R 1 test", ucs2=False)
+    run_jobs()
+    report = Report.objects.first()
+    stations = gridcache.current().stations
+    source = stations[report.station_code]
+    target = next(s for c, s in stations.items()
+                  if c != source.code and s.kind != "county_desk")
+    dispatch = Dispatch.objects(report_id=report.id, station_code=source.code).first()
+    as_source = auth(token_of(county, f"officer {source.name}"))
+    as_target = auth(token_of(county, f"officer {target.name}"))
+    assert client.post(f"/api/v1/dispatches/{dispatch.id}/transfer", headers=as_source,
+                       json={"to_station": target.code, "reason": "不是本所辖区"}
+                       ).status_code == 200
+    assert client.post(f"/api/v1/dispatches/{dispatch.id}/accept-transfer",
+                       headers=as_target).status_code == 200
+    mo(client, f"Q {report.code}", ucs2=False)
+    run_jobs()
+    assert replies_to(REGISTERED)[-1] == f"举报{report.code}：已转交{target.name}。"
 
 
 def test_help_and_unsubscribe(client, county):
