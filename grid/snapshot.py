@@ -90,7 +90,9 @@ class GridSnapshot:
         if lat is not None and lon is not None:
             code = self.index.locate(lat, lon)
             if code is not None:
-                return self._to_cell(code, "gps")
+                # The GPS wins, but an officer is shown that the reporter named another cell.
+                disagree = grid_code is not None and grid_code in self.cells and grid_code != code
+                return self._to_cell(code, "gps", ("gps_grid_code_disagree",) if disagree else ())
             near = self.index.nearest(lat, lon, nearest_max_m)
             if near is not None:
                 return self._to_cell(near[0], "gps", ("outside_grid_nearest_cell",))

@@ -140,6 +140,24 @@ class LocationOutSchema(Schema):
     grid_code = fields.String(allow_none=True)
 
 
+class PlacedLocationSchema(Schema):
+    """Where a report was placed and how sure that is, as an officer working it sees it."""
+
+    lat = fields.Float(allow_none=True, metadata={
+        "description": "WGS-84; only for officers of the station working the clue"})
+    lon = fields.Float(allow_none=True, metadata={
+        "description": "WGS-84; only for officers of the station working the clue"})
+    datum = fields.String(allow_none=True, metadata={"description": "as the reporter sent it"})
+    method = fields.String(allow_none=True, metadata={
+        "description": "gps, grid_code, gazetteer, geocoder or reporter_home_cell"})
+    precision_m = fields.Float(allow_none=True)
+    label = fields.String(allow_none=True, metadata={
+        "description": "the place name that placed it"})
+    candidates = fields.List(fields.String(), metadata={
+        "description": "other places of the same name"})
+    grid_code = fields.String(allow_none=True, metadata={"description": "as the reporter gave it"})
+
+
 class ReportOutSchema(Schema):
     code = fields.String(required=True)
     client_id = fields.String(required=True)

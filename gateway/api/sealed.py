@@ -14,7 +14,12 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from gateway.access.tokens import current_principal, per_person, request_principal, require
-from gateway.api.schemas import StrictSchema, UtcDateTime, error_responses
+from gateway.api.schemas import (
+    PlacedLocationSchema,
+    StrictSchema,
+    UtcDateTime,
+    error_responses,
+)
 from gateway.custody import unsealing
 from gateway.extensions import limit_setting, limiter
 
@@ -30,6 +35,10 @@ class SealedReportSchema(Schema):
     source = fields.String()
     cell_code = fields.String(allow_none=True)
     placed_by = fields.String(allow_none=True)
+    location = fields.Nested(PlacedLocationSchema, allow_none=True)
+    flags = fields.List(fields.String(), metadata={
+        "description": "e.g. gps_outside_grid (the reporter's GPS was outside the grid: placed "
+                       "by their home cell), gps_grid_code_disagree"})
     created_at = UtcDateTime()
     reporter_role = fields.String(metadata={"description": "role only: the identity is sealed"})
     reporter_organisation_kind = fields.String()

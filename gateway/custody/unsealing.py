@@ -43,14 +43,29 @@ def read_reports(principal: Principal, dispatch_id: str) -> list[dict[str, Any]]
         id__in=[rep.reporter_id for rep in reports]).only("role")}
     audit.append(f"{principal.role}:{principal.subject_id}", "dispatch.read_reports",
                  f"dispatch:{dispatch.id}", {"reports": [r.code for r in reports]})
+    exact = principal.role == "officer"  # the station working it goes there; others see the cell
     return [{
         "code": r.code, "category": r.category, "details": r.details, "status": r.status,
         "trust": r.trust, "source": r.source, "cell_code": r.cell_code,
         "placed_by": r.placed_by, "created_at": r.created_at,
+        "location": _location(r, exact), "flags": list(r.flags or []),
         "reporter_role": roles.get(r.reporter_id, "unknown"),
         "reporter_organisation_kind": ORGANISATION_KIND.get(roles.get(r.reporter_id, ""),
                                                             "未知"),
     } for r in reports]
+
+
+def _location(report: Report, exact: bool) -> dict[str, Any] | None:
+    """The location a report was routed on; the exact point only when `exact`."""
+    where = report.location
+    if where is None:
+        return None
+    return {
+        "lat": where.lat if exact else None, "lon": where.lon if exact else None,
+        "datum": where.datum, "method": where.method, "precision_m": where.precision_m,
+        "label": where.label, "candidates": list(where.candidates or []),
+        "grid_code": where.grid_code,
+    }
 
 
 def unseal(principal: Principal, dispatch_id: str, reason: str) -> list[dict[str, Any]]:

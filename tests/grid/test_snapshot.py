@@ -47,6 +47,12 @@ def test_gps_just_outside_goes_to_the_nearest_cell_flagged(snapshot):
 def test_gps_wins_over_grid_code(snapshot):
     p = place(snapshot, lat=30.005, lon=100.005, grid_code="100000000001002")
     assert p.cell_code == "100000000001001"
+    assert p.flags == ("gps_grid_code_disagree",)  # ...and says the two disagreed
+
+
+def test_gps_and_grid_code_that_agree_are_not_flagged(snapshot):
+    p = place(snapshot, lat=30.005, lon=100.005, grid_code="100000000001001")
+    assert p.flags == ()
 
 
 def test_grid_code_when_no_gps(snapshot):

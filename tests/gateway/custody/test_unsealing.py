@@ -8,10 +8,10 @@ import pytest
 
 from gateway.privacy import audit
 from gateway.sample import cell_code
-from grid.documents import Dispatch
+from grid.documents import Dispatch, GridCell
 from sms.records import OutboundMessage
 from tests.gateway.api.test_reports_api import run_jobs
-from tests.helpers import auth, texts_to, token_of, with_sms
+from tests.helpers import auth, cell_centre, texts_to, token_of, with_sms
 
 
 @pytest.fixture
@@ -96,3 +96,28 @@ def test_too_many_unseals_are_refused_audited_and_reported(client, county, dispa
     assert client.post(url, headers=auth(login.json["access_token"]), json=why).status_code == 429
     supervisor = auth(token_of(county, "supervisor"))
     assert client.post(url, headers=supervisor, json=why).status_code == 200
+
+
+def test_officers_see_where_a_report_is_and_how_sure_supervisors_see_the_cell(client, county):
+    cell = GridCell.objects(code=cell_code(0, 1, 1)).first()
+    lat, lon = cell_centre(cell.ring)
+    other = cell_code(0, 1, 2)  # the reporter typed another cell: the GPS wins, flagged
+    client.post("/api/v1/reports", headers=auth(token_of(county, "reporter 王丽")), json={
+        "client_id": "located-0001", "category": "WOMAN", "details": "邻居家来了陌生女子",
+        "grid_code": other, "location": {"lat": lat, "lon": lon, "datum": "wgs84"}})
+    run_jobs()
+    dispatch_id = str(Dispatch.objects(station_code="530627-WF").first().id)
+    officer = auth(token_of(county, "officer 乌峰派出所"))
+    [seen] = client.get(f"/api/v1/dispatches/{dispatch_id}/reports", headers=officer).json
+    assert seen["cell_code"] == cell.code
+    assert seen["placed_by"] == "gps"
+    where = seen["location"]
+    assert (where["lat"], where["lon"]) == pytest.approx((lat, lon))
+    assert (where["datum"], where["method"], where["grid_code"]) == ("wgs84", "gps", other)
+    assert where["precision_m"] > 0
+    assert "gps_grid_code_disagree" in seen["flags"]
+    supervisor = auth(token_of(county, "supervisor"))
+    [summary] = client.get(f"/api/v1/dispatches/{dispatch_id}/reports", headers=supervisor).json
+    assert (summary["location"]["lat"], summary["location"]["lon"]) == (None, None)
+    assert summary["location"]["precision_m"] == where["precision_m"]
+    assert summary["cell_code"] == cell.code
