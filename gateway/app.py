@@ -19,7 +19,7 @@ from swagger_ui_bundle import swagger_ui_path
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wrappers import Response
 
-from gateway import extensions, security, startup
+from gateway import bodies, extensions, security, startup
 from gateway.api.routes import register_blueprints
 from gateway.errors import Refusal
 from gateway.settings import Settings, from_env
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_blueprints(api)
     _serve_docs_assets(app)
     _install_guards(app)
+    bodies.init_app(app, settings)  # size, nesting and Unicode, before any parser
     security.init_rate_limits(app, settings)  # extensions.limiter on Redis; JSON 429
     security.init_app(app, settings)  # security headers, strict CORS, proxy hops
     return app

@@ -68,6 +68,10 @@ class Settings:
     geocoder_max_wait_s: float = 5.0
     text_location_max_m: float = 3000.0
     link_key: str = field(default="", repr=False)
+    # Request bodies: larger ones are refused 413 before they are read (the same limit
+    # is in deploy/nginx/safegrid.conf); JSON nested deeper is refused 400 unparsed.
+    max_body_bytes: int = 65_536
+    max_json_depth: int = 32
     # SMS through Kannel. Off until a deployment configures it: then replies,
     # receipts and duty-phone notices are queued on the `sms` queue.
     sms_enabled: bool = False

@@ -18,7 +18,7 @@ from gateway import gridcache
 from gateway.access.tokens import Principal
 from gateway.delivery.escalation import supervisor_phone
 from gateway.delivery.outbound_sms import queue_sms
-from gateway.delivery.visibility import visible_dispatch
+from gateway.delivery.visibility import held_dispatch, visible_dispatch
 from gateway.privacy import audit
 from gateway.records.people import Officer, Reporter
 from gateway.records.reports import Report
@@ -69,8 +69,11 @@ def _location(report: Report, exact: bool) -> dict[str, Any] | None:
 
 
 def unseal(principal: Principal, dispatch_id: str, reason: str) -> list[dict[str, Any]]:
-    """Break the glass: the reporters' names and phones, audited first, the supervisor told."""
-    dispatch = visible_dispatch(principal, dispatch_id)
+    """Break the glass: the reporters' names and phones, audited first, the supervisor told.
+
+    Only the station that holds the clue, or the county's supervisor, may.
+    """
+    dispatch = held_dispatch(principal, dispatch_id)
     reports = _reports(dispatch)
     actor = f"{principal.role}:{principal.subject_id}"
     # Written before anything is shown: if the audit log cannot take it, nothing is.

@@ -121,3 +121,22 @@ def test_officers_see_where_a_report_is_and_how_sure_supervisors_see_the_cell(cl
     assert (summary["location"]["lat"], summary["location"]["lon"]) == (None, None)
     assert summary["location"]["precision_m"] == where["precision_m"]
     assert summary["cell_code"] == cell.code
+
+
+def test_a_station_only_offered_the_clue_cannot_unseal_until_it_accepts(client, county,
+                                                                         dispatch_id):
+    holder = auth(token_of(county, "officer 乌峰派出所"))
+    offered = auth(token_of(county, "officer 南台派出所"))
+    url = f"/api/v1/dispatches/{dispatch_id}/unseal"
+    body = {"reason": "需要向举报人核实具体门牌号"}
+    assert client.post(f"/api/v1/dispatches/{dispatch_id}/transfer", headers=holder,
+                       json={"to_station": "530627-NT", "reason": "地址在南台"}).status_code == 200
+    refused = client.post(url, headers=offered, json=body)
+    assert refused.status_code == 403
+    assert "accept the transfer" in refused.json["message"]
+    assert audit.AuditEntry.objects(action="report.unseal").count() == 0
+    assert client.get(f"/api/v1/dispatches/{dispatch_id}", headers=offered).status_code == 200
+    assert client.post(f"/api/v1/dispatches/{dispatch_id}/accept-transfer",
+                       headers=offered).status_code == 200
+    assert client.post(url, headers=offered, json=body).status_code == 200
+    assert client.post(url, headers=holder, json=body).status_code == 403  # not theirs now
