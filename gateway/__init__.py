@@ -14,7 +14,7 @@ Rooms import downwards only, in this order (tests/test_layers.py holds it):
 - `intake/`: reports from the app and SMS, and the replies to them;
 - `custody/`: personal data over time: break-glass unsealing, legal hold, retention,
   the catalog of sealed values;
-- the top floor: `sample`, `startup`, `worker`, `security`, `api/`, `cli/`, `app`.
+- the top floor: `sample`, `startup`, `worker`, `security`, `bodies`, `api/`, `cli/`, `app`.
 
 docs/architecture.md has the map with what lives where.
 """
