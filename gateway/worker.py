@@ -15,6 +15,7 @@ from gateway.custody.retention import run_retention
 from gateway.delivery import queues
 from gateway.delivery.routing import sweep
 from gateway.extensions import redis_store
+from gateway.intake.inbound_sms import sweep_inbound
 from gateway.privacy.audit_anchor import run_anchor
 from gateway.settings import Settings
 
@@ -54,6 +55,9 @@ def build_cron(settings: Settings, connection: Redis) -> CronScheduler:
     """RQ's cron scheduler with SafeGrid's periodic jobs registered (not started)."""
     scheduler = CronScheduler(connection=connection)
     scheduler.register(sweep, queues.MAINTENANCE,
+                       interval=settings.sweep_interval_s, job_timeout=300)
+    # Inbound SMS whose job died are re-queued as reports are (nothing lost).
+    scheduler.register(sweep_inbound, queues.MAINTENANCE,
                        interval=settings.sweep_interval_s, job_timeout=300)
     scheduler.register(run_retention, queues.MAINTENANCE, interval=6 * 3600,
                        job_timeout=3600)

@@ -8,6 +8,7 @@ import click
 
 from gateway.cli.common import configure
 from gateway.delivery.routing import sweep as sweep_job
+from gateway.intake.inbound_sms import sweep_inbound
 from gateway.worker import run_cron, run_worker
 
 
@@ -32,7 +33,8 @@ def cron() -> None:
 @click.command("sweep")
 @click.option("--older-than", type=int, default=None, help="Seconds (default from settings).")
 def sweep(older_than: int | None) -> None:
-    """Re-queue reports stored but not yet routed, once."""
+    """Re-queue reports stored but not yet routed, and SMS not yet handled, once."""
     configure()
     click.echo(f"re-queued {sweep_job(older_than)} reports")
+    click.echo(f"re-queued {sweep_inbound(older_than)} inbound SMS")
 

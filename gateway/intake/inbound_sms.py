@@ -8,6 +8,7 @@ ref is the inbound id, and a message already handled is left alone.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -40,6 +41,8 @@ from sms.providers import InboundSms
 from sms.records import InboundMessage, OptOut, Sighting, utcnow
 
 log = logging.getLogger(__name__)
+
+PUBLIC_REPORTER_TRIES = 3
 
 TIPS_KEY = "safegrid:sms:tips:{phone_tag}:{hour}"
 # Free words after a help keyword this long are treated as a report: a clue
@@ -135,6 +138,25 @@ def store_unreadable(provider: str, params: Mapping[str, str], reason: str) -> s
     return str(doc["_id"])
 
 
+def sweep_inbound(grace_s: int | None = None) -> int:
+    """Re-queue every stored message not handled within `grace_s` (default: the sweeper's).
+
+    A job that died (a worker killed, Redis restarted, an error) leaves the message
+    `stored`; handling is idempotent, so queueing it again is safe. The cron runs this
+    with the report sweeper.
+    """
+    age = settings().sweep_after_s if grace_s is None else grace_s
+    cutoff = utcnow() - dt.timedelta(seconds=age)
+    count = 0
+    for doc in InboundMessage._get_collection().find(
+            {"state": "stored", "received_at": {"$lte": cutoff}}, {"_id": 1}):
+        enqueue_handle(str(doc["_id"]))
+        count += 1
+    if count:
+        log.warning("sweep: re-queued %d unhandled inbound SMS", count)
+    return count
+
+
 def enqueue_handle(inbound_id: str) -> None:
     queues.queue(queues.URGENT).enqueue(handle_inbound, inbound_id, job_id=f"sms-in-{inbound_id}",
                                         result_ttl=600, failure_ttl=7 * 24 * 3600)
@@ -208,14 +230,28 @@ def _over_tip_limit(phone: str) -> bool:
 def _public_reporter(phone: str) -> str:
     """The id of the public (unregistered) reporter record for `phone`, made on first tip."""
     index = phonebook.phone_index(phone)
-    doc = Reporter._get_collection().find_one_and_update(
-        {"phone_index": index},
-        {"$setOnInsert": {"phone": phonebook.seal(phone, phonebook.REPORTER_PHONE),
-                          "phone_index": index, "role": "public", "created_at": utcnow(),
-                          "name": keyring().encrypt("公众", context="reporter.name")}},
-        upsert=True, return_document=ReturnDocument.AFTER, projection={"_id": 1},
-    )
-    return str(doc["_id"])
+    collection = Reporter._get_collection()
+    for _ in range(PUBLIC_REPORTER_TRIES):
+        # Two first messages from a new number race here: the unique index on
+        # phone_index lets one insert win; the other gets a duplicate key (or, on
+        # some servers, no document) and then finds the winner's.
+        try:
+            doc = collection.find_one_and_update(
+                {"phone_index": index},
+                {"$setOnInsert": {"phone": phonebook.seal(phone, phonebook.REPORTER_PHONE),
+                                  "phone_index": index, "role": "public",
+                                  "created_at": utcnow(),
+                                  "name": keyring().encrypt("公众", context="reporter.name")}},
+                upsert=True, return_document=ReturnDocument.AFTER, projection={"_id": 1},
+            )
+        except DuplicateKeyError:
+            doc = None
+        if doc is None:
+            doc = collection.find_one({"phone_index": index}, {"_id": 1})
+        if doc is not None:
+            return str(doc["_id"])
+    raise RuntimeError(f"no reporter record for {mask(phone)} after {PUBLIC_REPORTER_TRIES} "
+                       "tries")  # RQ retries the job; the sweeper re-queues the message
 
 
 def _report(came: Incoming, parsed: ParsedMessage) -> str:

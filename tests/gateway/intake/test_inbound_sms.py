@@ -6,16 +6,20 @@ tests/e2e/test_sms_e2e.py does the same with a real Kannel and fakesmsc.
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
+
 import pytest
 
 from gateway import gridcache
+from gateway.delivery import queues
 from gateway.delivery.outbound_sms import send_sms
-from gateway.intake.inbound_sms import unseal
+from gateway.intake.inbound_sms import handle_inbound, sweep_inbound, unseal
 from gateway.privacy.phonebook import phone_index
 from gateway.records.people import Reporter
 from gateway.records.reports import Report
 from grid.documents import Dispatch
-from sms.records import InboundMessage, OptOut, OutboundMessage, Sighting
+from sms.records import InboundMessage, OptOut, OutboundMessage, Sighting, utcnow
 from tests.gateway.api.test_reports_api import run_jobs
 from tests.helpers import auth, sms_to, texts_to, token_of, with_sms
 
@@ -281,3 +285,53 @@ def test_transient_send_errors_are_retried(client, county, sendsms):
     sendsms.status, sendsms.body = 202, "0: Accepted for delivery"
     assert send_sms(receipt.ref) == "sent"
     assert OutboundMessage.objects(ref=receipt.ref).first().attempts == 2
+
+
+NEW_NUMBER = "+8613955550001"
+
+
+def test_the_first_messages_of_a_new_number_racing_all_get_an_outcome(client, county):
+    n = 8
+    for i in range(n):
+        mo(client, f"R 1 陌生人带小孩 {i}", sender=NEW_NUMBER, ucs2=True)
+    queues.queue(queues.URGENT).empty()  # handled here, all at once, not by the queued jobs
+    ids = [str(m.id) for m in InboundMessage.objects(state="stored")]
+    assert len(ids) == n
+    start = threading.Barrier(n)
+    errors: list[BaseException] = []
+
+    def handle(inbound_id: str) -> None:
+        start.wait()
+        try:
+            handle_inbound(inbound_id)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=handle, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert InboundMessage.objects(state="stored").count() == 0
+    assert Reporter.objects(phone_index=phone_index(NEW_NUMBER)).count() == 1
+    # Every message has its outcome: a public tip filed, or refused by the tip limit.
+    outcomes = [m.state for m in InboundMessage.objects]
+    assert len(outcomes) == n
+    filed = Report.objects(trust="public").count()
+    assert filed >= 1
+    assert filed + outcomes.count("rate_limited") == n
+
+
+def test_the_sweeper_requeues_a_message_whose_job_was_lost(client, county, settings):
+    mo(client, "R 1 车站有人拐小孩", sender=NEW_NUMBER)
+    queues.queue(queues.URGENT).empty()  # the job is gone: a worker killed, Redis restarted
+    [msg] = InboundMessage.objects(state="stored")
+    assert sweep_inbound() == 0  # not overdue yet
+    InboundMessage.objects(id=msg.id).update_one(
+        set__received_at=utcnow() - dt.timedelta(seconds=settings.sweep_after_s + 1))
+    assert sweep_inbound() == 1
+    run_jobs()
+    assert InboundMessage.objects(id=msg.id).first().state != "stored"
+    assert Report.objects(trust="public").count() == 1
+    assert sweep_inbound() == 0
