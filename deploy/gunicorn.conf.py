@@ -13,6 +13,8 @@ graceful_timeout = 10
 # so MongoDB clients are never shared across fork.
 preload_app = False
 accesslog = "-"
-# The access log must not carry query strings (report codes, tokens) in clear.
+# The access log must not carry query strings or paths (report codes, ids, tokens) in
+# clear: %(U)s is the route template (deploy/gunicorn_logging.py), not the path.
 # (the same format as deploy/processes.py's ACCESS_LOG_FORMAT)
+logger_class = "deploy.gunicorn_logging.RouteLogger"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'

@@ -152,6 +152,7 @@ class Stack:
         argv = [find_program("gunicorn"), "wsgi:app", "--bind", f"127.0.0.1:{port}",
                 "--workers", str(workers), "--threads", str(threads),
                 "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
+                "--logger-class", "deploy.gunicorn_logging.RouteLogger",
                 "--graceful-timeout", "5"]
         return self._spawn(f"gunicorn-{port}", argv, port=port, env=env, wait=60.0)
 

@@ -100,6 +100,12 @@ def _install_guards(app: Flask) -> None:
     """Clear 4xx for bad requests and a JSON body for every error, never a bare 500."""
 
     @app.before_request
+    def name_the_route() -> None:
+        # For the access log (deploy/gunicorn_logging.py): the template, never the path.
+        if request.url_rule is not None:
+            request.environ["safegrid.route"] = request.url_rule.rule
+
+    @app.before_request
     def require_json_body() -> None:
         if request.method in {"POST", "PUT", "PATCH"} and request.path.startswith("/api/"):
             has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding")

@@ -84,6 +84,15 @@ def test_gps_report_reaches_the_station_inbox_and_is_acknowledged(running, count
     assert Report.objects(code=code).count() == 1
     assert Dispatch.objects(report_code=code, station_code="530627-NT").count() == 1
 
+    # The access log names routes, never the report code or the dispatch id in a path.
+    stack = running[0]
+    [web] = [s for s in stack.services if s.name.startswith("gunicorn")]
+    access = web.log_path.read_text(encoding="utf-8")
+    assert '"GET /api/v1/reports/<string:code>" 200' in access
+    assert "/api/v1/dispatches/<string:dispatch_id>/acknowledge" in access
+    assert code not in access
+    assert dispatch["id"] not in access
+
 
 def test_killing_the_worker_loses_no_queued_report(running, county):
     stack, base, env = running
