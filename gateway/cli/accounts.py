@@ -17,13 +17,19 @@ from grid.documents import Station
 @click.command("token")
 @click.option("--role", required=True,
               type=click.Choice(["reporter", "officer", "supervisor", "admin", "auditor"]))
-@click.option("--phone", help="The reporter's phone (role reporter).")
-@click.option("--station", help="The officer's station code (role officer).")
-@click.option("--county", help="6-digit county code (role supervisor).")
-@click.option("--label", default=None)
+@click.option("--phone", help="The person's phone: the reporter's, or the officer's or "
+                                "supervisor's (required for those roles).")
+@click.option("--station", help="Role officer: must be the officer's station, if given.")
+@click.option("--county", help="Role supervisor: must be the supervisor's county, if given.")
+@click.option("--label", default=None,
+              help="Who holds it (required for admin and auditor: a name or staff number).")
 def token(role: str, phone: str | None, station: str | None, county: str | None,
           label: str | None) -> None:
-    """Issue a bearer token (printed once; only its hash is kept)."""
+    """Issue a bearer token for a person (printed once; only its hash is kept).
+
+    Every token names someone: a reporter or officer found by --phone, or, for
+    the admin and auditor roles, whoever --label names.
+    """
     configure()
     subject = None
     if role == "reporter":
@@ -31,19 +37,28 @@ def token(role: str, phone: str | None, station: str | None, county: str | None,
         if reporter is None:
             raise click.ClickException("--phone must name a registered reporter")
         subject, county = reporter.id, reporter.county_code
-    if role == "officer":
-        st = Station.objects(code=station).first() if station else None
-        if st is None:
-            raise click.ClickException("--station must name a known station")
-        county = st.county_code
-    if role == "supervisor" and not county:
-        raise click.ClickException("--county is required for a supervisor")
+    elif role in ("officer", "supervisor"):
+        officer = Officer.by_phone(e164(phone)).first() if phone else None
+        if officer is None or officer.role != role:
+            raise click.ClickException(f"--phone must name a registered {role}: a token "
+                                       "with nobody behind it could not be audited")
+        if station and station != officer.station_code:
+            raise click.ClickException(f"that {role} is at station {officer.station_code}, "
+                                       f"not {station}")
+        if county and county != officer.county_code:
+            raise click.ClickException(f"that {role} is in county {officer.county_code}, "
+                                       f"not {county}")
+        subject, station, county = officer.id, officer.station_code, officer.county_code
+        label = label or officer.name
+    elif not (label and label.strip()):
+        raise click.ClickException(f"--label must say who holds this {role} token")
+    if station and not Station.objects(code=station).first():
+        raise click.ClickException("--station must name a known station")
     issued = issue_token(role, subject_id=subject, station_code=station, county_code=county,
                          label=label)
-    audit.append(who_ran(), "token.issue", f"{role}:{subject or station or county or '-'}",
-                 {"role": role})
+    audit.append(who_ran(), "token.issue", f"{role}:{subject or label}",
+                 {"role": role, "station": station, "county": county})
     click.echo(issued)
-
 
 
 @click.command("password")

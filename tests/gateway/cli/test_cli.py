@@ -166,3 +166,26 @@ def test_the_cli_uses_the_settings_make_run_wrote(run, settings, monkeypatch, tm
     assert result.exit_code == 0, result.output
     assert audit.head() is not None
     assert audit.head()[1] in result.output
+
+
+def test_every_token_names_a_person(run, county):
+    from gateway.access.tokens import principal_for
+    from gateway.records.people import Officer
+
+    officer = Officer.objects(station_code="530627-NT").first()
+    nobody = run("token", "--role", "officer", "--station", "530627-NT")
+    assert nobody.exit_code == 1
+    assert "--phone must name a registered officer" in nobody.output
+    wrong = run("token", "--role", "officer", "--phone", officer.phone, "--station", "530627-WF")
+    assert wrong.exit_code == 1
+    issued = run("token", "--role", "officer", "--phone", officer.phone)
+    assert issued.exit_code == 0, issued.output
+    who = principal_for(issued.output.strip(), 0)
+    assert (who.role, who.subject_id, who.station_code) == ("officer", str(officer.id),
+                                                            "530627-NT")
+    assert run("token", "--role", "supervisor", "--phone", officer.phone).exit_code == 1
+    assert run("token", "--role", "auditor").exit_code == 1
+    auditor = run("token", "--role", "auditor", "--label", "审计员 李明 (A0231)")
+    assert auditor.exit_code == 0, auditor.output
+    subjects = [e.subject for e in audit.AuditEntry.objects(action="token.issue")]
+    assert subjects == [f"officer:{officer.id}", "auditor:审计员 李明 (A0231)"]
