@@ -15,9 +15,24 @@ from grid.documents import Dispatch, GridCell
 from tests.helpers import auth, cell_centre, token_of
 
 
+class BurstWorker(SimpleWorker):
+    """RQ's SimpleWorker for a burst run inside the test, without its command channel.
+
+    A burst here needs no `rq` commands (suspend, kill-horse) over pubsub, and with
+    RQ 3.0 and redis-py 8.2 the channel's teardown can wait out its 60 s poll: the
+    unsubscribe clears the subscription event the polling thread then waits on.
+    """
+
+    def subscribe(self) -> None:
+        pass
+
+    def unsubscribe(self) -> None:
+        pass
+
+
 def run_jobs() -> None:
     conn = redis_store.conn
-    SimpleWorker([queues.queue(n) for n in queues.WORKER_QUEUES], connection=conn).work(burst=True)
+    BurstWorker([queues.queue(n) for n in queues.WORKER_QUEUES], connection=conn).work(burst=True)
 
 
 @pytest.fixture
