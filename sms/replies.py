@@ -145,3 +145,22 @@ PIN_PROBLEMS: Final[dict[str, str]] = {
 def pin_problem(problem: str) -> str:
     """What was wrong with the PIN, and that the message still counts."""
     return PIN_PROBLEMS[problem]
+
+
+# Shown to the reporter with their report (the app's status view) when the place it
+# was routed by is not the one they gave, so nobody believes a report went where it
+# did not. Flags from grid/snapshot.py.
+LOCATION_NOTES: Final[dict[str, str]] = {
+    "gps_outside_grid": "您的定位不在网格服务区内，已按您登记的网格转交派出所。",
+    "outside_grid_nearest_cell": "您的定位在网格边缘外，已转交最近网格的派出所。",
+    "gps_grid_code_disagree": "您的定位与填写的网格编号不一致，已按定位转交。",
+    "unplaced_review": "未能确定位置，已转交县公安局值班室人工核实。",
+}
+
+
+def location_note(flags: list[str] | tuple[str, ...]) -> str | None:
+    """What to tell a reporter about where their report was placed; None when as given."""
+    for flag in LOCATION_NOTES:
+        if flag in flags:
+            return LOCATION_NOTES[flag]
+    return None

@@ -18,6 +18,7 @@ from geo.datum import DATUMS
 from geo.datum import normalise as normalise_datum
 from grid.documents import DISPATCH_STATUSES
 from grid.lifecycle import OUTCOMES
+from sms import replies
 from sms.grammar import CATEGORIES, UNCLASSIFIED
 
 GRID_CODE = re.compile(r"^\d{9,15}$")
@@ -171,6 +172,12 @@ class ReportOutSchema(Schema):
     station_code = fields.String(allow_none=True)
     created_at = UtcDateTime(required=True)
     routed_at = UtcDateTime(allow_none=True)
+    location_note = fields.Function(
+        lambda report: replies.location_note(list(
+            (report.get("flags") if isinstance(report, dict) else report.flags) or [])),
+        metadata={"type": "string", "nullable": True,
+                  "description": "set when the report was not placed where the reporter "
+                                 "said (e.g. a GPS point outside the grid): how it was placed"})
 
 
 class DispatchQuerySchema(StrictSchema):

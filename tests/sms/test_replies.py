@@ -36,6 +36,7 @@ CODE = "RZZZZZZ"
         replies.transfer_request_notice(CODE, LONG_STATION),
         replies.closed_notice(CODE),
         *replies.PIN_PROBLEMS.values(),
+        *replies.LOCATION_NOTES.values(),
     ],
 )
 def test_each_reply_fits_one_segment(text):

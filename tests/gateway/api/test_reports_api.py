@@ -12,6 +12,7 @@ from gateway.records.reports import Report
 from gateway.sample import cell_code
 from geo.datum import from_wgs84
 from grid.documents import Dispatch, GridCell
+from sms import replies
 from tests.helpers import auth, cell_centre, token_of
 
 
@@ -126,6 +127,16 @@ def test_point_far_outside_the_grid_falls_back_to_home_cell_flagged(client, coun
     # The reporter's home cell is used before the county desk.
     assert report.placed_by == "reporter_home_cell"
     assert "gps_outside_grid" in report.flags
+    # ...and the reporter is told, where they follow their report.
+    mine = client.get(f"/api/v1/reports/{report.code}", headers=reporter).json
+    assert mine["location_note"] == replies.LOCATION_NOTES["gps_outside_grid"]
+
+
+def test_a_report_placed_as_given_has_no_location_note(client, county, reporter):
+    resp = post(client, reporter, grid_code=cell_code(1, 0, 0))
+    run_jobs()
+    assert client.get(f"/api/v1/reports/{resp.json['code']}",
+                      headers=reporter).json["location_note"] is None
 
 
 def test_reporter_reads_own_report_but_not_anothers(client, county, reporter):
