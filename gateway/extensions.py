@@ -92,6 +92,21 @@ def _outside_api() -> bool:
     return not request.path.startswith("/api/")
 
 
+# Set by gateway.security (the limiter is here, the token check three floors up): "this
+# request carries a valid token". Such a request is never refused for failures of others
+# from its address: behind a village's NAT one attacker must not silence every reporter.
+_valid_credentials: list[Callable[[], bool]] = []
+
+
+def trust_valid_credentials(check: Callable[[], bool]) -> None:
+    """Exempt requests for which `check()` is true from the failed-authentication limit."""
+    _valid_credentials[:] = [check]
+
+
+def _exempt_from_auth_failures() -> bool:
+    return _outside_api() or any(check() for check in _valid_credentials)
+
+
 limiter = Limiter(
     key_func=client_address,
     key_prefix="safegrid",
@@ -110,7 +125,7 @@ limiter = Limiter(
             limit_provider=limit_setting("rate_limit_auth_failures"),
             scope="auth-failures",
             deduct_when=_auth_failed,
-            exempt_when=_outside_api,
+            exempt_when=_exempt_from_auth_failures,
             error_message="too many failed authentications from this address",
         ),
     ],

@@ -26,7 +26,8 @@ from limits import parse_many
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import Rule
 
-from gateway.extensions import limiter
+from gateway.access.tokens import request_principal
+from gateway.extensions import limiter, trust_valid_credentials
 from gateway.settings import Settings
 
 LIMIT_SETTINGS = (
@@ -80,6 +81,7 @@ def init_rate_limits(app: Flask, settings: Settings) -> None:
                                    "socket_timeout": REDIS_TIMEOUT_S},
     )
     limiter.init_app(app)
+    trust_valid_credentials(lambda: request_principal() is not None)
     # The limiter is one object per process; each app gets fresh storage, so a
     # "Redis is down" flag left by an earlier app (tests) must not carry over.
     limiter._storage_dead = False
