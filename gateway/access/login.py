@@ -148,5 +148,4 @@ def log_out(principal: Principal, access_token: str) -> None:
             id=doc.id)
         query.update(set__revoked=True)
     token_cache.clear()
-    audit.append(f"{principal.role}:{principal.subject_id}", "auth.logout",
-                 f"{principal.role}:{principal.subject_id}", {})
+    audit.append(principal.actor, "auth.logout", principal.actor, {})

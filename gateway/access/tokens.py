@@ -40,6 +40,12 @@ class Principal:
     subject_id: str | None
     station_code: str | None
     county_code: str | None
+    label: str | None = None  # who holds a token with no person record (admin, auditor)
+
+    @property
+    def actor(self) -> str:
+        """Who acted, for the audit log: the role and the person (or the token's holder)."""
+        return f"{self.role}:{self.subject_id or self.label or 'unnamed'}"
 
 
 def hash_token(token: str) -> str:
@@ -108,7 +114,7 @@ def principal_for(token: str, cache_s: float) -> Principal | None:
     if hit:
         return principal
     doc = ApiToken.objects(token_hash=key, revoked=False, kind__ne="refresh").only(
-        "role", "subject_id", "station_code", "county_code", "expires_at"
+        "role", "subject_id", "station_code", "county_code", "expires_at", "label"
     ).first()
     principal = None
     if doc is not None and doc.expires_at is not None:
@@ -123,6 +129,7 @@ def principal_for(token: str, cache_s: float) -> Principal | None:
             subject_id=str(doc.subject_id) if doc.subject_id else None,
             station_code=doc.station_code,
             county_code=doc.county_code,
+            label=None if doc.subject_id else doc.label,
         )
     token_cache.put(key, principal, cache_s)
     return principal
@@ -177,6 +184,6 @@ def request_principal() -> Principal | None:
 def per_person() -> str:
     """The rate-limit key of a person: their token's principal, else the client's address."""
     who = request_principal()
-    if who is not None and who.subject_id:
-        return f"{who.role}:{who.subject_id}"
+    if who is not None and (who.subject_id or who.label):
+        return who.actor
     return client_address()

@@ -37,5 +37,5 @@ def hold_in_county(principal: Principal, report_code: str, hold: bool, reason: s
         raise Refusal(404, f"no report {code} in your county")
     if "anonymised" in (report.flags or []):
         raise Refusal(409, f"{report.code} is already anonymised: nothing is left to hold")
-    set_hold(report.code, hold, actor=f"supervisor:{principal.subject_id}", reason=reason)
+    set_hold(report.code, hold, actor=principal.actor, reason=reason)
     return str(report.code)

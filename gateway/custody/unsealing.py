@@ -41,7 +41,7 @@ def read_reports(principal: Principal, dispatch_id: str) -> list[dict[str, Any]]
     reports = _reports(dispatch)
     roles = {r.id: r.role for r in Reporter.objects(
         id__in=[rep.reporter_id for rep in reports]).only("role")}
-    audit.append(f"{principal.role}:{principal.subject_id}", "dispatch.read_reports",
+    audit.append(principal.actor, "dispatch.read_reports",
                  f"dispatch:{dispatch.id}", {"reports": [r.code for r in reports]})
     exact = principal.role == "officer"  # the station working it goes there; others see the cell
     return [{
@@ -75,7 +75,7 @@ def unseal(principal: Principal, dispatch_id: str, reason: str) -> list[dict[str
     """
     dispatch = held_dispatch(principal, dispatch_id)
     reports = _reports(dispatch)
-    actor = f"{principal.role}:{principal.subject_id}"
+    actor = principal.actor
     # Written before anything is shown: if the audit log cannot take it, nothing is.
     entry = audit.append(actor, "report.unseal", f"dispatch:{dispatch.id}",
                          {"reports": [r.code for r in reports], "reason": reason,

@@ -109,7 +109,7 @@ def apply(dispatch_id: str, action: str, *, actor: str, actor_station: str | Non
 def act(principal: Principal, dispatch_id: str, action: str, **inputs: Any) -> dict[str, Any]:
     """An officer's `action` on a dispatch, refused (Refusal) as the API answers it."""
     try:
-        return apply(dispatch_id, action, actor=f"officer:{principal.subject_id}",
+        return apply(dispatch_id, action, actor=principal.actor,
                      actor_station=principal.station_code, **inputs)
     except NotFound as exc:
         raise Refusal(404, f"no dispatch {dispatch_id}") from exc

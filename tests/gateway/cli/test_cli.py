@@ -189,3 +189,13 @@ def test_every_token_names_a_person(run, county):
     assert auditor.exit_code == 0, auditor.output
     subjects = [e.subject for e in audit.AuditEntry.objects(action="token.issue")]
     assert subjects == [f"officer:{officer.id}", "auditor:审计员 李明 (A0231)"]
+
+
+def test_an_auditor_token_acts_under_its_holders_name(run, client):
+    from gateway.access.tokens import principal_for
+
+    issued = run("token", "--role", "auditor", "--label", "A0231")
+    who = principal_for(issued.output.strip(), 0)
+    assert who.actor == "auditor:A0231"  # not auditor:None
+    resp = client.get("/api/v1/audit", headers={"Authorization": f"Bearer {issued.output.strip()}"})
+    assert resp.status_code == 200
