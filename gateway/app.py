@@ -125,8 +125,6 @@ def _install_guards(app: Flask) -> None:
         extra: dict[str, Any] = {}
         if exc.errors is not None:
             extra["errors"] = exc.errors
-        if exc.headers is not None:
-            extra["headers"] = exc.headers
         try:
             abort(exc.status, message=exc.message, **extra)
         except HTTPException as http:

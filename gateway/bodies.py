@@ -9,7 +9,6 @@ could not be sealed or stored). Every refusal has the usual JSON error body.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Flask, request
@@ -79,10 +78,9 @@ def init_app(app: Flask, settings: Settings) -> None:
         body = request.get_data(cache=True)  # bounded by MAX_CONTENT_LENGTH (413)
         if json_depth(body, settings.max_json_depth) > settings.max_json_depth:
             abort(400, message=f"JSON nested deeper than {settings.max_json_depth} levels")
-        try:
-            parsed = json.loads(body) if body.strip() else None
-        except (ValueError, RecursionError):
-            return  # not JSON: the view's own parser answers 400 with its usual message
+        # Parsed once: Flask caches it and the view's schema reads the same object. Not
+        # JSON: None here, and the view's own parser answers 400 with its usual message.
+        parsed = request.get_json(silent=True)
         where = unpaired_surrogate(parsed)
         if where is not None:
             abort(422, message="text is not valid Unicode (an unpaired surrogate such as "

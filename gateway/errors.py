@@ -13,10 +13,8 @@ from typing import Any
 class Refusal(Exception):
     """This request is refused: `status` is its HTTP status (403, 404, 409, 422, …)."""
 
-    def __init__(self, status: int, message: str, errors: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, message: str, errors: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.errors = errors
-        self.headers = headers

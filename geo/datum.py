@@ -62,13 +62,6 @@ def in_mainland_china(lat: float, lon: float) -> bool:
     return bool(shapely.contains_xy(_mainland(), lon, lat))
 
 
-def _in_china(lat: float, lon: float) -> bool:
-    # Checked here so that outside the mainland we return the input unchanged
-    # without prcoords' per-call warning, and so that its iterative inverses
-    # (which skip the check) are never applied abroad.
-    return in_mainland_china(lat, lon)
-
-
 def _gcj_to_wgs(lat: float, lon: float) -> tuple[float, float]:
     if not prcoords.sanity_in_china_p(prcoords.Coords(lat, lon)):
         return lat, lon
@@ -84,7 +77,9 @@ def _gcj_to_wgs(lat: float, lon: float) -> tuple[float, float]:
 
 
 def _wgs_to_gcj(lat: float, lon: float) -> tuple[float, float]:
-    if not _in_china(lat, lon):
+    # Outside the mainland the input is returned unchanged, without prcoords' per-call
+    # warning; its iterative inverses (which skip that check) never run abroad.
+    if not in_mainland_china(lat, lon):
         return lat, lon
     gcj = prcoords.wgs_gcj(prcoords.Coords(lat, lon), False)
     return float(gcj.lat), float(gcj.lon)

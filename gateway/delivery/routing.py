@@ -29,7 +29,7 @@ from gateway.records.reports import Report
 from gateway.runtime import escalation, rules, settings
 from grid import importer, jurisdiction
 from grid.documents import Dispatch, utcnow
-from grid.escalation import overdue
+from grid.escalation import OVERDUE_STATES
 from grid.rules import PRIORITIES
 from grid.snapshot import GridSnapshot, Placement
 from sms import replies
@@ -250,8 +250,9 @@ def _raise_priority(dispatch: dict[str, Any], priority: str, now: dt.datetime) -
     if not raised.modified_count:
         return False  # raised meanwhile by another report
     deadline = escalation().deadline(priority, now)
-    waiting = overdue(dispatch["status"], None, now,
-                      acknowledged=dispatch.get("acknowledged_at") is not None)
+    # Still waiting for its station to take it: then the deadline moves too.
+    waiting = (dispatch["status"] in OVERDUE_STATES
+               and dispatch.get("acknowledged_at") is None)
     old = dispatch.get("ack_deadline")
     if waiting and (old is None or deadline < old):
         moved = collection.update_one(
