@@ -87,7 +87,13 @@ def test_gps_report_reaches_the_station_inbox_and_is_acknowledged(running, count
     # The access log names routes, never the report code or the dispatch id in a path.
     stack = running[0]
     [web] = [s for s in stack.services if s.name.startswith("gunicorn")]
-    access = web.log_path.read_text(encoding="utf-8")
+    ack_route = "/api/v1/dispatches/<string:dispatch_id>/acknowledge"
+    # gunicorn writes a request's line after answering it: wait for the last one.
+    def logged() -> str | None:
+        text = web.log_path.read_text(encoding="utf-8")
+        return text if ack_route in text else None
+
+    access = wait_until(logged)
     assert '"GET /api/v1/reports/<string:code>" 200' in access
     assert "/api/v1/dispatches/<string:dispatch_id>/acknowledge" in access
     assert code not in access
