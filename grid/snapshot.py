@@ -51,6 +51,24 @@ class Village:
     lon: float
 
 
+# Metres in a degree of latitude (a sphere of the mean Earth radius).
+_M_PER_DEG = 6_371_008.8 * math.pi / 180
+
+
+def cell_size_m(ring: list[tuple[float, float]]) -> float:
+    """The side of a square of the cell's area, in metres: how big a cell is, for
+    judging whether a GPS fix is precise enough to name it (shoelace on a local plane)."""
+    if len(ring) < 3:
+        return 0.0
+    lat0 = math.radians(sum(lat for _, lat in ring) / len(ring))
+    kx, ky = _M_PER_DEG * math.cos(lat0), _M_PER_DEG
+    twice = 0.0
+    for (x1, y1), (x2, y2) in zip(ring, [*ring[1:], ring[0]], strict=True):
+        twice += (x1 * kx) * (y2 * ky) - (x2 * kx) * (y1 * ky)
+    return math.sqrt(abs(twice) / 2)
+
+
+
 class GridSnapshot:
     def __init__(
         self,
@@ -63,6 +81,8 @@ class GridSnapshot:
         self.cells: dict[str, CellInfo] = {info.code: info for info, _ in cell_list}
         self.stations: dict[str, StationInfo] = {s.code: s for s in stations}
         self.index = CellIndex.build((info.code, ring) for info, ring in cell_list)
+        self.cell_size_m: dict[str, float] = {info.code: cell_size_m(ring)
+                                              for info, ring in cell_list}
         # The county duty desk takes what no cell can place.
         self.county_desk: dict[str, str] = {
             s.county_code: s.code for s in self.stations.values() if s.kind == "county_desk"
@@ -80,19 +100,31 @@ class GridSnapshot:
         home_cell: str | None,
         county_code: str | None,
         nearest_max_m: float,
+        precision_m: float | None = None,
     ) -> Placement | None:
         """Place a report: GPS, then grid code, then the reporter's home cell.
 
         A point outside every cell goes to the nearest cell within
         `nearest_max_m`, else to the county duty desk; both are flagged for
-        review. None only when the grid has nothing at all to route to.
+        review. A GPS fix whose `precision_m` is worse than its cell's size is
+        not exact: it is flagged, and a grid code the reporter named wins over
+        it. None only when the grid has nothing at all to route to.
         """
         if lat is not None and lon is not None:
             code = self.index.locate(lat, lon)
             if code is not None:
-                # The GPS wins, but an officer is shown that the reporter named another cell.
+                imprecise = precision_m is not None and precision_m > self.cell_size_m[code]
                 disagree = grid_code is not None and grid_code in self.cells and grid_code != code
-                return self._to_cell(code, "gps", ("gps_grid_code_disagree",) if disagree else ())
+                if disagree and imprecise:
+                    # A fix vaguer than the cell cannot overrule the cell the reporter named.
+                    assert grid_code is not None
+                    return self._to_cell(grid_code, "grid_code",
+                                         ("gps_grid_code_disagree", "gps_imprecise_grid_code"))
+                # The GPS wins, but an officer is shown that the reporter named another
+                # cell, or that the fix could as well be in a neighbouring one.
+                flags = (("gps_grid_code_disagree",) if disagree else ()) + (
+                    ("gps_imprecise",) if imprecise else ())
+                return self._to_cell(code, "gps", flags)
             near = self.index.nearest(lat, lon, nearest_max_m)
             if near is not None:
                 return self._to_cell(near[0], "gps", ("outside_grid_nearest_cell",))

@@ -153,7 +153,9 @@ def pin_problem(problem: str) -> str:
 LOCATION_NOTES: Final[dict[str, str]] = {
     "gps_outside_grid": "您的定位不在网格服务区内，已按您登记的网格转交派出所。",
     "outside_grid_nearest_cell": "您的定位在网格边缘外，已转交最近网格的派出所。",
+    "gps_imprecise_grid_code": "您的定位精度不足，已按填写的网格编号转交。",
     "gps_grid_code_disagree": "您的定位与填写的网格编号不一致，已按定位转交。",
+    "gps_imprecise": "您的定位精度较低，已按大致位置转交，请补充详细地点。",
     "unplaced_review": "未能确定位置，已转交县公安局值班室人工核实。",
 }
 

@@ -95,6 +95,12 @@ class PointSchema(StrictSchema):
                   "description": "wgs84 (GPS), gcj02 (AMap/Tencent) or bd09 (Baidu); any case, "
                                  "with or without - or _ (GCJ-02, gcj_02)"},
     )
+    accuracy_m = fields.Float(
+        load_default=None, allow_nan=False, validate=validate.Range(min=0, max=1_000_000),
+        metadata={"description": "the phone's horizontal accuracy in metres (Android "
+                                 "getAccuracy, iOS horizontalAccuracy); a point less precise "
+                                 "than its grid cell is not taken as exact"},
+    )
 
 
 class ReportInSchema(StrictSchema):

@@ -38,7 +38,9 @@ class SealedReportSchema(Schema):
     location = fields.Nested(PlacedLocationSchema, allow_none=True)
     flags = fields.List(fields.String(), metadata={
         "description": "e.g. gps_outside_grid (the reporter's GPS was outside the grid: placed "
-                       "by their home cell), gps_grid_code_disagree"})
+                       "by their home cell), gps_grid_code_disagree, gps_imprecise (the fix is "
+                       "vaguer than its cell: the cell is approximate), gps_imprecise_grid_code "
+                       "(a vague fix gave way to the grid code the reporter named)"})
     created_at = UtcDateTime()
     reporter_role = fields.String(metadata={"description": "role only: the identity is sealed"})
     reporter_organisation_kind = fields.String()

@@ -135,7 +135,8 @@ def _place(report: Report, snapshot: GridSnapshot) -> Placement | None:
     if lat is not None or grid_code in snapshot.cells:
         # Inside the grid the reporter is not needed: one database read saved per report.
         direct = snapshot.place(lat=lat, lon=lon, grid_code=grid_code, home_cell=None,
-                                county_code=None, nearest_max_m=config.nearest_cell_max_m)
+                                county_code=None, nearest_max_m=config.nearest_cell_max_m,
+                                precision_m=location.precision_m if location else None)
         if direct is not None and direct.method in ("gps", "grid_code"):
             return direct
     # The reporter's home cell and county are the fallbacks when GPS and grid code fail.

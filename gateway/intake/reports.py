@@ -27,6 +27,7 @@ from sms.grammar import REPORT_CODE_ALPHABET
 
 log = logging.getLogger(__name__)
 
+# Assumed when the app does not say how accurate its fix was (a phone outdoors).
 PRECISION_GPS_M = 30.0
 
 
@@ -47,6 +48,7 @@ class NewReport:
     lat: float | None = None
     lon: float | None = None
     datum: str = "wgs84"
+    accuracy_m: float | None = None
     grid_code: str | None = None
     trust: str = "mandated"
     flags: tuple[str, ...] = ()
@@ -106,8 +108,9 @@ def _opened(doc: dict[str, Any]) -> dict[str, Any]:
 def _location(new: NewReport) -> dict[str, object] | None:
     if new.lat is not None and new.lon is not None:
         lat, lon = to_wgs84(new.lat, new.lon, new.datum)
+        precision = PRECISION_GPS_M if new.accuracy_m is None else new.accuracy_m
         point: dict[str, object] = {"lat": lat, "lon": lon, "datum": new.datum, "method": "gps",
-                                    "precision_m": PRECISION_GPS_M}
+                                    "precision_m": precision}
         if new.grid_code is not None:
             point["grid_code"] = new.grid_code
         return point
@@ -133,6 +136,7 @@ def file_app_report(principal: Principal, data: dict[str, Any]) -> tuple[dict[st
         lat=point["lat"] if point else None,
         lon=point["lon"] if point else None,
         datum=point["datum"] if point else "wgs84",
+        accuracy_m=point["accuracy_m"] if point else None,
         grid_code=grid_code,
     ))
 

@@ -82,3 +82,33 @@ def test_nearest_respects_the_distance_limit(snapshot):
     assert p.method == "county_default"
     p = place(snapshot, lat=30.005, lon=100.04, nearest_max_m=math.inf)
     assert p.cell_code == "100000000001002"
+
+
+def test_cell_size_is_the_side_of_a_square_of_its_area(snapshot):
+    # 0.01° × 0.01° at 30° N: 1,112 m north-south by 963 m east-west.
+    assert snapshot.cell_size_m["100000000001001"] == pytest.approx(math.sqrt(1112.0 * 963.0),
+                                                                    rel=0.01)
+
+
+@pytest.mark.parametrize(("precision_m", "flags"), [
+    (None, ()),        # the app did not say: taken as a phone fix outdoors
+    (30.0, ()),
+    (900.0, ()),       # still finer than a ~1 km cell
+    (1500.0, ("gps_imprecise",)),
+    (50_000.0, ("gps_imprecise",)),
+])
+def test_a_gps_fix_vaguer_than_its_cell_is_flagged(snapshot, precision_m, flags):
+    p = place(snapshot, lat=30.005, lon=100.015, precision_m=precision_m)
+    assert (p.cell_code, p.method, p.flags) == ("100000000001002", "gps", flags)
+
+
+def test_a_vague_fix_does_not_overrule_the_grid_code_the_reporter_named(snapshot):
+    p = place(snapshot, lat=30.005, lon=100.005, grid_code="100000000001002",
+              precision_m=5000.0)
+    assert (p.cell_code, p.method) == ("100000000001002", "grid_code")
+    assert p.flags == ("gps_grid_code_disagree", "gps_imprecise_grid_code")
+
+
+def test_a_precise_fix_still_wins_over_the_grid_code(snapshot):
+    p = place(snapshot, lat=30.005, lon=100.005, grid_code="100000000001002", precision_m=20.0)
+    assert (p.cell_code, p.flags) == ("100000000001001", ("gps_grid_code_disagree",))

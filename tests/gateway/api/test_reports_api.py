@@ -293,3 +293,41 @@ def test_details_and_names_are_encrypted_at_rest(client, county, reporter):
     assert stored_reporter["name"].startswith("sg1:")
     assert stored_reporter["phone"].startswith("sg1:")
     assert "13800001001" not in str(stored_reporter)
+
+
+def test_the_phones_accuracy_is_kept_as_the_reports_precision(client, county, reporter):
+    cell = GridCell.objects(code=cell_code(2, 1, 3)).first()
+    lat, lon = cell_centre(cell.ring)
+    resp = post(client, reporter, location={"lat": lat, "lon": lon, "accuracy_m": 12.5})
+    assert resp.status_code == 201, resp.json
+    assert Report.objects(code=resp.json["code"]).first().location.precision_m == 12.5
+
+
+@pytest.mark.parametrize("accuracy", [-1, "far", float("inf")])
+def test_a_bad_accuracy_is_a_422(client, county, reporter, accuracy):
+    resp = client.post("/api/v1/reports", headers=reporter, data=(
+        '{"client_id": "app-0001-abcdef", "category": "CHILD", "location": '
+        f'{{"lat": 27.4, "lon": 104.8, "accuracy_m": {accuracy!r}}}}}'.replace("inf", "1e999")
+        .replace("'far'", '"far"')), content_type="application/json")
+    assert resp.status_code == 422, resp.json
+    assert "accuracy_m" in resp.json["errors"]["json"]["location"]
+
+
+def test_a_fix_vaguer_than_its_cell_yields_to_the_grid_code_and_the_reporter_is_told(
+        client, county, reporter):
+    cell = GridCell.objects(code=cell_code(2, 1, 3)).first()
+    lat, lon = cell_centre(cell.ring)
+    named = cell_code(0, 0, 1)
+    resp = post(client, reporter, location={"lat": lat, "lon": lon, "accuracy_m": 20_000},
+                grid_code=named)
+    run_jobs()
+    report = Report.objects(code=resp.json["code"]).first()
+    assert (report.cell_code, report.placed_by) == (named, "grid_code")
+    assert "gps_imprecise_grid_code" in report.flags
+    mine = client.get(f"/api/v1/reports/{report.code}", headers=reporter).json
+    assert mine["location_note"] == replies.LOCATION_NOTES["gps_imprecise_grid_code"]
+    # The same fix, precise, still wins over the grid code.
+    precise = post(client, reporter, client_id="app-0002-abcdef", grid_code=named,
+                   location={"lat": lat, "lon": lon, "accuracy_m": 15})
+    run_jobs()
+    assert Report.objects(code=precise.json["code"]).first().cell_code == cell.code
