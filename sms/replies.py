@@ -29,6 +29,9 @@ STATUS_NAMES: Final[dict[str, str]] = {
     "closed": "已办结",
 }
 
+# Characters in one UCS-2 segment: every Chinese reply fits in it.
+UCS2_SEGMENT: Final = 70
+
 # Station names are cut so the receipt always fits one segment.
 _MAX_STATION: Final = 20
 
@@ -38,6 +41,15 @@ def receipt(report_code: str, station_name: str | None) -> str:
     if station_name:
         return f"已收到举报{report_code}，已转交{station_name[:_MAX_STATION]}。"
     return f"已收到举报{report_code}，正在转交派出所。"
+
+
+def with_note(receipt_text: str, note: str | None) -> tuple[str, str | None]:
+    """The receipt with a location note appended when both fit one SMS; else the note apart."""
+    if note is None:
+        return receipt_text, None
+    if len(receipt_text) + len(note) <= UCS2_SEGMENT:
+        return receipt_text + note, None
+    return receipt_text, note
 
 
 def triage_receipt(report_code: str, station_name: str | None) -> str:
@@ -157,6 +169,7 @@ LOCATION_NOTES: Final[dict[str, str]] = {
     "gps_grid_code_disagree": "您的定位与填写的网格编号不一致，已按定位转交。",
     "gps_imprecise": "您的定位精度较低，已按大致位置转交，请补充详细地点。",
     "unplaced_review": "未能确定位置，已转交县公安局值班室人工核实。",
+    "grid_code_unknown": "您填写的网格号不存在，已按其他位置信息转交。",
 }
 
 

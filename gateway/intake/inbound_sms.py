@@ -269,15 +269,17 @@ def _report(came: Incoming, parsed: ParsedMessage) -> str:
     details = parsed.details if parsed.kind != "free_text" else came.text.strip()
     reporter_id = (str(came.reporter.id) if came.registered and came.reporter
                    else _public_reporter(came.sender))
+    known_grid = parsed.grid_code in gridcache.current().cells
+    where = () if parsed.grid_code is None or known_grid else ("grid_code_unknown",)
     doc, _ = file_report(NewReport(
         reporter_id=reporter_id,
         client_id=f"sms-{msg.provider}-{msg.message_id}"[:64],
         category=category,
         details=redact(details)[:4000],  # no DNA data is stored, even when texted
         source="sms",
-        grid_code=parsed.grid_code if parsed.grid_code in gridcache.current().cells else None,
+        grid_code=parsed.grid_code if known_grid else None,
         trust="mandated" if came.trusted else "public",
-        flags=(*(("triage",) if triage else ()), *filter(None, [came.pin_problem])),
+        flags=(*(("triage",) if triage else ()), *filter(None, [came.pin_problem]), *where),
     ))
     # Route now, in this job, so the receipt can name the station; the queued
     # route job finds the work done (route is idempotent).
@@ -285,7 +287,14 @@ def _report(came: Incoming, parsed: ParsedMessage) -> str:
     station = gridcache.current().stations.get(station_code)
     station_name = station.name if station else None
     receipt = (replies.triage_receipt if triage else replies.receipt)(doc["code"], station_name)
+    # Placed other than the sender said (an unknown grid code, only the county desk): the
+    # receipt says so, in the same SMS when it fits.
+    placed = Report.objects(id=doc["_id"]).only("flags").first()
+    receipt, note = replies.with_note(
+        receipt, replies.location_note(placed.flags if placed else list(where)))
     _reply(came, receipt, "receipt", report_id=doc["_id"])
+    if note is not None:
+        _reply(came, note, "location_note", ref=f"where-{msg.id}", report_id=doc["_id"])
     fixes = [e for e in parsed.errors if e in replies.FIXES]
     if fixes:
         # The receipt proves the duty to report was met; what to fix goes in a second SMS.

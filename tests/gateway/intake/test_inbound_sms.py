@@ -19,6 +19,7 @@ from gateway.privacy.phonebook import phone_index
 from gateway.records.people import Reporter
 from gateway.records.reports import Report
 from grid.documents import Dispatch
+from sms import replies
 from sms.records import InboundMessage, OptOut, OutboundMessage, Sighting, utcnow
 from tests.gateway.api.test_reports_api import run_jobs
 from tests.helpers import auth, sms_to, texts_to, token_of, with_sms
@@ -335,3 +336,32 @@ def test_the_sweeper_requeues_a_message_whose_job_was_lost(client, county, setti
     assert InboundMessage.objects(id=msg.id).first().state != "stored"
     assert Report.objects(trust="public").count() == 1
     assert sweep_inbound() == 0
+
+
+def test_an_unknown_grid_code_is_told_in_the_receipt(client, county):
+    mo(client, "R 1 @530627999999999 男孩被抱上面包车")
+    run_jobs()
+    [report] = Report.objects
+    assert report.station_code == "530627-WF"  # the reporter's home cell, not the code
+    assert "grid_code_unknown" in report.flags
+    assert replies_to(REGISTERED) == [
+        f"已收到举报{report.code}，已转交乌峰派出所。{replies.LOCATION_NOTES['grid_code_unknown']}"]
+
+
+def test_a_tip_only_the_county_desk_can_take_says_so(client, county):
+    mo(client, "R 1 有个男孩被抱上面包车", sender=UNKNOWN)
+    run_jobs()
+    [report] = Report.objects
+    assert "unplaced_review" in report.flags
+    [receipt] = replies_to(UNKNOWN)
+    assert receipt.startswith(f"已收到举报{report.code}")
+    assert receipt.endswith(replies.LOCATION_NOTES["unplaced_review"])
+    assert len(receipt) <= replies.UCS2_SEGMENT
+
+
+def test_a_note_that_does_not_fit_the_receipt_goes_in_a_second_sms():
+    receipt = "已收到举报R7K3Q9M，已转交" + "很长的派出所名字" * 5 + "。"
+    assert replies.with_note(receipt, None) == (receipt, None)
+    note = replies.LOCATION_NOTES["unplaced_review"]
+    assert replies.with_note(receipt, note) == (receipt, note)
+    assert replies.with_note("已收到。", note) == ("已收到。" + note, None)
