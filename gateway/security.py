@@ -23,11 +23,12 @@ from flask_limiter import ExemptionScope, RateLimitExceeded
 from flask_limiter.util import get_qualified_name
 from flask_smorest import abort
 from limits import parse_many
+from redis.exceptions import RedisError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import Rule
 
 from gateway.access.tokens import request_principal
-from gateway.extensions import limiter, trust_valid_credentials
+from gateway.extensions import limiter, redis_store, trust_valid_credentials
 from gateway.settings import Settings
 
 LIMIT_SETTINGS = (
@@ -247,6 +248,42 @@ def _docs_csp(body: str) -> str:
     ))
 
 
+# --- Behind a proxy ------------------------------------------------------------
+
+# Set (for a day) when a request arrived with X-Forwarded-For while SAFEGRID_PROXY_HOPS is 0.
+FORWARDED_UNTRUSTED_KEY = "safegrid:proxy:forwarded-without-hops"
+FORWARDED_UNTRUSTED_TTL_S = 24 * 3600
+FORWARDED_WARNING = (
+    "requests arrive with X-Forwarded-For but SAFEGRID_PROXY_HOPS is 0: per-address limits "
+    "count the proxy's address, so one abuser can slow everyone behind it; set "
+    "SAFEGRID_PROXY_HOPS to the number of proxies in front (1 behind nginx; docs/security.md)"
+)
+
+
+def forwarding_warning() -> str | None:
+    """What /readyz says when a proxy forwards requests SafeGrid was not told to trust."""
+    try:
+        seen = redis_store.conn.exists(FORWARDED_UNTRUSTED_KEY)
+    except RedisError:
+        return None  # /readyz reports Redis itself
+    return FORWARDED_WARNING if seen else None
+
+
+def _watch_for_untrusted_proxy(app: Flask) -> None:
+    """Remember that a proxy is in front while no hop is trusted (one Redis write a process)."""
+    noted: list[bool] = []
+
+    @app.before_request
+    def note_forwarded() -> None:
+        if noted or "X-Forwarded-For" not in request.headers:
+            return
+        try:
+            redis_store.conn.set(FORWARDED_UNTRUSTED_KEY, "1", ex=FORWARDED_UNTRUSTED_TTL_S)
+        except RedisError:
+            return  # try again on the next forwarded request
+        noted.append(True)
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     """Security headers on every response; CORS only for allow-listed origins on /api/."""
     if settings.proxy_hops > 0:
@@ -255,6 +292,8 @@ def init_app(app: Flask, settings: Settings) -> None:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
         )
+    else:
+        _watch_for_untrusted_proxy(app)
     allowed = parse_origins(settings.cors_origins)
     prefix = app.config.get("OPENAPI_URL_PREFIX")
     docs_paths = {

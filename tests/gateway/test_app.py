@@ -19,6 +19,21 @@ def test_readyz_when_stores_are_up(client):
     assert resp.json["checks"] == {"mongodb": "ok", "redis": "ok"}
 
 
+def test_readyz_warns_when_a_proxy_forwards_and_no_hop_is_trusted(client):
+    assert client.get("/readyz").json["warnings"] == []
+    client.get("/healthz", headers={"X-Forwarded-For": "203.0.113.7"})
+    resp = client.get("/readyz")
+    assert resp.status_code == 200  # still ready: a setting to fix, not an outage
+    [warning] = resp.json["warnings"]
+    assert "SAFEGRID_PROXY_HOPS" in warning
+
+
+def test_readyz_does_not_warn_when_the_proxy_hop_is_trusted(settings):
+    behind = create_app(settings.with_(proxy_hops=1)).test_client()
+    behind.get("/healthz", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert behind.get("/readyz").json["warnings"] == []
+
+
 def test_readyz_is_503_when_redis_is_down(settings):
     down = settings.with_(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     resp = create_app(down).test_client().get("/readyz")
