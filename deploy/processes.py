@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # The path without its query string: Kannel's webhook URLs carry phone numbers.
 ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
 BIN = Path(sys.executable).parent
+# Open connections one gevent worker holds at most (slow ones included).
+WORKER_CONNECTIONS = 1000
 
 
 def free_port() -> int:
@@ -147,10 +149,15 @@ class Stack:
         return self._spawn(f"secantus-{port}", argv, port=port, wait=60.0)
 
     def gunicorn(self, env: Mapping[str, str], port: int | None = None, workers: int = 2,
-                 threads: int = 4) -> Service:
+                 threads: int = 4, worker_class: str = "gevent") -> Service:
+        """gunicorn on loopback. The gevent worker by default: a connection waiting for a
+        slow client's body is a parked greenlet, not one of a few threads, so slow
+        clients cannot hold the API (`threads` counts only for worker_class="gthread")."""
         port = port or free_port()
         argv = [find_program("gunicorn"), "wsgi:app", "--bind", f"127.0.0.1:{port}",
-                "--workers", str(workers), "--threads", str(threads),
+                "--workers", str(workers), "--worker-class", worker_class,
+                *(["--threads", str(threads)] if worker_class == "gthread" else
+                  ["--worker-connections", str(WORKER_CONNECTIONS)]),
                 "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
                 "--logger-class", "deploy.gunicorn_logging.RouteLogger",
                 "--graceful-timeout", "5"]
