@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -107,6 +108,30 @@ def _exempt_from_auth_failures() -> bool:
     return _outside_api() or any(check() for check in _valid_credentials)
 
 
+def _presented_token() -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def failed_auth_key() -> str:
+    """Whose failures a 401 counts against: the token presented (by its hash, so no token
+    material lands in Redis), or the client's address when it presented none.
+
+    A phone replaying a revoked token is stopped without touching the budget of the
+    reporters who share its address.
+    """
+    token = _presented_token()
+    if token is None:
+        return client_address()
+    return "token:" + hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _exempt_from_address_failures() -> bool:
+    # Requests with no token are already counted by address in the first bucket.
+    return _exempt_from_auth_failures() or _presented_token() is None
+
+
 limiter = Limiter(
     key_func=client_address,
     key_prefix="safegrid",
@@ -119,13 +144,24 @@ limiter = Limiter(
     in_memory_fallback_enabled=True,
     headers_enabled=False,  # no X-RateLimit-* on every answer; 429s carry Retry-After
     application_limits=[
-        # Failed authentication per IP across /api/: checked before the view, so a
-        # client over the limit is refused before its token is even looked up.
+        # Failed authentication across /api/, per presented token (per address without
+        # one): checked before the view, so a client over the limit is refused before
+        # its token is even looked up.
         ApplicationLimit(
             limit_provider=limit_setting("rate_limit_auth_failures"),
+            key_function=failed_auth_key,
             scope="auth-failures",
             deduct_when=_auth_failed,
             exempt_when=_exempt_from_auth_failures,
+            error_message="too many failed authentications with this token or from this address",
+        ),
+        # ...and every bad token from one address together, with a budget wide enough
+        # for a village's NAT: a spray of made-up tokens still meets a limit.
+        ApplicationLimit(
+            limit_provider=limit_setting("rate_limit_auth_failures_address"),
+            scope="auth-failures-address",
+            deduct_when=_auth_failed,
+            exempt_when=_exempt_from_address_failures,
             error_message="too many failed authentications from this address",
         ),
     ],

@@ -32,7 +32,8 @@ from gateway.extensions import limiter, redis_store, trust_valid_credentials
 from gateway.settings import Settings
 
 LIMIT_SETTINGS = (
-    "rate_limit_auth_failures", "rate_limit_login", "rate_limit_public", "rate_limit_sms_webhook",
+    "rate_limit_auth_failures", "rate_limit_auth_failures_address", "rate_limit_login",
+    "rate_limit_public", "rate_limit_sms_webhook",
 )
 # A slow Redis must not hold a request: the limiter then fails open (extensions.limiter).
 REDIS_TIMEOUT_S = 0.5

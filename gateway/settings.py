@@ -94,7 +94,10 @@ class Settings:
     # Abuse controls (gateway/security.py, docs/security.md). Limits are flask-limiter
     # strings ("30/minute;300/hour"), counted per client IP in Redis.
     rate_limits_enabled: bool = True
-    rate_limit_auth_failures: str = "30/minute"  # 401s per IP on /api/; then 429 for a while
+    # 401s on /api/ per presented token (per IP for requests with none); then 429 for a while
+    rate_limit_auth_failures: str = "30/minute"
+    # 401s for bad tokens per IP, all tokens together: wide, as a whole village's NAT shares it
+    rate_limit_auth_failures_address: str = "300/minute"
     rate_limit_login: str = "10/minute;50/hour"  # POST /api/v1/auth/login per IP
     rate_limit_public: str = "20/hour"  # any public (unauthenticated) endpoint per IP
     # Breaking the glass, per officer or supervisor: beyond this the view answers 429,

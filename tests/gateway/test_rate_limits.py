@@ -23,9 +23,18 @@ GOOD = {"REMOTE_ADDR": "198.51.100.20"}
 @pytest.fixture
 def settings(settings):  # type: ignore[override]
     return settings.with_(rate_limit_auth_failures="3/minute",
+                          rate_limit_auth_failures_address="5/minute",
                           rate_limit_sms_webhook="4/minute",
                           rate_limit_login="2/minute",
                           sms_webhook_secret="s3cret-for-tests")
+
+
+_bad = iter(range(1_000_000))
+
+
+def bad_token() -> dict[str, str]:
+    """Another made-up token each time: counted by the address, not by one token."""
+    return {"Authorization": f"Bearer sg_made-up-{next(_bad)}"}
 
 
 def good_token() -> dict[str, str]:
@@ -61,25 +70,25 @@ def test_a_good_client_is_not_limited(client):
     for _ in range(10):
         assert client.get(REPORT, headers=token, environ_base=GOOD).status_code == 404
     # A client's own occasional mistake stays under its own limit.
-    assert client.get(REPORT, headers=BAD, environ_base=GOOD).status_code == 401
+    assert client.get(REPORT, headers=bad_token(), environ_base=GOOD).status_code == 401
 
 
 def test_ipv6_clients_are_counted_by_their_64(client):
-    for n in range(3):
+    for n in range(5):
         addr = {"REMOTE_ADDR": f"2001:db8:1:2::{n + 1}"}
-        assert client.get(REPORT, headers=BAD, environ_base=addr).status_code == 401
+        assert client.get(REPORT, headers=bad_token(), environ_base=addr).status_code == 401
     rotated = {"REMOTE_ADDR": "2001:db8:1:2:ffff::9"}
-    assert client.get(REPORT, headers=BAD, environ_base=rotated).status_code == 429
+    assert client.get(REPORT, headers=bad_token(), environ_base=rotated).status_code == 429
     other = {"REMOTE_ADDR": "2001:db8:1:3::1"}
-    assert client.get(REPORT, headers=BAD, environ_base=other).status_code == 401
+    assert client.get(REPORT, headers=bad_token(), environ_base=other).status_code == 401
 
 
 def test_forwarded_for_is_ignored_unless_a_proxy_is_trusted(client):
     # Without SAFEGRID_PROXY_HOPS a client cannot pick a fresh address per request.
-    for n in range(3):
-        spoof = {"X-Forwarded-For": f"192.0.2.{n}", **BAD}
+    for n in range(5):
+        spoof = {"X-Forwarded-For": f"192.0.2.{n}", **bad_token()}
         assert client.get(REPORT, headers=spoof, environ_base=ATTACKER).status_code == 401
-    spoof = {"X-Forwarded-For": "192.0.2.99", **BAD}
+    spoof = {"X-Forwarded-For": "192.0.2.99", **bad_token()}
     assert client.get(REPORT, headers=spoof, environ_base=ATTACKER).status_code == 429
 
 
@@ -88,11 +97,41 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_count(app, settings):
     proxy = {"REMOTE_ADDR": "127.0.0.1"}
 
     def get(client_ip: str) -> int:
-        headers = {"X-Forwarded-For": client_ip, **BAD}
+        headers = {"X-Forwarded-For": client_ip, **bad_token()}
         return client.get(REPORT, headers=headers, environ_base=proxy).status_code
 
-    assert [get("203.0.113.7") for _ in range(4)] == [401, 401, 401, 429]
+    assert [get("203.0.113.7") for _ in range(6)] == [401] * 5 + [429]
     assert get("198.51.100.20") == 401
+
+
+def test_a_replayed_bad_token_is_stopped_without_silencing_its_address(client):
+    # One phone behind a village's NAT keeps sending its revoked token...
+    for _ in range(3):
+        assert client.get(REPORT, headers=BAD, environ_base=ATTACKER).status_code == 401
+    resp = client.get(REPORT, headers=BAD, environ_base=ATTACKER)
+    assert_429(resp)
+    assert "this token" in resp.json["message"]
+    # ...its neighbours' own mistakes from the same address are still answered 401,
+    assert client.get(REPORT, headers=bad_token(), environ_base=ATTACKER).status_code == 401
+    # and a good token from there is never refused at all.
+    assert client.post(REPORT_POST, json={"client_id": "nat-0001-abcdef", "category": "CHILD"},
+                       headers=good_token(), environ_base=ATTACKER).status_code != 429
+
+
+def test_a_spray_of_made_up_tokens_meets_the_address_limit(client):
+    for _ in range(5):
+        assert client.get(REPORT, headers=bad_token(), environ_base=ATTACKER).status_code == 401
+    resp = client.get(REPORT, headers=bad_token(), environ_base=ATTACKER)
+    assert_429(resp)
+    assert "from this address" in resp.json["message"]
+    assert client.get(REPORT, headers=bad_token(), environ_base=GOOD).status_code == 401
+
+
+def test_no_token_at_all_is_counted_by_address(client):
+    for _ in range(3):
+        assert client.get(REPORT, environ_base=ATTACKER).status_code == 401
+    assert_429(client.get(REPORT, environ_base=ATTACKER))
+    assert client.get(REPORT, environ_base=GOOD).status_code == 401
 
 
 def test_sms_webhook_is_limited_per_ip(client):
