@@ -103,9 +103,22 @@ def trust_valid_credentials(check: Callable[[], bool]) -> None:
     _valid_credentials[:] = [check]
 
 
+# Set by gateway.security: "no limit can count this request" (a valid token, and no
+# limit on the endpoint but the failed-authentication one), so the limiter skips it.
+_nothing_to_count: list[Callable[[], bool]] = []
+
+
+def skip_limiter_when(check: Callable[[], bool]) -> None:
+    """Let the limiter skip requests for which `check()` is true (it must hold only when
+    no limit could refuse or count them)."""
+    _nothing_to_count[:] = [check]
+
+
 def _exempt_from_auth_failures() -> bool:
     return _outside_api() or any(check() for check in _valid_credentials)
 
+
+AUTH_FAILURES_SCOPE = "auth-failures"
 
 limiter = Limiter(
     key_func=client_address,
@@ -123,7 +136,7 @@ limiter = Limiter(
         # client over the limit is refused before its token is even looked up.
         ApplicationLimit(
             limit_provider=limit_setting("rate_limit_auth_failures"),
-            scope="auth-failures",
+            scope=AUTH_FAILURES_SCOPE,
             deduct_when=_auth_failed,
             exempt_when=_exempt_from_auth_failures,
             error_message="too many failed authentications from this address",
@@ -136,6 +149,11 @@ limiter = Limiter(
 def _preflight() -> bool:
     # CORS preflights carry no credentials and are answered by gateway/security.py.
     return request.method == "OPTIONS"
+
+
+@limiter.request_filter
+def _uncountable() -> bool:
+    return any(check() for check in _nothing_to_count)
 
 
 # Ready decorators. On a MethodView method, put it above the flask-smorest ones:
