@@ -32,7 +32,11 @@ PRECISION_GPS_M = 30.0
 
 def new_report_code() -> str:
     """`R` + 6 random Crockford base32 characters (about 10⁹ codes)."""
-    return "R" + "".join(secrets.choice(REPORT_CODE_ALPHABET) for _ in range(6))
+    # One 30-bit draw, 5 bits a character: the alphabet has exactly 32 letters, so this
+    # is as uniform as six secrets.choice calls, at a sixth of the CPU.
+    bits = secrets.randbits(30)
+    return "R" + "".join(REPORT_CODE_ALPHABET[(bits >> shift) & 31]
+                         for shift in (25, 20, 15, 10, 5, 0))
 
 
 @dataclass(frozen=True)
