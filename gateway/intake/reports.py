@@ -56,34 +56,41 @@ class NewReport:
     flags: tuple[str, ...] = ()
 
 
+def report_document(new: NewReport) -> dict[str, Any]:
+    """The document a new report is stored as: a fresh code, details sealed.
+
+    A plain document of already validated values: mongoengine's per-field
+    validation and conversion cost more CPU than the insert itself
+    (docs/performance.md), and the API and SMS schemas validate first.
+    """
+    doc: dict[str, Any] = {
+        "code": new_report_code(),
+        "reporter_id": ObjectId(new.reporter_id),
+        "client_id": new.client_id,
+        "category": new.category,
+        "details": keyring().encrypt(new.details, context=DETAILS_CONTEXT),
+        "status": "received",
+        "source": new.source,
+        "priority": rules().rule_for(new.category).priority,
+        "trust": new.trust,
+        "flags": list(new.flags),
+        "created_at": utcnow(),
+    }
+    location = _location(new)
+    if location is not None:
+        doc["location"] = location
+    return doc
+
+
 def file_report(new: NewReport) -> tuple[dict[str, Any], bool]:
     """Store `new` (or find the report its client id already made) and queue routing.
 
     Returns the stored report document (as pymongo reads it) and whether it
     was created now.
     """
-    location = _location(new)
-    priority = rules().rule_for(new.category).priority
     collection = Report._get_collection()
     for _ in range(3):
-        # A plain insert of an already validated document: mongoengine's
-        # per-field validation and conversion cost more CPU than the insert
-        # itself (docs/performance.md), and the API and SMS schemas validate first.
-        doc = {
-            "code": new_report_code(),
-            "reporter_id": ObjectId(new.reporter_id),
-            "client_id": new.client_id,
-            "category": new.category,
-            "details": keyring().encrypt(new.details, context=DETAILS_CONTEXT),
-            "status": "received",
-            "source": new.source,
-            "priority": priority,
-            "trust": new.trust,
-            "flags": list(new.flags),
-            "created_at": utcnow(),
-        }
-        if location is not None:
-            doc["location"] = location
+        doc = report_document(new)
         try:
             collection.insert_one(doc)
         except DuplicateKeyError as exc:
@@ -94,7 +101,7 @@ def file_report(new: NewReport) -> tuple[dict[str, Any], bool]:
                 if existing is not None:
                     return _opened(existing), False
             continue  # the random code collided: draw another
-        enqueue_route(str(doc["_id"]), priority)
+        enqueue_route(str(doc["_id"]), doc["priority"])
         return {**doc, "details": new.details}, True
     raise RuntimeError("could not draw a free report code in 3 tries")
 
