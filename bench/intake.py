@@ -6,10 +6,12 @@ both with the same number of concurrent clients; prints the ratio. Then counts
 database round trips per report in-process with a pymongo command listener.
 Targets (ARCHITECTURE.md): ≤ 2 round trips per report, ratio ≥ 0.5.
 
-Two more figures say where the rest goes. The store's own limit: raw pymongo
-inserts of the very document a report is stored as (sealed details, a fresh
-code) into a collection with the reports collection's indexes (two unique) —
-what intake would reach if the app cost nothing. And CPU per report of each
+Three more figures say where the rest goes, measured in the same rounds. The
+store's own limit: raw pymongo inserts of the very document a report is stored
+as (sealed details, a fresh code) into a collection with the reports
+collection's indexes (two unique) — what intake would reach if the app cost
+nothing. The web tier's floor: the same requests to the same gunicorn settings
+serving bench/floor_wsgi.py, which does nothing. And CPU per report of each
 process during the intake rounds (client, web workers, store, Redis), read
 from /proc, since on two cores every process's CPU is everyone's time.
 """
@@ -102,6 +104,7 @@ def main() -> int:
         token = next(t for who, t in county.tokens.items() if who.startswith("reporter"))
         web = stack.gunicorn(app_env(mongo_uri, redis_url, data_keys), workers=args.web_workers,
                              threads=4)
+        floor = stack.gunicorn({}, workers=args.web_workers, threads=4, app="bench.floor_wsgi:app")
 
         raw = MongoClient(mongo_uri).bench.raw_inserts
         raw.insert_one({"warm": True})
@@ -124,11 +127,11 @@ def main() -> int:
         host, port = "127.0.0.1", web.port
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
-        def post(i: int) -> None:
+        def post(i: int, port: int = port) -> None:
             # http.client with keep-alive: the load generator's own CPU stays small
             # next to the server's on this 2-core machine.
-            if not hasattr(local, "conn"):
-                local.conn = http.client.HTTPConnection(host, port, timeout=30)
+            if getattr(local, "port", None) != port:
+                local.conn, local.port = http.client.HTTPConnection(host, port, timeout=30), port
             body = json.dumps({
                 "client_id": f"bench-{uuid.uuid4()}", "category": "CHILD", "details": DETAILS,
                 "location": {"lat": county.seat[0] + 0.001, "lon": county.seat[1]}})
@@ -145,11 +148,12 @@ def main() -> int:
         cpu_used = dict.fromkeys(processes, 0.0)
         # Interleaved rounds: this machine is shared, so each ratio compares
         # measurements taken seconds apart; the best round of each is reported too.
-        baselines, ceilings, intakes = [], [], []
+        baselines, ceilings, floors, intakes = [], [], [], []
         for _ in range(args.rounds):
             baselines.append(timed(args.n, args.clients,
                                    lambda i: raw.insert_one({**doc, "client_id": f"raw-{i}"})))
             ceilings.append(timed(args.n, args.clients, report_insert))
+            floors.append(timed(args.n, args.clients, lambda i: post(i, floor.port)))
             before_cpu = {k: sum(map(cpu_seconds, pids)) for k, pids in processes.items()}
             intakes.append(timed(args.n, args.clients, post))
             for k, pids in processes.items():
@@ -184,6 +188,7 @@ def main() -> int:
     ratio = ratios[len(ratios) // 2]
     store_limit = median([c / b for c, b in zip(ceilings, baselines, strict=True)])
     app_share = median([i / c for i, c in zip(intakes, ceilings, strict=True)])
+    web_floor = median([f / b for f, b in zip(floors, baselines, strict=True)])
     reports = args.n * args.rounds
     print(f"clients: {args.clients}, operations: {args.n} x {args.rounds} rounds, "
           f"gunicorn workers: {args.web_workers}")
@@ -195,6 +200,8 @@ def main() -> int:
     print(f"store's limit (raw report insert, reports' indexes) / baseline: {store_limit:.2f} "
           f"median; best {max(ceilings):.1f} /s")
     print(f"intake / store's limit:      {app_share:8.2f}   median")
+    print(f"web tier's floor (gunicorn, an app that does nothing) / baseline: {web_floor:.2f} "
+          f"median; best {max(floors):.1f} /s")
     print("CPU per report in the intake rounds (us): " + ", ".join(
         f"{k} {v / reports * 1e6:.0f}" for k, v in cpu_used.items()))
     print(f"DB round trips per report:   {trips:8.2f}   (target <= 2: "

@@ -147,9 +147,10 @@ class Stack:
         return self._spawn(f"secantus-{port}", argv, port=port, wait=60.0)
 
     def gunicorn(self, env: Mapping[str, str], port: int | None = None, workers: int = 2,
-                 threads: int = 4) -> Service:
+                 threads: int = 4, app: str = "wsgi:app") -> Service:
+        """gunicorn serving `app` (SafeGrid; a benchmark may give its own WSGI app)."""
         port = port or free_port()
-        argv = [find_program("gunicorn"), "wsgi:app", "--bind", f"127.0.0.1:{port}",
+        argv = [find_program("gunicorn"), app, "--bind", f"127.0.0.1:{port}",
                 "--workers", str(workers), "--threads", str(threads),
                 "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
                 "--logger-class", "deploy.gunicorn_logging.RouteLogger",
