@@ -180,8 +180,8 @@ def test_the_limiter_skips_only_requests_no_limit_could_count(client, county, mo
 
     monkeypatch.setattr(limiter.limit_manager, "resolve_limits", spy)
     reporter = auth(token_of(county, "reporter 张秀英"))
-    resp = client.post(REPORT_POST, headers=reporter, environ_base=GOOD,
-                       json={"client_id": "skip-0001", "category": "CHILD", "details": "有人抱走小孩"})
+    report = {"client_id": "skip-0001", "category": "CHILD", "details": "有人抱走小孩"}
+    resp = client.post(REPORT_POST, headers=reporter, environ_base=GOOD, json=report)
     assert resp.status_code == 201, resp.json
     assert resolved == []
     assert client.post(REPORT_POST, headers=BAD, environ_base=GOOD, json={}).status_code == 401
