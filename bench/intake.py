@@ -5,6 +5,15 @@ per second (the baseline), then POST /reports per second through gunicorn,
 both with the same number of concurrent clients; prints the ratio. Then counts
 database round trips per report in-process with a pymongo command listener.
 Targets (ARCHITECTURE.md): ≤ 2 round trips per report, ratio ≥ 0.5.
+
+Three more figures say where the rest goes, measured in the same rounds. The
+store's own limit: raw pymongo inserts of the very document a report is stored
+as (sealed details, a fresh code) into a collection with the reports
+collection's indexes (two unique) — what intake would reach if the app cost
+nothing. The web tier's floor: the same requests to the same gunicorn settings
+serving bench/floor_wsgi.py, which does nothing. And CPU per report of each
+process during the intake rounds (client, web workers, store, Redis), read
+from /proc, since on two cores every process's CPU is everyone's time.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -46,6 +56,23 @@ class Counter(monitoring.CommandListener):
         pass
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (gunicorn's workers)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def timed(n: int, clients: int, one) -> float:  # type: ignore[no-untyped-def]
     """Calls per second of `one(i)` for i in range(n) over `clients` threads."""
     started = time.perf_counter()
@@ -77,20 +104,34 @@ def main() -> int:
         token = next(t for who, t in county.tokens.items() if who.startswith("reporter"))
         web = stack.gunicorn(app_env(mongo_uri, redis_url, data_keys), workers=args.web_workers,
                              threads=4)
+        floor = stack.gunicorn({}, workers=args.web_workers, threads=4, app="bench.floor_wsgi:app")
 
         raw = MongoClient(mongo_uri).bench.raw_inserts
         raw.insert_one({"warm": True})
         doc = {"category": "CHILD", "details": DETAILS, "source": "app", "status": "received"}
+        # The store's limit: the reports collection's indexes on a scratch collection.
+        from gateway.intake.reports import NewReport, report_document
+
+        reports_like = raw.database.reports_like
+        for name, info in raw.database.reports.index_information().items():
+            if name != "_id_":
+                reports_like.create_index(info["key"], name=name, unique=info.get("unique", False))
+        reporter_id = str(raw.database.reporters.find_one({}, {"_id": 1})["_id"])
+
+        def report_insert(i: int) -> None:
+            reports_like.insert_one(report_document(NewReport(
+                reporter_id=reporter_id, client_id=f"ceiling-{uuid.uuid4()}", category="CHILD",
+                details=DETAILS, source="app", lat=county.seat[0] + 0.001, lon=county.seat[1])))
 
         local = threading.local()
         host, port = "127.0.0.1", web.port
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
-        def post(i: int) -> None:
+        def post(i: int, port: int = port) -> None:
             # http.client with keep-alive: the load generator's own CPU stays small
             # next to the server's on this 2-core machine.
-            if not hasattr(local, "conn"):
-                local.conn = http.client.HTTPConnection(host, port, timeout=30)
+            if getattr(local, "port", None) != port:
+                local.conn, local.port = http.client.HTTPConnection(host, port, timeout=30), port
             body = json.dumps({
                 "client_id": f"bench-{uuid.uuid4()}", "category": "CHILD", "details": DETAILS,
                 "location": {"lat": county.seat[0] + 0.001, "lon": county.seat[1]}})
@@ -102,13 +143,21 @@ def main() -> int:
 
         for i in range(20):  # warm gunicorn workers: token cache, grid snapshot
             post(i)
+        processes = {"client": [os.getpid()], "web workers": children(web.proc.pid),
+                     "store": [mongo.proc.pid], "redis": [redis.proc.pid]}
+        cpu_used = dict.fromkeys(processes, 0.0)
         # Interleaved rounds: this machine is shared, so each ratio compares
         # measurements taken seconds apart; the best round of each is reported too.
-        baselines, intakes = [], []
+        baselines, ceilings, floors, intakes = [], [], [], []
         for _ in range(args.rounds):
             baselines.append(timed(args.n, args.clients,
                                    lambda i: raw.insert_one({**doc, "client_id": f"raw-{i}"})))
+            ceilings.append(timed(args.n, args.clients, report_insert))
+            floors.append(timed(args.n, args.clients, lambda i: post(i, floor.port)))
+            before_cpu = {k: sum(map(cpu_seconds, pids)) for k, pids in processes.items()}
             intakes.append(timed(args.n, args.clients, post))
+            for k, pids in processes.items():
+                cpu_used[k] += sum(map(cpu_seconds, pids)) - before_cpu[k]
 
         # Round trips per report, counted in-process with the same code path.
         from gateway.app import create_app
@@ -132,8 +181,15 @@ def main() -> int:
     finally:
         stack.stop()
 
+    def median(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2]
+
     ratios = sorted(i / b for i, b in zip(intakes, baselines, strict=True))
     ratio = ratios[len(ratios) // 2]
+    store_limit = median([c / b for c, b in zip(ceilings, baselines, strict=True)])
+    app_share = median([i / c for i, c in zip(intakes, ceilings, strict=True)])
+    web_floor = median([f / b for f, b in zip(floors, baselines, strict=True)])
+    reports = args.n * args.rounds
     print(f"clients: {args.clients}, operations: {args.n} x {args.rounds} rounds, "
           f"gunicorn workers: {args.web_workers}")
     print(f"raw pymongo insert_one:      {max(baselines):8.1f} /s best  (baseline)")
@@ -141,6 +197,13 @@ def main() -> int:
     print("ratio per round:             " + "  ".join(f"{r:.2f}" for r in ratios))
     print(f"ratio intake / baseline:     {ratio:8.2f}   median (target >= 0.50: "
           f"{'met' if ratio >= 0.5 else 'NOT met'})")
+    print(f"store's limit (raw report insert, reports' indexes) / baseline: {store_limit:.2f} "
+          f"median; best {max(ceilings):.1f} /s")
+    print(f"intake / store's limit:      {app_share:8.2f}   median")
+    print(f"web tier's floor (gunicorn, an app that does nothing) / baseline: {web_floor:.2f} "
+          f"median; best {max(floors):.1f} /s")
+    print("CPU per report in the intake rounds (us): " + ", ".join(
+        f"{k} {v / reports * 1e6:.0f}" for k, v in cpu_used.items()))
     print(f"DB round trips per report:   {trips:8.2f}   (target <= 2: "
           f"{'met' if trips <= 2 else 'NOT met'})")
     print(f"DB round trips per retry:    {retry_trips:8.2f}")

@@ -149,12 +149,15 @@ class Stack:
         return self._spawn(f"secantus-{port}", argv, port=port, wait=60.0)
 
     def gunicorn(self, env: Mapping[str, str], port: int | None = None, workers: int = 2,
-                 threads: int = 4, worker_class: str = "gevent") -> Service:
-        """gunicorn on loopback. The gevent worker by default: a connection waiting for a
-        slow client's body is a parked greenlet, not one of a few threads, so slow
-        clients cannot hold the API (`threads` counts only for worker_class="gthread")."""
+                 threads: int = 4, worker_class: str = "gevent",
+                 app: str = "wsgi:app") -> Service:
+        """gunicorn on loopback serving `app` (SafeGrid; a benchmark may give its own WSGI app).
+
+        The gevent worker by default: a connection waiting for a slow client's body is a
+        parked greenlet, not one of a few threads, so slow clients cannot hold the API
+        (`threads` counts only for worker_class="gthread")."""
         port = port or free_port()
-        argv = [find_program("gunicorn"), "wsgi:app", "--bind", f"127.0.0.1:{port}",
+        argv = [find_program("gunicorn"), app, "--bind", f"127.0.0.1:{port}",
                 "--workers", str(workers), "--worker-class", worker_class,
                 *(["--threads", str(threads)] if worker_class == "gthread" else
                   ["--worker-connections", str(WORKER_CONNECTIONS)]),

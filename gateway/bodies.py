@@ -76,7 +76,9 @@ def init_app(app: Flask, settings: Settings) -> None:
         if request.method not in {"POST", "PUT", "PATCH"} or not request.is_json:
             return
         body = request.get_data(cache=True)  # bounded by MAX_CONTENT_LENGTH (413)
-        if json_depth(body, settings.max_json_depth) > settings.max_json_depth:
+        # No body nests deeper than it has brackets: most skip the byte-by-byte scan.
+        could_be_deep = body.count(b"[") + body.count(b"{") > settings.max_json_depth
+        if could_be_deep and json_depth(body, settings.max_json_depth) > settings.max_json_depth:
             abort(400, message=f"JSON nested deeper than {settings.max_json_depth} levels")
         # Parsed once: Flask caches it and the view's schema reads the same object. Not
         # JSON: None here, and the view's own parser answers 400 with its usual message.

@@ -104,6 +104,17 @@ def trust_valid_credentials(check: Callable[[], bool]) -> None:
     _valid_credentials[:] = [check]
 
 
+# Set by gateway.security: "no limit can count this request" (a valid token, and no
+# limit on the endpoint but the failed-authentication one), so the limiter skips it.
+_nothing_to_count: list[Callable[[], bool]] = []
+
+
+def skip_limiter_when(check: Callable[[], bool]) -> None:
+    """Let the limiter skip requests for which `check()` is true (it must hold only when
+    no limit could refuse or count them)."""
+    _nothing_to_count[:] = [check]
+
+
 def _exempt_from_auth_failures() -> bool:
     return _outside_api() or any(check() for check in _valid_credentials)
 
@@ -132,6 +143,11 @@ def _exempt_from_address_failures() -> bool:
     return _exempt_from_auth_failures() or _presented_token() is None
 
 
+# The failed-authentication limits: they exempt requests with a valid token.
+AUTH_FAILURES_SCOPE = "auth-failures"
+AUTH_FAILURES_ADDRESS_SCOPE = "auth-failures-address"
+AUTH_FAILURES_SCOPES = (AUTH_FAILURES_SCOPE, AUTH_FAILURES_ADDRESS_SCOPE)
+
 limiter = Limiter(
     key_func=client_address,
     key_prefix="safegrid",
@@ -150,7 +166,7 @@ limiter = Limiter(
         ApplicationLimit(
             limit_provider=limit_setting("rate_limit_auth_failures"),
             key_function=failed_auth_key,
-            scope="auth-failures",
+            scope=AUTH_FAILURES_SCOPE,
             deduct_when=_auth_failed,
             exempt_when=_exempt_from_auth_failures,
             error_message="too many failed authentications with this token or from this address",
@@ -159,7 +175,7 @@ limiter = Limiter(
         # for a village's NAT: a spray of made-up tokens still meets a limit.
         ApplicationLimit(
             limit_provider=limit_setting("rate_limit_auth_failures_address"),
-            scope="auth-failures-address",
+            scope=AUTH_FAILURES_ADDRESS_SCOPE,
             deduct_when=_auth_failed,
             exempt_when=_exempt_from_address_failures,
             error_message="too many failed authentications from this address",
@@ -172,6 +188,11 @@ limiter = Limiter(
 def _preflight() -> bool:
     # CORS preflights carry no credentials and are answered by gateway/security.py.
     return request.method == "OPTIONS"
+
+
+@limiter.request_filter
+def _uncountable() -> bool:
+    return any(check() for check in _nothing_to_count)
 
 
 # Ready decorators. On a MethodView method, put it above the flask-smorest ones:

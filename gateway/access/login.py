@@ -22,7 +22,7 @@ from typing import Any
 
 from gateway.access import mfa
 from gateway.access.passwords import hash_secret, needs_rehash, verify_secret
-from gateway.access.tokens import Principal, hash_token, issue_token, token_cache
+from gateway.access.tokens import Principal, hash_token, issue_token, revoked
 from gateway.errors import Refusal
 from gateway.extensions import redis_store
 from gateway.privacy import audit
@@ -133,7 +133,7 @@ def refresh(config: Settings, refresh_token: str) -> dict[str, Any]:
     if not used:
         # Replayed: someone else holds a copy. End every token of this login.
         ApiToken.objects(family=doc.family).update(set__revoked=True)
-        token_cache.clear()
+        revoked()
         audit.append("system:auth", "auth.refresh_replayed", f"family:{doc.family}", {})
         raise Refusal(401, "refresh token already used: this login has been ended")
     return _issue_pair(config, doc.role, doc.subject_id, doc.station_code, doc.county_code,
@@ -147,5 +147,5 @@ def log_out(principal: Principal, access_token: str) -> None:
         query = ApiToken.objects(family=doc.family) if doc.family else ApiToken.objects(
             id=doc.id)
         query.update(set__revoked=True)
-    token_cache.clear()
+    revoked()
     audit.append(principal.actor, "auth.logout", principal.actor, {})

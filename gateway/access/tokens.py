@@ -2,8 +2,11 @@
 
 A token is random, shown once when issued, and stored only as its SHA-256.
 Each process caches token → principal for `token_cache_s` seconds, which keeps
-app intake at one database round trip per report; revocation therefore takes
-effect within that many seconds.
+app intake at one database round trip per report. Revoking still takes effect
+at once: whoever revokes calls `revoked()`, which publishes on
+`REVOKED_CHANNEL`, and every process listening there (a daemon thread)
+forgets its cached tokens. Should Redis be away, a process notices within
+`token_cache_s` seconds.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import logging
 import secrets
 import threading
 import time
@@ -22,7 +26,7 @@ from bson import ObjectId
 from flask import current_app, g, request
 from flask_smorest import abort
 
-from gateway.extensions import client_address
+from gateway.extensions import client_address, redis_store
 from gateway.records.tokens import ApiToken
 from gateway.runtime import settings
 from grid.documents import utcnow
@@ -30,6 +34,9 @@ from grid.documents import utcnow
 F = TypeVar("F", bound=Callable[..., Any])
 
 TOKEN_PREFIX = "sg_"  # noqa: S105 - a prefix that marks SafeGrid tokens, not a secret
+REVOKED_CHANNEL = "safegrid:tokens:revoked"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,9 @@ class _TokenCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[float, Principal | None]] = {}
+        # Bumped by clear(): a lookup that began before a revocation is not cached.
+        self.generation = 0
+        self.listener: threading.Thread | None = None
 
     def get(self, key: str) -> tuple[bool, Principal | None]:
         with self._lock:
@@ -93,8 +103,10 @@ class _TokenCache:
             return False, None
         return True, hit[1]
 
-    def put(self, key: str, principal: Principal | None, ttl: float) -> None:
+    def put(self, key: str, principal: Principal | None, ttl: float, generation: int) -> None:
         with self._lock:
+            if generation != self.generation:
+                return  # tokens were revoked since this lookup read the store
             if len(self._entries) > 10_000:
                 self._entries.clear()
             self._entries[key] = (time.monotonic() + ttl, principal)
@@ -102,9 +114,43 @@ class _TokenCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self.generation += 1
 
 
 token_cache = _TokenCache()
+
+
+def revoked() -> None:
+    """Tokens were just revoked in the store: forget cached ones here and in every process."""
+    token_cache.clear()
+    try:
+        redis_store.conn.publish(REVOKED_CHANNEL, "1")
+    except Exception as exc:  # noqa: BLE001 - Redis away: other processes' caches expire
+        log.warning("could not announce a token revocation (%s); other processes notice "
+                    "within token_cache_s", exc)
+
+
+def _listen() -> None:
+    """Forget every cached token whenever a process announces a revocation."""
+    while True:
+        try:
+            pubsub = redis_store.conn.pubsub()
+            pubsub.subscribe(REVOKED_CHANNEL)
+            for message in pubsub.listen():
+                # On (re)subscribing too: announcements made while not subscribed were missed.
+                if message.get("type") in {"subscribe", "message"}:
+                    token_cache.clear()
+        except Exception as exc:  # noqa: BLE001 - Redis away: cached tokens still expire
+            log.warning("token revocation listener lost Redis (%s); retrying in 5 s", exc)
+            time.sleep(5.0)
+
+
+def _ensure_listener() -> None:
+    listener = token_cache.listener
+    if listener is None or not listener.is_alive():
+        token_cache.listener = threading.Thread(target=_listen, name="token-revocations",
+                                                daemon=True)
+        token_cache.listener.start()
 
 
 def principal_for(token: str, cache_s: float) -> Principal | None:
@@ -113,6 +159,9 @@ def principal_for(token: str, cache_s: float) -> Principal | None:
     hit, principal = token_cache.get(key)
     if hit:
         return principal
+    if cache_s > 0:
+        _ensure_listener()
+    generation = token_cache.generation
     doc = ApiToken.objects(token_hash=key, revoked=False, kind__ne="refresh").only(
         "role", "subject_id", "station_code", "county_code", "expires_at", "label"
     ).first()
@@ -131,7 +180,7 @@ def principal_for(token: str, cache_s: float) -> Principal | None:
             county_code=doc.county_code,
             label=None if doc.subject_id else doc.label,
         )
-    token_cache.put(key, principal, cache_s)
+    token_cache.put(key, principal, cache_s, generation)
     return principal
 
 

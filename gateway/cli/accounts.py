@@ -6,7 +6,7 @@ import click
 
 from gateway.access import mfa, sms_pin
 from gateway.access.passwords import hash_secret, weakness
-from gateway.access.tokens import issue_token
+from gateway.access.tokens import issue_token, revoked
 from gateway.cli.common import configure, e164, who_ran
 from gateway.privacy import audit
 from gateway.records.people import Officer, Reporter
@@ -86,8 +86,9 @@ def set_password(phone: str, password: str) -> None:
 def revoke_tokens(phone: str) -> None:
     """Revoke every token of the account with this phone (a lost or stolen phone).
 
-    Logins, refresh tokens and CLI-issued tokens alike; each process notices
-    within SAFEGRID_TOKEN_CACHE_S. The person logs in again on a new phone.
+    Logins, refresh tokens and CLI-issued tokens alike, at once in every
+    process (within SAFEGRID_TOKEN_CACHE_S should Redis be away). The person
+    logs in again on a new phone.
     """
     configure()
     number = e164(phone)
@@ -95,6 +96,7 @@ def revoke_tokens(phone: str) -> None:
     if account is None:
         raise click.ClickException("no officer or reporter has that phone")
     count = ApiToken.objects(subject_id=account.id, revoked=False).update(set__revoked=True)
+    revoked()  # every process forgets its cached tokens now
     kind = "officer" if isinstance(account, Officer) else "reporter"
     audit.append(who_ran(), "token.revoke_all", f"{kind}:{account.id}", {"tokens": count})
     click.echo(f"revoked {count} tokens of that {kind}")

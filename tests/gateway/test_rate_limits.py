@@ -202,3 +202,30 @@ def test_an_attacker_behind_the_same_nat_cannot_stop_a_report(client, county):
                        environ_base=ATTACKER, json={"client_id": "nat-0001", "category": "CHILD",
                                                     "details": "村口有人抱走小孩"})
     assert resp.status_code == 201, resp.json
+
+
+def test_the_limiter_skips_only_requests_no_limit_could_count(client, county, monkeypatch):
+    """A valid token on an endpoint whose only limit is the failed-auth one costs no limiter
+    work; a bad token there, or a valid one where another limit applies, still does."""
+    from gateway.extensions import limiter
+    from tests.helpers import auth, token_of
+
+    resolved: list[str] = []
+    real = limiter.limit_manager.resolve_limits
+
+    def spy(app, endpoint, *args, **kwargs):  # type: ignore[no-untyped-def]
+        resolved.append(endpoint)
+        return real(app, endpoint, *args, **kwargs)
+
+    monkeypatch.setattr(limiter.limit_manager, "resolve_limits", spy)
+    reporter = auth(token_of(county, "reporter 张秀英"))
+    report = {"client_id": "skip-0001", "category": "CHILD", "details": "有人抱走小孩"}
+    resp = client.post(REPORT_POST, headers=reporter, environ_base=GOOD, json=report)
+    assert resp.status_code == 201, resp.json
+    assert resolved == []
+    assert client.post(REPORT_POST, headers=BAD, environ_base=GOOD, json={}).status_code == 401
+    assert resolved == ["reports.Reports"]
+    # The login endpoint has a limit of its own: a valid token does not skip it.
+    client.post("/api/v1/auth/login", headers=reporter, environ_base=GOOD,
+                json={"phone": "+8613800000000", "password": "wrong-password"})
+    assert resolved[-1] == "auth.Login"
