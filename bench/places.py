@@ -15,11 +15,11 @@ import argparse
 import random
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.locate import best_of_three  # noqa: E402
 from geo.gazetteer import Gazetteer  # noqa: E402
 from geo.geocoder import locate_text  # noqa: E402
 
@@ -39,17 +39,6 @@ TEXTS = [
     "孩子说不认识带他的人，穿红衣服，大概七八岁，被一个中年男子抱上了一辆面包车",
     "鼓楼区医院里有个产妇登记的名字和身份证对不上",
 ]
-
-
-def best_of_three(*runs: Callable[[], None]) -> list[float]:
-    """Fastest of three runs of each, in seconds, taking turns so load spikes hit all."""
-    best = [float("inf")] * len(runs)
-    for _ in range(3):
-        for k, run in enumerate(runs):
-            start = time.perf_counter()
-            run()
-            best[k] = min(best[k], time.perf_counter() - start)
-    return best
 
 
 def main(argv: list[str] | None = None) -> int:

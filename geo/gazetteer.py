@@ -244,13 +244,13 @@ class Gazetteer:
             bucket.append((place, form))
             if key == compact:
                 self._count += 1
-            lengths = self._lengths.setdefault(key[0], set())
+            lengths = self._lengths.setdefault(key[:2], set())
             if len(key) not in lengths:
                 lengths.add(len(key))
                 self._sorted_lengths = None
         return place
 
-    def _lengths_by_first_char(self) -> dict[str, tuple[int, ...]]:
+    def _lengths_by_prefix(self) -> dict[str, tuple[int, ...]]:
         if self._sorted_lengths is None:
             self._sorted_lengths = {
                 ch: tuple(sorted(ls, reverse=True)) for ch, ls in self._lengths.items()
@@ -259,13 +259,14 @@ class Gazetteer:
 
     def _spans(self, text: str) -> list[tuple[int, int, str]]:
         """Names in `text`, longest first then by position; none inside a longer one."""
-        lengths = self._lengths_by_first_char()
+        lengths = self._lengths_by_prefix()
         by_name = self._by_name
         spans: list[tuple[int, int, str]] = []
-        # Index by first character, then only the name lengths that exist for
-        # it: a few dict probes per character, however many names are loaded.
-        for i, ch in enumerate(text):
-            for n in lengths.get(ch, ()):
+        # Index by the first two characters (every name has two or more), then
+        # only the name lengths that exist for them: about one dict probe per
+        # character, however many names are loaded.
+        for i in range(len(text) - 1):
+            for n in lengths.get(text[i : i + 2], ()):
                 candidate = text[i : i + n]
                 if len(candidate) == n and candidate in by_name:
                     spans.append((i, i + n, candidate))
@@ -308,7 +309,12 @@ class Gazetteer:
             if entries:
                 found.append((start, end, key, entries))
         prefer = "".join(prefer_county.split())[:6] if prefer_county else ""
-        shared = [_shared_prefix(p for p, _ in entries) for *_, entries in found]
+        # What each mention says about where: only needed to rank a shared name.
+        shared = (
+            [_shared_prefix(p for p, _ in entries) for *_, entries in found]
+            if any(len(entries) > 1 for *_, entries in found)
+            else []
+        )
         return [
             _mention(compact, found, shared, k, prefer) for k in range(len(found))
         ]
@@ -333,6 +339,9 @@ def _mention(
     prefer: str,
 ) -> Mention:
     start, end, key, entries = found[k]
+    if len(entries) == 1:
+        only = (entries[0][0],)
+        return Mention(key, start, end, only, only, 1)
     # A parent written just before (长春市朝阳区, 长春的朝阳区) says the most.
     reach = start - 1 if text[start - 1 : start] == "的" else start
     before = [shared[j] for j, (_, e, _, _) in enumerate(found) if e in (start, reach)]

@@ -495,6 +495,8 @@ def _spread_m(mention: Mention) -> float:
     # How far the true place may be from the first place: its own precision,
     # or, when the text leaves a tie, the reach of every tied place from it.
     first = mention.places[0]
+    if not mention.ambiguous:
+        return first.precision_m
     return max(
         haversine_m(first.lat, first.lon, p.lat, p.lon) + p.precision_m
         for p in mention.places[: mention.tied]
