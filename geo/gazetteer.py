@@ -28,6 +28,7 @@ import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from geo.datum import to_wgs84
 from geo.placenames import (
@@ -153,8 +154,7 @@ def parent_names(adcode: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-@dataclass(frozen=True)
-class Mention:
+class Mention(NamedTuple):  # a tuple: one is built for every name found, and cheaply
     """A place name found in text, and every place it may mean, likeliest first.
 
     The first `tied` places are equally likely: more than one means the text
@@ -187,6 +187,7 @@ class Gazetteer:
         self._lengths: dict[str, set[int]] = {}
         self._sorted_lengths: dict[str, tuple[int, ...]] | None = None
         self._count = 0
+        self._guarded: set[str] = set()  # names with a place that needs evidence
         for d in load_divisions() if divisions is None else divisions:
             place = self._place(d.name, d.lat, d.lon, d.adcode, d.level, None)
             self._index(d.name, place, FULL)
@@ -242,6 +243,8 @@ class Gazetteer:
                 if existing.adcode == place.adcode and existing.kind == place.kind:
                     return existing
             bucket.append((place, form))
+            if needs_evidence(form, key):
+                self._guarded.add(key)
             if key == compact:
                 self._count += 1
             lengths = self._lengths.setdefault(key[:2], set())
@@ -287,25 +290,19 @@ class Gazetteer:
         compact = to_simplified("".join(text.split()))
         spans = self._spans(compact)
         by_name = self._by_name
-        # Provinces and cities the text names for sure, and where: parents that
-        # let a bare name count when written elsewhere in the text (朝阳 is not
-        # evidence for 朝阳县 under 朝阳市).
-        named = {
-            (p.adcode, start)
-            for start, _, key in spans
-            for p, form in by_name[key]
-            if p.kind in ("province", "city") and not needs_evidence(form, key)
-        }
         found: list[tuple[int, int, str, list[tuple[Place, int]]]] = []
+        named: set[tuple[str, int]] | None = None
         for start, end, key in spans:
-            evident = has_evidence(compact, start, end)
-            entries = [
-                (p, form)
-                for p, form in by_name[key]
-                if not needs_evidence(form, key)
-                or evident
-                or any(code in _parents(p) and at != start for code, at in named)
-            ]
+            entries = by_name[key]
+            if key in self._guarded and not has_evidence(compact, start, end):
+                if named is None:
+                    named = self._named(spans)
+                entries = [
+                    (p, form)
+                    for p, form in entries
+                    if not needs_evidence(form, key)
+                    or any(code in _parents(p) and at != start for code, at in named)
+                ]
             if entries:
                 found.append((start, end, key, entries))
         prefer = "".join(prefer_county.split())[:6] if prefer_county else ""
@@ -318,6 +315,17 @@ class Gazetteer:
         return [
             _mention(compact, found, shared, k, prefer) for k in range(len(found))
         ]
+
+    def _named(self, spans: list[tuple[int, int, str]]) -> set[tuple[str, int]]:
+        # Provinces and cities the text names for sure, and where: parents that
+        # let a bare name count when written elsewhere in the text (朝阳 is not
+        # evidence for 朝阳县 under 朝阳市).
+        return {
+            (p.adcode, start)
+            for start, _, key in spans
+            for p, form in self._by_name[key]
+            if p.kind in ("province", "city") and not needs_evidence(form, key)
+        }
 
     def lookup(self, text: str, prefer_county: str | None = None) -> list[Place]:
         """Every place `text` may name, mention by mention (`mentions`), each place once."""
