@@ -45,6 +45,7 @@ from geo.placenames import (
     resources,
     short_name,
     spellings,
+    starts_a_phrase,
     to_simplified,
 )
 
@@ -189,6 +190,8 @@ class Gazetteer:
         self._count = 0
         self._guarded: set[str] = set()  # names with a place that needs evidence
         for d in load_divisions() if divisions is None else divisions:
+            if d.name in EVERYDAY_WORDS:
+                continue  # 城区, 郊区: words before they are names
             place = self._place(d.name, d.lat, d.lon, d.adcode, d.level, None)
             self._index(d.name, place, FULL)
             for contraction in contractions(d.name, d.level):
@@ -243,7 +246,7 @@ class Gazetteer:
                 if existing.adcode == place.adcode and existing.kind == place.kind:
                     return existing
             bucket.append((place, form))
-            if needs_evidence(form, key):
+            if needs_evidence(form, key, place.kind):
                 self._guarded.add(key)
             if key == compact:
                 self._count += 1
@@ -297,10 +300,12 @@ class Gazetteer:
             if key in self._guarded and not has_evidence(compact, start, end):
                 if named is None:
                     named = self._named(spans)
+                opening = starts_a_phrase(compact, start)
                 entries = [
                     (p, form)
                     for p, form in entries
-                    if not needs_evidence(form, key)
+                    if not needs_evidence(form, key, p.kind)
+                    or (opening and form == FULL)
                     or any(code in _parents(p) and at != start for code, at in named)
                 ]
             if entries:
@@ -324,7 +329,7 @@ class Gazetteer:
             (p.adcode, start)
             for start, _, key in spans
             for p, form in self._by_name[key]
-            if p.kind in ("province", "city") and not needs_evidence(form, key)
+            if p.kind in ("province", "city")
         }
 
     def lookup(self, text: str, prefer_county: str | None = None) -> list[Place]:

@@ -20,7 +20,12 @@ Bare county names are where everyday words live: of about 2,650 bare forms,
   meant: its own province or city named in the same text (云南威信, 昭通市
   威信), a locative word just before it (在威信, 去威信, 来自威信: see
   `LOCATIVES`), or a place word just after it (威信火车站, 威信一带: see
-  `PLACE_WORDS`). "他很有威信" places nothing.
+  `PLACE_WORDS`). "他很有威信" places nothing;
+- a full name of two characters (和县, 范县, 成县) needs the same evidence,
+  or to start the text or follow punctuation (滑县有人…): in running text its
+  first character too often ends the word before (派出所和县公安局, 示范县,
+  变成县城). The generic 城区, 郊区, 矿区, 东区, 西区 are never indexed:
+  阳泉市城区 places 阳泉市.
 
 Village words (村, 镇, 乡, 街, 路) after a bare name are not evidence: 平安村
 and 新华路 are in every county, and name a village or street, not the county.
@@ -81,7 +86,9 @@ EVERYDAY_WORDS: Final = frozenset(
     "泰山 天山 恒山 梁山 龙门 西湖 东湖 南湖 北湖 太湖 月湖 沙河 赤水 黑水 江海 "
     "太白 光山 "
     # three characters and more
-    "下花园 上甘岭 清水河 太子河 七里河 青山湖 东西湖 大渡口 沙河口 水磨沟".split()
+    "下花园 上甘岭 清水河 太子河 七里河 青山湖 东西湖 大渡口 沙河口 水磨沟 "
+    # full names that are words in their own right
+    "城区 郊区 矿区 东区 西区".split()
 )
 
 # Just before a two-character bare name: it is a place (在威信, 来自威信).
@@ -91,6 +98,8 @@ PLACE_WORDS: Final = (
     "县城", "城区", "市区", "境内", "辖区", "一带", "附近", "那边", "这边", "地界", "方向",
     "火车站", "汽车站", "客运站", "高铁站", "车站", "机场",
 )
+
+_PUNCTUATION: Final = frozenset("，。、；：！？,.;:!?（）()【】[]《》<>“”‘’\"'…—-/|·~～")
 
 # Longest first, so 自治县 is stripped before 县.
 _COUNTY_SUFFIXES: Final = ("自治县", "自治旗", "新区", "特区", "林区", "县", "区", "市", "旗")
@@ -197,12 +206,24 @@ def contractions(name: str, level: str) -> tuple[str, ...]:
     return ()
 
 
-def needs_evidence(form: int, key: str) -> bool:
-    """Whether a name written this way places a report only with evidence around it."""
-    return form == BARE and len(key) < EVIDENCE_BELOW_CHARS
+def needs_evidence(form: int, key: str, kind: str) -> bool:
+    """Whether a name written this way places a report only with evidence around it.
+
+    Two-character county names: bare ones (威信), and full ones too, whose
+    first character so often closes the word before (派出所和县公安局 is not
+    和县, 示范县 not 范县, 变成县城 not 成县).
+    """
+    if len(key) >= EVIDENCE_BELOW_CHARS:
+        return False
+    return form == BARE or (form == FULL and kind == "county")
 
 
 def has_evidence(text: str, start: int, end: int) -> bool:
     """A locative word just before text[start:end] or a place word just after it."""
     before = text[max(0, start - 2) : start]
     return before.endswith(LOCATIVES) or text.startswith(PLACE_WORDS, end)
+
+
+def starts_a_phrase(text: str, start: int) -> bool:
+    """Nothing, or punctuation, before text[start]: no word it could be the end of."""
+    return start == 0 or text[start - 1] in _PUNCTUATION
