@@ -129,6 +129,7 @@ def to_simplified(text: str) -> str:
     return _converter("t2s.json").convert(text) if text else text
 
 
+@functools.lru_cache(maxsize=65_536)  # a gazetteer is rebuilt with each grid snapshot
 def spellings(name: str) -> tuple[str, ...]:
     """The forms of `name` that text read by `to_simplified` may show.
 
