@@ -32,11 +32,14 @@ from typing import NamedTuple
 
 from geo.datum import to_wgs84
 from geo.placenames import (
+    AFTER_ITS_CITY,
     BARE,
+    BARE_WORD,
     CITY_SHORT,
     CONTRACTED,
     EVERYDAY_WORDS,
     FULL,
+    MUNICIPALITIES,
     PROVINCE_SHORT,
     bare_name,
     contractions,
@@ -203,8 +206,12 @@ class Gazetteer:
             else:
                 other = short_name(d.name)
                 form = PROVINCE_SHORT if d.level == "province" else CITY_SHORT
-            if other is not None and other not in EVERYDAY_WORDS:
+            if other is None:
+                continue
+            if other not in EVERYDAY_WORDS:
                 self._index(other, place, form)
+            elif form == BARE and other in AFTER_ITS_CITY:
+                self._index(other, place, BARE_WORD)
 
     def __len__(self) -> int:
         return self._count
@@ -240,11 +247,13 @@ class Gazetteer:
         compact = "".join(name.split())
         # Text is read in simplified characters: the name goes in every way
         # such text may spell it (乾县 → 干县, 浚县 ↔ 濬縣).
+        kept = place
         for key in spellings(compact):
             bucket = self._by_name.setdefault(key, [])
-            for existing, _ in bucket:
-                if existing.adcode == place.adcode and existing.kind == place.kind:
-                    return existing
+            same = [p for p, _ in bucket if (p.adcode, p.kind) == (place.adcode, place.kind)]
+            if same:
+                kept = same[0]  # already known by this spelling: the first entry stands
+                continue
             bucket.append((place, form))
             if needs_evidence(form, key, place.kind):
                 self._guarded.add(key)
@@ -254,7 +263,7 @@ class Gazetteer:
             if len(key) not in lengths:
                 lengths.add(len(key))
                 self._sorted_lengths = None
-        return place
+        return kept
 
     def _lengths_by_prefix(self) -> dict[str, tuple[int, ...]]:
         if self._sorted_lengths is None:
@@ -294,20 +303,13 @@ class Gazetteer:
         spans = self._spans(compact)
         by_name = self._by_name
         found: list[tuple[int, int, str, list[tuple[Place, int]]]] = []
-        named: set[tuple[str, int]] | None = None
+        named: set[tuple[str, int, int]] | None = None
         for start, end, key in spans:
             entries = by_name[key]
-            if key in self._guarded and not has_evidence(compact, start, end):
+            if key in self._guarded:
                 if named is None:
                     named = self._named(spans)
-                opening = starts_a_phrase(compact, start)
-                entries = [
-                    (p, form)
-                    for p, form in entries
-                    if not needs_evidence(form, key, p.kind)
-                    or (opening and form == FULL)
-                    or any(code in _parents(p) and at != start for code, at in named)
-                ]
+                entries = self._evident(entries, key, compact, start, end, named)
             if entries:
                 found.append((start, end, key, entries))
         prefer = "".join(prefer_county.split())[:6] if prefer_county else ""
@@ -321,16 +323,46 @@ class Gazetteer:
             _mention(compact, found, shared, k, prefer) for k in range(len(found))
         ]
 
-    def _named(self, spans: list[tuple[int, int, str]]) -> set[tuple[str, int]]:
-        # Provinces and cities the text names for sure, and where: parents that
-        # let a bare name count when written elsewhere in the text (朝阳 is not
-        # evidence for 朝阳县 under 朝阳市).
+    def _named(self, spans: list[tuple[int, int, str]]) -> set[tuple[str, int, int]]:
+        # Provinces and cities the text names, and where: parents that let a
+        # guarded name count.
         return {
-            (p.adcode, start)
-            for start, _, key in spans
-            for p, form in self._by_name[key]
+            (p.adcode, start, end)
+            for start, end, key in spans
+            for p, _ in self._by_name[key]
             if p.kind in ("province", "city")
         }
+
+    @staticmethod
+    def _evident(
+        entries: list[tuple[Place, int]],
+        key: str,
+        text: str,
+        start: int,
+        end: int,
+        named: set[tuple[str, int, int]],
+    ) -> list[tuple[Place, int]]:
+        """The entries of a guarded name at text[start:end] that the text bears out."""
+        around = has_evidence(text, start, end)
+        opening = starts_a_phrase(text, start)
+        out = []
+        for p, form in entries:
+            province, city = _parents(p)
+            if form == BARE_WORD:
+                # Only right after its own city (or municipality): 毕节大方, 重庆江北.
+                own = {city, province} if p.adcode[:2] in MUNICIPALITIES else {city}
+                ok = any(code in own and e == start for code, _, e in named)
+            elif not needs_evidence(form, key, p.kind) or around:
+                ok = True
+            else:
+                # A parent named elsewhere counts, but not in this very name
+                # (朝阳 is not evidence for 朝阳县 under 朝阳市).
+                ok = (opening and form == FULL) or any(
+                    code in (province, city) and s != start for code, s, _ in named
+                )
+            if ok:
+                out.append((p, form))
+        return out
 
     def lookup(self, text: str, prefer_county: str | None = None) -> list[Place]:
         """Every place `text` may name, mention by mention (`mentions`), each place once."""

@@ -13,8 +13,10 @@ Bare county names are where everyday words live: of about 2,650 bare forms,
 2,400 have two characters, and many are words (资源, 合作, 公安, 通道, 大方,
 平安, 富民) or are written on every street (和平路, 新华街, 长安街). So:
 
-- a word in `EVERYDAY_WORDS` never places a report in its short or bare form,
-  only by its full name (大方县 yes, 大方 never: "他说话很大方");
+- a word in `EVERYDAY_WORDS` places a report in its short or bare form only
+  if it is in `AFTER_ITS_CITY` and written right after its own city (毕节大方,
+  重庆江北); otherwise only its full name counts (大方县; "他说话很大方" and
+  "祝你平安" place nothing);
 - a bare name of three or more characters (神农架, 香格里拉) places alone;
 - a bare name of two characters places only with evidence that a place is
   meant: its own province or city named in the same text (云南威信, 昭通市
@@ -58,6 +60,8 @@ CONTRACTED: Final = 1  # 海南州, 峨边县: below a real full name of the sam
 PROVINCE_SHORT: Final = 2
 CITY_SHORT: Final = 3
 BARE: Final = 4
+# A bare name that is an everyday word (江北, 鼓楼, 大方): only right after its city.
+BARE_WORD: Final = 5
 
 # A two-character bare name needs evidence (module docstring); longer ones do not.
 EVIDENCE_BELOW_CHARS: Final = 3
@@ -90,6 +94,19 @@ EVERYDAY_WORDS: Final = frozenset(
     # full names that are words in their own right
     "城区 郊区 矿区 东区 西区".split()
 )
+
+# Everyday words that people still write as a district's name right after its
+# city (重庆江北, 南京鼓楼, 毕节大方, 西宁城北, 北京大兴): there, and only
+# there, they count. Not words that also follow a city as words (荆州公安局,
+# 云浮新兴产业, 济南市中心) nor directions after a province (四川南部).
+AFTER_ITS_CITY: Final = frozenset(
+    "大方 平安 富民 安宁 永和 和平 长安 新华 城关 江北 江南 江岸 南岸 鼓楼 钟楼 小店 "  # noqa: SIM905
+    "城中 城北 城东 城西 河东 河西 东城 西城 新城 古城 山城 江城 白云 金山 青山 西湖 "
+    "天山 泰山 梁山 龙门 凤凰 芙蓉 麒麟 红旗 向阳 碑林 天桥 南湖 东湖 海港 集美 大兴 "
+    "长寿 金牛 青龙 大通 灯塔 平房 天涯".split()
+)
+# Municipalities: their districts' city is the municipality itself (北京大兴).
+MUNICIPALITIES: Final = frozenset({"11", "12", "31", "50"})
 
 # Just before a two-character bare name: it is a place (在威信, 来自威信).
 LOCATIVES: Final = ("来自", "位于", "在", "到", "去", "从", "回", "往", "赴")
@@ -214,6 +231,8 @@ def needs_evidence(form: int, key: str, kind: str) -> bool:
     first character so often closes the word before (派出所和县公安局 is not
     和县, 示范县 not 范县, 变成县城 not 成县).
     """
+    if form == BARE_WORD:
+        return True
     if len(key) >= EVIDENCE_BELOW_CHARS:
         return False
     return form == BARE or (form == FULL and kind == "county")
