@@ -304,9 +304,14 @@ class Gazetteer:
         by_name = self._by_name
         found: list[tuple[int, int, str, list[tuple[Place, int]]]] = []
         named: set[tuple[str, int, int]] | None = None
+        # Names that need no evidence: a guarded name that overlaps one is a
+        # misreading (天津南开 holds 津南, but 天津 and 南开 are what it says).
+        sure = [(s, e) for s, e, key in spans if key not in self._guarded]
         for start, end, key in spans:
             entries = by_name[key]
             if key in self._guarded:
+                if any(s < end and start < e for s, e in sure):
+                    entries = [(p, f) for p, f in entries if not needs_evidence(f, key, p.kind)]
                 if named is None:
                     named = self._named(spans)
                 entries = self._evident(entries, key, compact, start, end, named)

@@ -89,6 +89,9 @@ EVERYDAY_WORDS: Final = frozenset(
     # mountains, lakes and rivers named well beyond the county
     "泰山 天山 恒山 梁山 龙门 西湖 东湖 南湖 北湖 太湖 月湖 沙河 赤水 黑水 江海 "
     "太白 光山 "
+    # neighbourhoods of many towns (南关, 西市), and places better known as
+    # something else (南开大学, 南沙群岛, 南山 and 东山 in every county)
+    "南关 北关 西市 南岗 南开 南沙 南山 东山 "
     # three characters and more
     "下花园 上甘岭 清水河 太子河 七里河 青山湖 东西湖 大渡口 沙河口 水磨沟 "
     # full names that are words in their own right
@@ -103,13 +106,14 @@ AFTER_ITS_CITY: Final = frozenset(
     "大方 平安 富民 安宁 永和 和平 长安 新华 城关 江北 江南 江岸 南岸 鼓楼 钟楼 小店 "  # noqa: SIM905
     "城中 城北 城东 城西 河东 河西 东城 西城 新城 古城 山城 江城 白云 金山 青山 西湖 "
     "天山 泰山 梁山 龙门 凤凰 芙蓉 麒麟 红旗 向阳 碑林 天桥 南湖 东湖 海港 集美 大兴 "
-    "长寿 金牛 青龙 大通 灯塔 平房 天涯".split()
+    "长寿 金牛 青龙 大通 灯塔 平房 天涯 南关 北关 西市 南岗 南开 南沙 南山 东山".split()
 )
 # Municipalities: their districts' city is the municipality itself (北京大兴).
 MUNICIPALITIES: Final = frozenset({"11", "12", "31", "50"})
 
 # Just before a two-character bare name: it is a place (在威信, 来自威信).
-LOCATIVES: Final = ("来自", "位于", "在", "到", "去", "从", "回", "往", "赴")
+# Not 往: it mostly leads a direction (往南开了 is "drove south", not 南开区).
+LOCATIVES: Final = ("来自", "位于", "在", "到", "去", "从", "回", "赴")
 # Just after one: it is a place (威信火车站, 威信一带).
 PLACE_WORDS: Final = (
     "县城", "城区", "市区", "境内", "辖区", "一带", "附近", "那边", "这边", "地界", "方向",

@@ -57,6 +57,7 @@ PLACE = [  # (simplified, traditional, adcode of the place meant)
     ("济南市中心有人带着孩子乞讨", "濟南市中心有人帶著孩子乞討", "370100"),  # not 市中区
     ("贵州大方的亲戚说", "貴州大方的親戚說", "520000"),  # a province is not its city
     ("毕节的大方人说", "畢節的大方人說", "520500"),
+    ("天津南开有个孩子被抱走", "天津南開有個孩子被抱走", "120104"),  # not 津南, inside 天津南开
 ]
 NOWHERE = [  # (simplified, traditional): everyday words, no place
     ("他说话很大方，出手也大方", "他說話很大方，出手也大方"),
@@ -77,6 +78,8 @@ NOWHERE = [  # (simplified, traditional): everyday words, no place
     ("比如说有人给钱让她生孩子", "比如說有人給錢讓她生孩子"),
     ("去合作社买东西的时候看到的", "去合作社買東西的時候看到的"),
     ("永和豆浆店门口有人带着孩子乞讨", "永和豆漿店門口有人帶著孩子乞討"),
+    ("白色面包车往南开了", "白色麵包車往南開了"),  # drove south, not 南开区
+    ("我们村南关那边有人乞讨", "我們村南關那邊有人乞討"),  # a neighbourhood of many towns
 ]
 AMBIGUOUS = [  # (simplified, traditional, the places it may mean)
     ("鼓楼区有人贩卖儿童", "鼓樓區有人販賣兒童", {"320106", "320302", "350102", "410204"}),
