@@ -193,9 +193,12 @@ class Gazetteer:
         self._count = 0
         self._guarded: set[str] = set()  # names with a place that needs evidence
         for d in load_divisions() if divisions is None else divisions:
-            if d.name in EVERYDAY_WORDS:
-                continue  # 城区, 郊区: words before they are names
             place = self._place(d.name, d.lat, d.lon, d.adcode, d.level, None)
+            if d.name in EVERYDAY_WORDS:
+                # 城区, 老城区: words before they are names; 阳泉市城区 is one.
+                if d.name in AFTER_ITS_CITY:
+                    self._index(d.name, place, BARE_WORD)
+                continue
             self._index(d.name, place, FULL)
             for contraction in contractions(d.name, d.level):
                 self._index(contraction, place, CONTRACTED)
@@ -306,11 +309,15 @@ class Gazetteer:
         named: set[tuple[str, int, int]] | None = None
         # Names that need no evidence: a guarded name that overlaps one is a
         # misreading (天津南开 holds 津南, but 天津 and 南开 are what it says).
-        sure = [(s, e) for s, e, key in spans if key not in self._guarded]
+        sure = [
+            (s, e)
+            for s, e, key in spans
+            if any(not needs_evidence(f, key, p.kind) for p, f in by_name[key])
+        ]
         for start, end, key in spans:
             entries = by_name[key]
             if key in self._guarded:
-                if any(s < end and start < e for s, e in sure):
+                if any(s < end and start < e and (s, e) != (start, end) for s, e in sure):
                     entries = [(p, f) for p, f in entries if not needs_evidence(f, key, p.kind)]
                 if named is None:
                     named = self._named(spans)

@@ -26,8 +26,8 @@ Bare county names are where everyday words live: of about 2,650 bare forms,
 - a full name of two characters (和县, 范县, 成县) needs the same evidence,
   or to start the text or follow punctuation (滑县有人…): in running text its
   first character too often ends the word before (派出所和县公安局, 示范县,
-  变成县城). The generic 城区, 郊区, 矿区, 东区, 西区 are never indexed:
-  阳泉市城区 places 阳泉市.
+  变成县城). Full names that are words (城区, 郊区, 老城区, 市中区) count
+  only right after their city, like `AFTER_ITS_CITY` words (阳泉市城区).
 
 Village words (村, 镇, 乡, 街, 路) after a bare name are not evidence: 平安村
 and 新华路 are in every county, and name a village or street, not the county.
@@ -95,7 +95,7 @@ EVERYDAY_WORDS: Final = frozenset(
     # three characters and more
     "下花园 上甘岭 清水河 太子河 七里河 青山湖 东西湖 大渡口 沙河口 水磨沟 "
     # full names that are words in their own right
-    "城区 郊区 矿区 东区 西区".split()
+    "城区 郊区 矿区 东区 西区 老城区 新城区 市中区".split()
 )
 
 # Everyday words that people still write as a district's name right after its
@@ -106,7 +106,8 @@ AFTER_ITS_CITY: Final = frozenset(
     "大方 平安 富民 安宁 永和 和平 长安 新华 城关 江北 江南 江岸 南岸 鼓楼 钟楼 小店 "  # noqa: SIM905
     "城中 城北 城东 城西 河东 河西 东城 西城 新城 古城 山城 江城 白云 金山 青山 西湖 "
     "天山 泰山 梁山 龙门 凤凰 芙蓉 麒麟 红旗 向阳 碑林 天桥 南湖 东湖 海港 集美 大兴 "
-    "长寿 金牛 青龙 大通 灯塔 平房 天涯 南关 北关 西市 南岗 南开 南沙 南山 东山".split()
+    "长寿 金牛 青龙 大通 灯塔 平房 天涯 南关 北关 西市 南岗 南开 南沙 南山 东山 "
+    "城区 郊区 矿区 东区 西区 老城区 新城区 市中区".split()
 )
 # Municipalities: their districts' city is the municipality itself (北京大兴).
 MUNICIPALITIES: Final = frozenset({"11", "12", "31", "50"})

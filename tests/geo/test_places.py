@@ -58,6 +58,8 @@ PLACE = [  # (simplified, traditional, adcode of the place meant)
     ("贵州大方的亲戚说", "貴州大方的親戚說", "520000"),  # a province is not its city
     ("毕节的大方人说", "畢節的大方人說", "520500"),
     ("天津南开有个孩子被抱走", "天津南開有個孩子被抱走", "120104"),  # not 津南, inside 天津南开
+    ("西安新城区有人贩卖妇女", "西安新城區有人販賣婦女", "610102"),  # not 安新县, inside 西安新城
+    ("北京朝阳有人收养来历不明的婴儿", "北京朝陽有人收養來歷不明的嬰兒", "110105"),  # not 朝阳市
 ]
 NOWHERE = [  # (simplified, traditional): everyday words, no place
     ("他说话很大方，出手也大方", "他說話很大方，出手也大方"),
@@ -214,7 +216,7 @@ def test_every_division_is_found_by_its_name_in_traditional_script(
     to_traditional = opencc.OpenCC("s2t.json")
     missed = [
         d.name for d in load_divisions()
-        if d.name not in EVERYDAY_WORDS  # 城区, 郊区...: never indexed
+        if d.name not in EVERYDAY_WORDS  # 城区, 郊区...: only after their city
         and d.adcode not in {p.adcode for p in gazetteer.lookup(to_traditional.convert(d.name))}
     ]
     assert missed == []
@@ -231,7 +233,8 @@ def test_every_division_is_found_by_its_name_in_traditional_script(
         ("这是省里的示范县", None),
         ("村子已经变成县城的一部分了", None),
         ("他以前任县长", None),
-        ("阳泉市城区有人贩卖儿童", "140300"),  # 城区 is no name: the city
+        ("阳泉市城区有人贩卖儿童", "140302"),  # 城区 after its city
+        ("在老城区的巷子里", None),  # an old town anywhere
         ("在郊区的工厂里看到童工", None),
     ],
 )
