@@ -192,6 +192,7 @@ class Gazetteer:
         self._sorted_lengths: dict[str, tuple[int, ...]] | None = None
         self._count = 0
         self._guarded: set[str] = set()  # names with a place that needs evidence
+        self._sure: set[str] = set()  # names with a place that does not
         for d in load_divisions() if divisions is None else divisions:
             place = self._place(d.name, d.lat, d.lon, d.adcode, d.level, None)
             if d.name in EVERYDAY_WORDS:
@@ -258,8 +259,7 @@ class Gazetteer:
                 kept = same[0]  # already known by this spelling: the first entry stands
                 continue
             bucket.append((place, form))
-            if needs_evidence(form, key, place.kind):
-                self._guarded.add(key)
+            (self._guarded if needs_evidence(form, key, place.kind) else self._sure).add(key)
             if key == compact:
                 self._count += 1
             lengths = self._lengths.setdefault(key[:2], set())
@@ -309,11 +309,7 @@ class Gazetteer:
         named: set[tuple[str, int, int]] | None = None
         # Names that need no evidence: a guarded name that overlaps one is a
         # misreading (天津南开 holds 津南, but 天津 and 南开 are what it says).
-        sure = [
-            (s, e)
-            for s, e, key in spans
-            if any(not needs_evidence(f, key, p.kind) for p, f in by_name[key])
-        ]
+        sure = [(s, e) for s, e, key in spans if key in self._sure]
         for start, end, key in spans:
             entries = by_name[key]
             if key in self._guarded:
