@@ -66,10 +66,28 @@ BARE_WORD: Final = 5
 # A two-character bare name needs evidence (module docstring); longer ones do not.
 EVIDENCE_BELOW_CHARS: Final = 3
 
-# A reviewed word list reads and diffs better as text than as 200 quoted strings.
+# Everyday words that people still write as a district's name right after its
+# city (重庆江北, 南京鼓楼, 毕节大方, 西宁城北, 北京大兴): there, and only
+# there, they count. Not words that also follow a city as words (荆州公安局,
+# 云浮新兴产业, 济南市中心) nor directions after a province (四川南部).
+# (A reviewed word list reads and diffs better as text than as quoted strings.)
+AFTER_ITS_CITY: Final = frozenset(
+    "大方 平安 富民 安宁 永和 和平 长安 新华 城关 江北 江南 江岸 南岸 鼓楼 钟楼 小店 "  # noqa: SIM905
+    "城中 城北 城东 城西 河东 河西 东城 西城 新城 古城 山城 江城 白云 金山 青山 西湖 "
+    "天山 泰山 梁山 龙门 凤凰 芙蓉 麒麟 红旗 向阳 碑林 天桥 南湖 东湖 海港 集美 大兴 "
+    "长寿 金牛 青龙 大通 灯塔 平房 天涯 "
+    # neighbourhoods of many towns (南关, 西市), and places better known as
+    # something else (南开大学, 南沙群岛, 南山 and 东山 in every county)
+    "南关 北关 西市 南岗 南开 南沙 南山 东山 "
+    # full names that are words in their own right
+    "城区 郊区 矿区 东区 西区 老城区 新城区 市中区".split()
+)
+
+# Words first, names second: never a place in their short or bare form, but
+# for AFTER_ITS_CITY (added at the end).
 EVERYDAY_WORDS: Final = frozenset(
     # named in issue 17, and short forms that were on the stoplist before
-    "大方 平安 富民 安宁 永和 和平 长安 新华 城关 "  # noqa: SIM905 (see above)
+    "大方 平安 富民 安宁 永和 和平 长安 新华 城关 "  # noqa: SIM905 (a word list)
     "中山 来宾 日照 白银 安康 普洱 大同 阿里 开封 兴安 玉树 "
     # directions, positions, parts of a town
     "南部 东方 中方 城中 城北 城东 城西 城南 南城 北城 市中 市北 市南 路南 路北 "
@@ -89,26 +107,10 @@ EVERYDAY_WORDS: Final = frozenset(
     # mountains, lakes and rivers named well beyond the county
     "泰山 天山 恒山 梁山 龙门 西湖 东湖 南湖 北湖 太湖 月湖 沙河 赤水 黑水 江海 "
     "太白 光山 "
-    # neighbourhoods of many towns (南关, 西市), and places better known as
-    # something else (南开大学, 南沙群岛, 南山 and 东山 in every county)
-    "南关 北关 西市 南岗 南开 南沙 南山 东山 "
     # three characters and more
-    "下花园 上甘岭 清水河 太子河 七里河 青山湖 东西湖 大渡口 沙河口 水磨沟 "
-    # full names that are words in their own right
-    "城区 郊区 矿区 东区 西区 老城区 新城区 市中区".split()
-)
+    "下花园 上甘岭 清水河 太子河 七里河 青山湖 东西湖 大渡口 沙河口 水磨沟".split()
+) | AFTER_ITS_CITY
 
-# Everyday words that people still write as a district's name right after its
-# city (重庆江北, 南京鼓楼, 毕节大方, 西宁城北, 北京大兴): there, and only
-# there, they count. Not words that also follow a city as words (荆州公安局,
-# 云浮新兴产业, 济南市中心) nor directions after a province (四川南部).
-AFTER_ITS_CITY: Final = frozenset(
-    "大方 平安 富民 安宁 永和 和平 长安 新华 城关 江北 江南 江岸 南岸 鼓楼 钟楼 小店 "  # noqa: SIM905
-    "城中 城北 城东 城西 河东 河西 东城 西城 新城 古城 山城 江城 白云 金山 青山 西湖 "
-    "天山 泰山 梁山 龙门 凤凰 芙蓉 麒麟 红旗 向阳 碑林 天桥 南湖 东湖 海港 集美 大兴 "
-    "长寿 金牛 青龙 大通 灯塔 平房 天涯 南关 北关 西市 南岗 南开 南沙 南山 东山 "
-    "城区 郊区 矿区 东区 西区 老城区 新城区 市中区".split()
-)
 # Municipalities: their districts' city is the municipality itself (北京大兴).
 MUNICIPALITIES: Final = frozenset({"11", "12", "31", "50"})
 
@@ -193,10 +195,10 @@ def _strip_nations(base: str) -> str:
     return base
 
 
-def _without_suffix(name: str, suffixes: tuple[str, ...]) -> tuple[str, str] | None:
+def _without_suffix(name: str, suffixes: tuple[str, ...]) -> tuple[str] | None:
     for suffix in suffixes:
         if name.endswith(suffix) and len(name) - len(suffix) >= 2:
-            return name[: -len(suffix)], suffix
+            return (name[: -len(suffix)],)
     return None
 
 
@@ -211,8 +213,7 @@ def bare_name(name: str) -> str | None:
     split = _without_suffix(name, _COUNTY_SUFFIXES)
     if split is None:
         return None
-    base, suffix = split
-    base = _strip_nations(base)
+    base = _strip_nations(split[0])
     return base if len(base) >= 2 else None
 
 
@@ -234,7 +235,8 @@ def needs_evidence(form: int, key: str, kind: str) -> bool:
 
     Two-character county names: bare ones (威信), and full ones too, whose
     first character so often closes the word before (派出所和县公安局 is not
-    和县, 示范县 not 范县, 变成县城 not 成县).
+    和县, 示范县 not 范县, 变成县城 not 成县); and every everyday word kept
+    as a district's name (BARE_WORD), which only its city before it bears out.
     """
     if form == BARE_WORD:
         return True
