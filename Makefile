@@ -22,6 +22,7 @@ bench: ## Run the benchmarks and print their figures
 	$(VENV)/python bench/intake.py
 	$(VENV)/python bench/sms.py
 	$(VENV)/python bench/locate.py
+	$(VENV)/python bench/places.py
 	$(VENV)/python bench/latency.py
 	$(VENV)/python bench/faults.py
 

@@ -18,6 +18,15 @@ the query: geopy's exception messages can embed the request URL, and so the
 query. geopy itself logs the URL at DEBUG on the "geopy" logger: keep that
 logger at INFO or above in production. Cache keys are hashes of the query.
 
+Ambiguous names: a name shared by several places (鼓楼区 in four cities)
+that neither the text (长春市朝阳区) nor the reporter's county settles gives a
+gazetteer `Located` flagged FLAG_AMBIGUOUS, with every place as a candidate.
+Its point is the first candidate's and its precision the reach of all of them
+from that point (hundreds of kilometres across provinces), so a caller that
+needs a cell-sized place takes it for no place (the gateway then routes by the
+reporter's home cell), and one that keeps the candidates can show them. The
+chain does not ask the geocoder then: it would silently pick one.
+
 Failure policy: `GeopyGeocoder.geocode` never raises. Timeouts, refused
 connections, HTTP errors, unparseable answers and a full rate-limit queue all
 return None; `lookup` returns the same call's `GeocodeOutcome` (status
@@ -45,7 +54,7 @@ from geopy.extra.rate_limiter import RateLimiter
 from geopy.geocoders import Nominatim
 
 from geo.distance import haversine_m
-from geo.gazetteer import Gazetteer, Place
+from geo.gazetteer import Gazetteer, Mention, Place
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +76,9 @@ DEFAULT_PRECISION_M: Final = 5_000.0
 # Flags on a fallback `Located`.
 FLAG_NOT_PLACED: Final = "text_not_placed"
 FLAG_GEOCODER_FAILED: Final = "geocoder_failed"
+# On a gazetteer `Located` whose text names a place shared by several, and
+# says nothing that tells them apart (鼓楼区 alone).
+FLAG_AMBIGUOUS: Final = "place_ambiguous"
 
 # When a result has no bounding box: by Nominatim's "type" (the OSM tag's
 # value), then its "class" (the tag's key). Close to the gazetteer's figures.
@@ -445,9 +457,11 @@ def nominatim(
 class Located:
     """Where a report is (WGS-84), which method placed it, and how precise that is.
 
-    `candidates` names the other places the text could mean when the
-    gazetteer found several of the winner's kind ("name(adcode)", winner
-    first); empty when unambiguous. `flags` says why a fallback was used.
+    `candidates` names the places the text could mean when the gazetteer
+    found several ("name(adcode)", winner first): the other places of the
+    same name, then places of the winner's kind named elsewhere in the text;
+    empty when only one. `flags` says why a fallback was used, or
+    FLAG_AMBIGUOUS when the text does not say which candidate it means.
     """
 
     lat: float
@@ -477,14 +491,35 @@ def _place_label(p: Place) -> str:
     return f"{p.name}({p.adcode})" if p.adcode else p.name
 
 
-def _from_gazetteer(places: list[Place]) -> Located:
-    # The most precise place wins (西湖区 over 杭州市 over 浙江省 in one
-    # address); among equals the gazetteer's order, which already ranks
-    # same-name places by the preferred county and the text's context.
-    best = min(enumerate(places), key=lambda ip: (ip[1].precision_m, ip[0]))[1]
-    peers = [p for p in places if p.kind == best.kind]
-    candidates = tuple(_place_label(p) for p in peers) if len(peers) > 1 else ()
-    return Located(best.lat, best.lon, "gazetteer", best.precision_m, best.name, candidates)
+def _spread_m(mention: Mention) -> float:
+    # How far the true place may be from the first place: its own precision,
+    # or, when the text leaves a tie, the reach of every tied place from it.
+    first = mention.places[0]
+    if not mention.ambiguous:
+        return first.precision_m
+    return max(
+        haversine_m(first.lat, first.lon, p.lat, p.lon) + p.precision_m
+        for p in mention.places[: mention.tied]
+    )
+
+
+def _from_gazetteer(mentions: list[Mention]) -> Located:
+    # The most precise mention wins (西湖区 over 杭州市 over 浙江省 in one
+    # address), each counted at its first place: the gazetteer already ranked
+    # a shared name's places (海南 is the province, not the prefecture). An
+    # ambiguous mention counts at the spread of its tied places, so a clear
+    # coarser name (杭州) beats an unresolved finer one (鼓楼区).
+    spreads = [_spread_m(m) for m in mentions]
+    k = min(range(len(mentions)), key=lambda i: (spreads[i], i))
+    mention = mentions[k]
+    best = mention.places[0]
+    # Officers see what else the text could mean: the mention's open places,
+    # then places of the same kind named elsewhere in the text (新华村 ... 红星村).
+    others = [m.places[0] for m in mentions if m is not mention and m.places[0].kind == best.kind]
+    labels = tuple(dict.fromkeys(_place_label(p) for p in (*mention.candidates, *others)))
+    candidates = labels if len(labels) > 1 else ()
+    flags = (FLAG_AMBIGUOUS,) if mention.ambiguous else ()
+    return Located(best.lat, best.lon, "gazetteer", spreads[k], best.name, candidates, flags)
 
 
 def locate_text(
@@ -503,9 +538,10 @@ def locate_text(
     fallback with FLAG_GEOCODER_FAILED, or None without a fallback.
     """
     if gazetteer is not None:
-        places = gazetteer.lookup(text, prefer_county)
-        if places:
-            return _from_gazetteer(places)
+        mentions = gazetteer.mentions(text, prefer_county)
+        if mentions:
+            # An ambiguous name stops here too: a geocoder would pick one silently.
+            return _from_gazetteer(mentions)
     failed = False
     query = query_for_geocoder(text)
     if geocoder is not None and query:

@@ -137,19 +137,23 @@ def test_lookup_orders_by_length_then_position(gazetteer: Gazetteer) -> None:
         # Both 西湖区 are kept; Hangzhou's first because 杭州市 is named too.
         ("西湖区", "330106000000"),
         ("西湖区", "360103000000"),
-        ("浙江", "330000000000"),
+        ("浙江省", "330000000000"),  # found as 浙江, named officially
     ]
 
 
-def test_text_context_breaks_ties_but_prefer_county_comes_first(gazetteer: Gazetteer) -> None:
+def test_a_parent_written_before_beats_the_reporters_county(gazetteer: Gazetteer) -> None:
     assert gazetteer.lookup("南昌市西湖区")[1].adcode == "360103000000"
     assert gazetteer.lookup("西湖区")[0].adcode == "330106000000"  # adcode order
-    assert gazetteer.lookup("南昌市西湖区", prefer_county="330106")[1].adcode == "330106000000"
+    # A Hangzhou reporter who writes 南昌市西湖区 means Nanchang's.
+    assert gazetteer.lookup("南昌市西湖区", prefer_county="330106")[1].adcode == "360103000000"
+    # A city named elsewhere in the text counts after the reporter's county.
+    assert gazetteer.lookup("西湖区，南昌市")[0].adcode == "360103000000"
+    assert gazetteer.lookup("西湖区，南昌市", prefer_county="330106")[0].adcode == "330106000000"
 
 
 def test_lookup_knows_short_city_names(gazetteer: Gazetteer) -> None:
     found = gazetteer.lookup("在杭州火车站看到一个哭闹的孩子")
-    assert [(p.name, p.adcode) for p in found] == [("杭州", "330100000000")]
+    assert [(p.name, p.adcode) for p in found] == [("杭州市", "330100000000")]
 
 
 def test_a_name_inside_a_longer_one_is_not_reported(gazetteer: Gazetteer) -> None:

@@ -18,6 +18,7 @@ import redis
 
 from geo.gazetteer import Gazetteer
 from geo.geocoder import (
+    FLAG_AMBIGUOUS,
     FLAG_GEOCODER_FAILED,
     FLAG_NOT_PLACED,
     HIT_TTL_S,
@@ -452,6 +453,21 @@ def test_chain_keeps_ambiguous_candidates(gazetteer: Gazetteer) -> None:
     assert located is not None
     assert (located.lat, located.lon) == (29.90, 121.50)  # the preferred county's
     assert located.candidates == ("新华村(330212002000)", "新华村(330106001000)")
+
+
+def test_chain_flags_a_shared_name_nothing_settles(fake: RecordingServer,
+                                                    gazetteer: Gazetteer) -> None:
+    # Two 新华村, the reporter's county has neither: no silent pick, and no
+    # question to the geocoder, which would pick one silently too.
+    located = locate_text("新华村小卖部", gazetteer=gazetteer, geocoder=make(fake.url),
+                          prefer_county="110101")
+
+    assert located is not None
+    assert located.flags == (FLAG_AMBIGUOUS,)
+    assert set(located.candidates) == {"新华村(330212002000)", "新华村(330106001000)"}
+    # Precise enough to cover both villages, ~50 km apart: too coarse to pick a cell.
+    assert located.precision_m > 40_000
+    assert fake.requests == []
 
 
 def test_chain_falls_back_to_the_geocoder(fake: RecordingServer, gazetteer: Gazetteer) -> None:
