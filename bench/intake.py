@@ -87,6 +87,8 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--worker-class", default="gevent", choices=("gevent", "gthread"),
+                        help="gunicorn's worker class (SafeGrid runs gevent)")
     args = parser.parse_args()
 
     counter = Counter()
@@ -103,8 +105,9 @@ def main() -> int:
         county, data_keys = load_sample_county(mongo_uri, redis_url, "bench")
         token = next(t for who, t in county.tokens.items() if who.startswith("reporter"))
         web = stack.gunicorn(app_env(mongo_uri, redis_url, data_keys), workers=args.web_workers,
-                             threads=4)
-        floor = stack.gunicorn({}, workers=args.web_workers, threads=4, app="bench.floor_wsgi:app")
+                             threads=4, worker_class=args.worker_class)
+        floor = stack.gunicorn({}, workers=args.web_workers, threads=4, app="bench.floor_wsgi:app",
+                               worker_class=args.worker_class)
 
         raw = MongoClient(mongo_uri).bench.raw_inserts
         raw.insert_one({"warm": True})

@@ -5,10 +5,12 @@ import os
 
 bind = os.environ.get("SAFEGRID_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("SAFEGRID_WEB_WORKERS", multiprocessing.cpu_count() * 2))
-# gevent: a connection waiting on a slow client is a parked greenlet, not a thread, so
-# slow clients cannot hold the API even where nginx does not buffer (tests/e2e/
-# test_slow_clients.py). "gthread" with SAFEGRID_WEB_THREADS is the fallback.
-worker_class = os.environ.get("SAFEGRID_WEB_WORKER_CLASS", "gevent")
+# gthread behind nginx, which buffers whole requests with short read timeouts
+# (deploy/nginx/safegrid.conf), so a slow client never reaches a thread; gthread serves
+# intake ~1.5x faster than gevent here (docs/performance.md). Without such a proxy, run
+# SAFEGRID_WEB_WORKER_CLASS=gevent, as `make run` does: a connection waiting on a slow
+# client is then a parked greenlet, not a thread (tests/e2e/test_slow_clients.py).
+worker_class = os.environ.get("SAFEGRID_WEB_WORKER_CLASS", "gthread")
 worker_connections = int(os.environ.get("SAFEGRID_WEB_CONNECTIONS", 1000))
 threads = int(os.environ.get("SAFEGRID_WEB_THREADS", 4))
 # Intake must answer fast; a request slower than this is a bug or a dead store.
