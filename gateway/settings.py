@@ -100,6 +100,9 @@ class Settings:
     rate_limit_auth_failures_address: str = "300/minute"
     rate_limit_login: str = "10/minute;50/hour"  # POST /api/v1/auth/login per IP
     rate_limit_public: str = "20/hour"  # any public (unauthenticated) endpoint per IP
+    # App reports a reporter files in a clock hour before the answer asks the app to slow
+    # down (201 with slow_down and Retry-After). The report is stored and routed all the same.
+    reports_per_reporter_hour: int = 60
     # Breaking the glass, per officer or supervisor: beyond this the view answers 429,
     # the refusal is audited and the county supervisor texted (an insider trawling).
     rate_limit_unseal: str = "20/day"

@@ -178,6 +178,10 @@ class ReportOutSchema(Schema):
     station_code = fields.String(allow_none=True)
     created_at = UtcDateTime(required=True)
     routed_at = UtcDateTime(allow_none=True)
+    slow_down = fields.Boolean(metadata={
+        "description": "only on a new report, true when its reporter filed more than "
+                       "SAFEGRID_REPORTS_PER_REPORTER_HOUR this hour: the report is stored and "
+                       "routed, and the app should wait Retry-After seconds before the next"})
     location_note = fields.Function(
         lambda report: replies.location_note(list(
             (report.get("flags") if isinstance(report, dict) else report.flags) or [])),

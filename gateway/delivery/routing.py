@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
+from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Retry, get_current_job
 
@@ -44,11 +46,13 @@ def route_job_id(report_id: str) -> str:
     return f"route-{report_id}"
 
 
-def enqueue_route(report_id: str, priority: str) -> bool:
-    """Queue `route(report_id)` on its priority's queue; False when Redis is unreachable.
+def enqueue_route(report_id: str, priority: str,
+                  also: Callable[[Pipeline], None] | None = None) -> list[Any] | None:
+    """Queue `route(report_id)` on its priority's queue; None when Redis is unreachable.
 
-    A report that could not be queued is not lost: it is stored as
-    `received`, and the sweeper queues it again.
+    `also` may add commands of its own to the same pipeline (still one Redis round
+    trip); their answers are at the end of the list returned. A report that could
+    not be queued is not lost: it is stored as `received`, and the sweeper queues it again.
     """
     try:
         # One pipeline: one Redis round trip per report instead of two.
@@ -62,11 +66,12 @@ def enqueue_route(report_id: str, priority: str) -> bool:
                 failure_ttl=7 * 24 * 3600,
                 pipeline=pipe,
             )
-            pipe.execute()
+            if also is not None:
+                also(pipe)
+            return list(pipe.execute())
     except RedisError:
         log.warning("could not queue report %s; the sweeper will", report_id, exc_info=True)
-        return False
-    return True
+        return None
 
 
 def _job_log_extra(report_id: str) -> dict[str, str]:
@@ -323,7 +328,7 @@ def sweep(older_than_s: int | None = None) -> int:
     cutoff = utcnow() - dt.timedelta(seconds=age)
     count = 0
     for report in Report.objects(status="received", created_at__lte=cutoff).only("id", "category"):
-        if enqueue_route(str(report.id), rules().rule_for(report.category).priority):
+        if enqueue_route(str(report.id), rules().rule_for(report.category).priority) is not None:
             count += 1
     if count:
         log.warning("sweep: re-queued %d unrouted reports", count)

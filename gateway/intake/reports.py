@@ -6,13 +6,16 @@ client id costs one more (reading the report it already made).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
+from redis.client import Pipeline
 
 from gateway import gridcache
 from gateway.access.tokens import Principal
@@ -20,7 +23,7 @@ from gateway.delivery.routing import enqueue_route
 from gateway.errors import Refusal
 from gateway.privacy.crypto import is_encrypted, keyring
 from gateway.records.reports import DETAILS_CONTEXT, Report
-from gateway.runtime import rules
+from gateway.runtime import rules, settings
 from geo.datum import to_wgs84
 from grid.documents import utcnow
 from sms.grammar import REPORT_CODE_ALPHABET
@@ -103,9 +106,36 @@ def file_report(new: NewReport) -> tuple[dict[str, Any], bool]:
                 if existing is not None:
                     return _opened(existing), False
             continue  # the random code collided: draw another
-        enqueue_route(str(doc["_id"]), doc["priority"])
-        return {**doc, "details": new.details}, True
+        answers = enqueue_route(str(doc["_id"]), doc["priority"],
+                                also=_count_filing(new.reporter_id, doc["created_at"]))
+        filed = {**doc, "details": new.details}
+        if answers is not None and answers[-2] > settings().reports_per_reporter_hour:
+            # Stored and queued all the same: the reply only asks the app to slow down.
+            filed["slow_down"] = True
+        return filed, True
     raise RuntimeError("could not draw a free report code in 3 tries")
+
+
+def filing_count_key(reporter_id: str, at: dt.datetime) -> str:
+    """The Redis counter of a reporter's reports in the clock hour of `at`."""
+    return f"safegrid:filed:{reporter_id}:{at:%Y%m%d%H}"
+
+
+def seconds_to_next_hour(now: dt.datetime | None = None) -> int:
+    """When a reporter's hourly filing count starts again."""
+    now = now or utcnow()
+    return 3600 - (now.minute * 60 + now.second)
+
+
+def _count_filing(reporter_id: str, at: dt.datetime) -> Callable[[Pipeline], None]:
+    """Count this report against its reporter's hour, in the enqueue's pipeline (INCR, EXPIRE)."""
+
+    def count(pipe: Pipeline) -> None:
+        key = filing_count_key(reporter_id, at)
+        pipe.incr(key)
+        pipe.expire(key, 2 * 3600)
+
+    return count
 
 
 def _opened(doc: dict[str, Any]) -> dict[str, Any]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+import time_machine
 from rq import SimpleWorker
 
 from gateway import startup
+from gateway.app import create_app
 from gateway.delivery import queues
 from gateway.extensions import redis_store
 from gateway.records.reports import Report
@@ -331,3 +335,23 @@ def test_a_fix_vaguer_than_its_cell_yields_to_the_grid_code_and_the_reporter_is_
                    location={"lat": lat, "lon": lon, "accuracy_m": 15})
     run_jobs()
     assert Report.objects(code=precise.json["code"]).first().cell_code == cell.code
+
+
+def test_past_the_hourly_budget_a_report_is_stored_and_the_app_asked_to_slow_down(
+        settings, county, reporter):
+    client = create_app(settings.with_(reports_per_reporter_hour=3)).test_client()
+    # Early in a clock hour, so the five fall in one hour's count.
+    with time_machine.travel(dt.datetime(2026, 12, 5, 12, 0, 5, tzinfo=dt.UTC), tick=True):
+        answers = [post(client, reporter, client_id=f"app-budget-{n:04d}") for n in range(5)]
+    assert [a.status_code for a in answers] == [201] * 5
+    assert [a.json.get("slow_down", False) for a in answers] == [False] * 3 + [True] * 2
+    assert "Retry-After" not in answers[2].headers
+    assert 1 <= int(answers[3].headers["Retry-After"]) <= 3600
+    # Nothing is dropped: every report is stored and routed.
+    run_jobs()
+    codes = [a.json["code"] for a in answers]
+    assert Report.objects(code__in=codes, status="routed").count() == 5
+    # A retry of one of them answers 200 and counts nothing.
+    again = post(client, reporter, client_id="app-budget-0000")
+    assert again.status_code == 200
+    assert "slow_down" not in again.json
