@@ -46,6 +46,7 @@ STATUS_NAMES: Final[dict[str, str]] = {
     "acknowledged": N_("派出所已签收"),
     "closed": N_("已办结"),
 }
+_IN_PROGRESS: Final = N_("处理中")  # a state without a name of its own
 
 # Characters in one UCS-2 segment: every Chinese reply fits in it.
 UCS2_SEGMENT: Final = 70
@@ -116,11 +117,12 @@ FIXES: Final[dict[str, str]] = {
     "unknown_category": N_(
         "未识别类别，已按待分类处理。类别：1儿童 2妇女 3来历不明 4劳动 9其他。"),
 }
+_NOT_UNDERSTOOD: Final = N_("未能识别，请发 帮助 查看格式。")  # any other parse error
 
 
 def fix(error: str, *, lang: str | None = None) -> str:
     """What to change, for a parse error of sms.grammar."""
-    return translation(lang).gettext(FIXES.get(error, N_("未能识别，请发 帮助 查看格式。")))
+    return translation(lang).gettext(FIXES.get(error, _NOT_UNDERSTOOD))
 
 
 def status(report_code: str, state: str, station_name: str | None = None, *,
@@ -135,7 +137,7 @@ def status(report_code: str, state: str, station_name: str | None = None, *,
         return t.gettext("举报{code}：{station}已签收。").format(
             code=report_code, station=station_name[:MAX_STATION])
     return t.gettext("举报{code}：{state}。").format(
-        code=report_code, state=t.gettext(STATUS_NAMES.get(state, N_("处理中"))))
+        code=report_code, state=t.gettext(STATUS_NAMES.get(state, _IN_PROGRESS)))
 
 
 def not_found(report_code: str, *, lang: str | None = None) -> str:
