@@ -91,7 +91,7 @@ def extract() -> Catalog:
     from babel.messages.frontend import parse_mapping_cfg
 
     with MAPPING.open(encoding="utf-8") as mapping:
-        method_map, options_map = parse_mapping_cfg(mapping)
+        method_map, options_map = parse_mapping_cfg(mapping)  # type: ignore[no-untyped-call]
     template = Catalog(project="SafeGrid", domain=DOMAIN, fuzzy=False)
     keywords: dict[str, tuple[int | tuple[int, str], ...] | None] = {
         "_": None, "gettext": None, "N_": None, "pgettext": ((1, "c"), 2)}

@@ -46,7 +46,7 @@ STATUS_NAMES: Final[dict[str, str]] = {
     "acknowledged": N_("派出所已签收"),
     "closed": N_("已办结"),
 }
-_IN_PROGRESS: Final = N_("处理中")  # a state without a name of its own
+IN_PROGRESS: Final = N_("处理中")  # the name of any other state
 
 # Characters in one UCS-2 segment: every Chinese reply fits in it.
 UCS2_SEGMENT: Final = 70
@@ -137,7 +137,7 @@ def status(report_code: str, state: str, station_name: str | None = None, *,
         return t.gettext("举报{code}：{station}已签收。").format(
             code=report_code, station=station_name[:MAX_STATION])
     return t.gettext("举报{code}：{state}。").format(
-        code=report_code, state=t.gettext(STATUS_NAMES.get(state, _IN_PROGRESS)))
+        code=report_code, state=t.gettext(STATUS_NAMES.get(state, IN_PROGRESS)))
 
 
 def not_found(report_code: str, *, lang: str | None = None) -> str:

@@ -82,7 +82,9 @@ def test_receipt_carries_code_and_station():
 
 def test_a_receipt_in_english_says_the_same():
     text = replies.receipt("R7K3Q9M", "城关派出所", lang="en")
-    assert "R7K3Q9M" in text and "城关派出所" in text and not HAN.search(text.replace("城关派出所", ""))
+    assert "R7K3Q9M" in text
+    assert "城关派出所" in text
+    assert not HAN.search(text.replace("城关派出所", ""))
 
 
 def test_help_may_take_several_segments_but_not_many():
@@ -109,7 +111,8 @@ def test_the_status_names_the_station_that_holds_the_report():
 def test_the_alert_of_the_tracker_is_sent_as_written():
     # The example of issue 13: one UCS-2 segment.
     text = replies.alert("402913", "男孩约5岁红上衣", time(11, 20), "城关车站")
-    assert text == "【寻人402913】男孩约5岁红上衣，11:20在城关车站走失。见到回S402913+地点，已找过回OK402913"
+    assert text == ("【寻人402913】男孩约5岁红上衣，11:20在城关车站走失。"
+                    "见到回S402913+地点，已找过回OK402913")
     assert fits_one(text)
 
 
@@ -117,30 +120,38 @@ def test_the_alert_of_the_tracker_is_sent_as_written():
 def test_a_long_alert_is_cut_in_its_description_and_place_never_its_code_or_time(lang):
     text = replies.alert(ALERT, LONG_TEXT, time(7, 5), LONG_TEXT, lang=lang)
     assert fits_one(text)
-    assert "07:05" in text and f"S{ALERT}" in text and f"OK{ALERT}" in text
+    assert "07:05" in text
+    assert f"S{ALERT}" in text
+    assert f"OK{ALERT}" in text
     assert text.count("…") == 2  # both were cut, each marked
     # Longest first: neither is left much shorter than the other.
     kept = [len(part) for part in re.findall("穿[^…]*…", text)]
-    assert len(kept) == 2 and abs(kept[0] - kept[1]) <= 1, text
+    assert len(kept) == 2, text
+    assert abs(kept[0] - kept[1]) <= 1, text
 
 
 def test_a_long_description_gives_way_before_a_short_place():
     text = replies.alert(ALERT, LONG_TEXT, time(11, 20), "城关车站")
-    assert fits_one(text) and "在城关车站走失" in text and "…，11:20" in text
+    assert fits_one(text)
+    assert "在城关车站走失" in text
+    assert "…，11:20" in text
 
 
 def test_an_english_alert_in_plain_letters_stays_gsm7_when_cut():
     text = replies.alert(ALERT, "boy about 5, red jacket, blue trousers, speaks the local "
                          "dialect, taken by a man in his forties in a white van " * 3,
                          time(11, 20), "Chengguan bus station", lang="en")
-    assert coding(text) == "gsm7" and fits_one(text) and "..." in text
+    assert coding(text) == "gsm7"
+    assert fits_one(text)
+    assert "..." in text
     assert "Chengguan bus station" in text
 
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_the_welcome_names_the_cell_the_unit_and_how_to_report(lang):
     text = replies.welcome("城南社区第1网格", "城关镇中心小学", lang=lang)
-    assert "城南社区第1网格" in text and "城关镇中心小学" in text
+    assert "城南社区第1网格" in text
+    assert "城关镇中心小学" in text
     assert "R 1 @" in text or "R 类别 @" in text
     assert "城关镇中心小学" not in replies.welcome("城南社区第1网格", None, lang=lang)
 
@@ -148,10 +159,12 @@ def test_the_welcome_names_the_cell_the_unit_and_how_to_report(lang):
 def test_a_note_joins_a_chinese_receipt_without_a_space_and_an_english_one_with_one():
     note = replies.location_note(["unplaced_review"])
     joined, apart = replies.with_note(replies.receipt(CODE, "城关派出所"), note)
-    assert apart is None and joined.endswith("。" + str(note))
+    assert apart is None
+    assert joined.endswith("。" + str(note))
     en_note = replies.location_note(["unplaced_review"], lang="en")
     joined, apart = replies.with_note(replies.receipt(CODE, "Chengguan PS", lang="en"), en_note)
-    assert apart is None and joined.endswith(". " + str(en_note))
+    assert apart is None
+    assert joined.endswith(". " + str(en_note))
 
 
 def test_a_note_too_long_for_the_receipt_goes_apart():
