@@ -329,7 +329,7 @@ def alert_cancelled(alert_code: str, *, lang: str | None = None) -> str:
         alert=alert_code)
 
 
-def deactivated_tip_notice(*, lang: str | None = None) -> str:
-    """To a phone whose enrolment has ended and that still reports: it counts as a public tip."""
+def reporter_deactivated(*, lang: str | None = None) -> str:
+    """To a deactivated reporter's phone: the message counts as a public tip."""
     return translation(lang).gettext(
-        "您的报告人登记已结束，本条已按群众线索登记。如有疑问请联系所在单位。")
+        "您的报告责任人登记已停用，本条按公众线索处理。如有疑问请联系所在单位。")

@@ -63,7 +63,7 @@ MESSAGES: list[tuple[str, Render, int]] = [
     ("alert update", lambda lang: replies.alert_update(ALERT, LONG_TEXT, lang=lang), 1),
     ("alert found", lambda lang: replies.alert_found_thanks(ALERT, lang=lang), 1),
     ("alert cancelled", lambda lang: replies.alert_cancelled(ALERT, lang=lang), 1),
-    ("deactivated", lambda lang: replies.deactivated_tip_notice(lang=lang), 1),
+    ("deactivated", lambda lang: replies.reporter_deactivated(lang=lang), 1),
     ("help", lambda lang: replies.help_text(lang=lang), 3),
 ]
 
@@ -208,7 +208,7 @@ REQUIRED: list[tuple[str, Render]] = [
     ("alert cancelled", lambda lang: replies.alert_cancelled(ALERT, lang=lang)),
     ("sighting", lambda lang: replies.sighting_receipt(ALERT, lang=lang)),
     ("swept", lambda lang: replies.swept_ack(ALERT, lang=lang)),
-    ("deactivated", lambda lang: replies.deactivated_tip_notice(lang=lang)),
+    ("deactivated", lambda lang: replies.reporter_deactivated(lang=lang)),
 ]
 SCRIPTS = {"ug": re.compile("[\u0600-\u06ff]"), "bo": re.compile("[\u0f00-\u0fff]")}
 
