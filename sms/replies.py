@@ -76,8 +76,12 @@ def receipt(report_code: str, station_name: str | None, *, lang: str | None = No
 
 
 def _separator(first: str) -> str:
-    """Nothing after full-width punctuation (Chinese), a space after anything else."""
-    return "" if first and unicodedata.east_asian_width(first[-1]) in "FW" else " "
+    """Nothing after full-width punctuation (Chinese), a space after anything else (a
+    Chinese station name ending a Uyghur receipt, a Tibetan shad, a full stop)."""
+    last = first[-1:]
+    if last and unicodedata.category(last)[0] == "P" and unicodedata.east_asian_width(last) in "FW":
+        return ""
+    return " "
 
 
 def with_note(receipt_text: str, note: str | None) -> tuple[str, str | None]:

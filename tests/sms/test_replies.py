@@ -167,6 +167,12 @@ def test_a_note_joins_a_chinese_receipt_without_a_space_and_an_english_one_with_
     assert joined.endswith(". " + str(en_note))
 
 
+@pytest.mark.parametrize("lang", ["ug", "bo"])
+def test_a_note_is_spaced_from_a_receipt_that_ends_in_a_chinese_name_or_a_shad(lang):
+    receipt = replies.receipt(CODE, "城关派出所", lang=lang)
+    assert replies.with_note(receipt, "N") == (receipt + " N", None)
+
+
 def test_a_note_too_long_for_the_receipt_goes_apart():
     receipt = replies.triage_receipt(CODE, LONG_STATION)
     note = replies.location_note(["gps_outside_grid"])
