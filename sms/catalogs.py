@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import gettext
 import io
+import re
 import sys
 from functools import cache
 from pathlib import Path
@@ -32,6 +33,8 @@ MAPPING: Final = Path(__file__).parent.parent / "babel.cfg"
 # N_ marks the texts kept in tables (sms/replies.py), translated where they are used.
 KEYWORDS: Final = ("_", "gettext", "pgettext", "N_")
 COMMENT_TAGS: Final = ("TRANSLATORS:",)
+# The one header line extraction changes every run: not a reason to rewrite a file.
+_CREATION_DATE: Final = re.compile(rb'^"POT-Creation-Date: [^"]*"\n', re.MULTILINE)
 
 SOURCE: Final = "zh_Hans"
 CATALOGS: Final = ("zh_Hans", "en", "ug", "bo", "ii")
@@ -92,7 +95,10 @@ def extract() -> Catalog:
 
     with MAPPING.open(encoding="utf-8") as mapping:
         method_map, options_map = parse_mapping_cfg(mapping)  # type: ignore[no-untyped-call]
-    template = Catalog(project="SafeGrid", domain=DOMAIN, fuzzy=False)
+    template = Catalog(project="SafeGrid", domain=DOMAIN, fuzzy=False, msgid_bugs_address="",
+                       header_comment="# The SMS texts of SafeGrid (sms/replies.py), the template "
+                                      "of every catalog.\n# Made by `make messages`; "
+                                      "docs/sms-languages.md.")
     keywords: dict[str, tuple[int | tuple[int, str], ...] | None] = {
         "_": None, "gettext": None, "N_": None, "pgettext": ((1, "c"), 2)}
     for _file, _line, message, comments, context in extract_from_dir(
@@ -104,35 +110,45 @@ def extract() -> Catalog:
 
 def update() -> list[Path]:
     """Write the template and bring every catalog up to date with it; the Chinese catalog's
-    texts are its msgids. Returns the files written."""
-    from babel.messages.pofile import write_po
-
+    texts are its msgids. Returns the files that changed."""
     template = extract()
-    written = [TEMPLATE]
-    with TEMPLATE.open("wb") as out:
-        write_po(out, template, omit_header=False, no_location=True, sort_output=False)
+    written = [TEMPLATE] if _write(TEMPLATE, template) else []
     for name in CATALOGS:
         catalog = read(name)
-        # A changed msgid keeps its old translation as a fuzzy guess for the translator;
-        # fuzzy entries are not sent (they fall back to Chinese).
         # (A copy: update() shares the template's messages, and the Chinese fill below
-        # must not leak into the other catalogs.)
+        # must not leak into the other catalogs.) A changed msgid keeps its old
+        # translation as a fuzzy guess for the translator; fuzzy entries are not sent.
         catalog.update(copy.deepcopy(template), no_fuzzy_matching=name == SOURCE)
         if name == SOURCE:
             for message in catalog:
                 if message.id:
                     message.string = message.id
-        with path_of(name).open("wb") as out:
-            write_po(out, catalog, no_location=True, ignore_obsolete=True,
-                     include_previous=True)
-        written.append(path_of(name))
+        if _write(path_of(name), catalog, ignore_obsolete=True, include_previous=True):
+            written.append(path_of(name))
     return written
+
+
+def _write(path: Path, catalog: Catalog, **options: bool) -> bool:
+    """Write `catalog` unless only its POT-Creation-Date would change; True when written."""
+    from babel.messages.pofile import write_po
+
+    out = io.BytesIO()
+    write_po(out, catalog, no_location=True, **options)
+    new = out.getvalue()
+    old = path.read_bytes() if path.exists() else b""
+    if _CREATION_DATE.sub(b"", new) == _CREATION_DATE.sub(b"", old):
+        return False
+    path.write_bytes(new)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m sms.catalogs`: extract and update (the `make messages` target)."""
-    for path in update():
+    written = update()
+    for path in written:
         print(f"wrote {path.relative_to(MAPPING.parent)}")
+    if not written:
+        print("the template and every catalog are up to date")
     return 0
 
 
