@@ -123,7 +123,9 @@ def update() -> list[Path]:
             for message in catalog:
                 if message.id:
                     message.string = message.id
-        if _write(path_of(name), catalog, ignore_obsolete=True, include_previous=True):
+        # (No `#| msgid` lines: Babel reads them back as comments, so a second run would
+        # rewrite them.)
+        if _write(path_of(name), catalog, ignore_obsolete=True):
             written.append(path_of(name))
     return written
 

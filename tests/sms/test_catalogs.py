@@ -134,7 +134,9 @@ def locale_dir(tmp_path, monkeypatch):
         target = tmp_path / name / "LC_MESSAGES"
         target.mkdir(parents=True)
         (target / "messages.po").write_bytes(catalogs.path_of(name).read_bytes())
+    (tmp_path / catalogs.TEMPLATE.name).write_bytes(catalogs.TEMPLATE.read_bytes())
     monkeypatch.setattr(catalogs, "LOCALE_DIR", tmp_path)
+    monkeypatch.setattr(catalogs, "TEMPLATE", tmp_path / catalogs.TEMPLATE.name)
     catalogs._compiled.cache_clear()
     yield tmp_path
     catalogs._compiled.cache_clear()
@@ -153,3 +155,28 @@ def test_a_missing_or_fuzzy_text_falls_back_to_chinese(locale_dir):
     assert replies.pin_problem("pin_wrong", lang="ug") == replies.PIN_PROBLEMS["pin_wrong"]
     # The rest of the catalog is still Uyghur.
     assert not HAN.search(replies.pin_problem("pin_missing", lang="ug"))
+
+
+def test_the_files_are_as_make_messages_leaves_them(locale_dir):
+    assert catalogs.update() == []
+
+
+def test_make_messages_gives_a_new_text_to_every_catalog_and_marks_a_changed_one(locale_dir):
+    ug = catalogs.read("ug")
+    ug.delete(replies.PIN_PROBLEMS["pin_wrong"])  # as if the code had just added it
+    missing = replies.PIN_PROBLEMS["pin_missing"]
+    translated = ug[missing].string
+    ug.delete(missing)  # as if the code had just reworded it
+    ug.add(missing.replace("本条", "此条"), translated)
+    with catalogs.path_of("ug").open("wb") as out:
+        write_po(out, ug)
+
+    assert catalogs.path_of("ug") in catalogs.update()
+    ug = catalogs.read("ug")
+    new = ug[replies.PIN_PROBLEMS["pin_wrong"]]
+    assert new.fuzzy or not new.string  # to translate (at most a guess); Chinese meanwhile
+    assert ug[replies.PIN_PROBLEMS["pin_missing"]].fuzzy  # the old translation, to review
+    assert catalogs.update() == []
+    catalogs._compiled.cache_clear()
+    assert replies.pin_problem("pin_wrong", lang="ug") == replies.PIN_PROBLEMS["pin_wrong"]
+    assert replies.pin_problem("pin_missing", lang="ug") == replies.PIN_PROBLEMS["pin_missing"]
