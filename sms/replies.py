@@ -19,7 +19,7 @@ from datetime import time
 from typing import Final
 
 from sms.catalogs import translation
-from sms.encoding import coding, fits_one
+from sms.encoding import GSM7_SINGLE, UCS2_SINGLE, coding, fits_one
 
 
 def N_(message: str) -> str:
@@ -289,17 +289,20 @@ def _fit(template: str, **values: str) -> str:
     values = {name: value[:_MAX_FREE_TEXT] for name, value in values.items()}
     if fits_one(text := template.format(**values)):
         return text
-    ellipsis = "…" if coding(text) == "ucs2" else "..."
+    ucs2 = coding(text) == "ucs2"
+    ellipsis, limit = ("…", UCS2_SINGLE) if ucs2 else ("...", GSM7_SINGLE)
     kept = dict(values)
-    while True:
-        longest = max(kept, key=lambda name: len(kept[name]))
-        if not kept[longest]:
-            return template.format(**{name: "" for name in values})
-        kept[longest] = kept[longest][:-1]
+    while any(kept.values()):
+        # Cut half the excess at once: a character costs at most two units, so this never
+        # cuts more than the one-at-a-time rule would.
+        for _ in range(max(1, (len(text) - limit) // 2)):
+            longest = max(kept, key=lambda name: len(kept[name]))
+            kept[longest] = kept[longest][:-1]
         text = template.format(**{name: kept[name] + (ellipsis if kept[name] != values[name]
                                                        else "") for name in values})
         if fits_one(text):
-            return text
+            break
+    return text
 
 
 def alert(alert_code: str, description: str, seen_at: time, place: str, *,

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from datetime import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sms import replies
 from sms.encoding import coding, fits_one, segments
@@ -227,3 +229,29 @@ def test_minority_languages_have_the_messages_reporters_need(lang, what, render)
     text = render(lang)
     assert SCRIPTS[lang].search(text), text
     assert not HAN.search(text), text
+
+
+def _one_at_a_time(template: str, **values: str) -> str:
+    """The cutting rule as docs/sms-languages.md states it, one character at a time."""
+    values = {name: value[:160] for name, value in values.items()}
+    text = template.format(**values)
+    ellipsis = "…" if coding(text) == "ucs2" else "..."
+    kept = dict(values)
+    while not fits_one(text) and any(kept.values()):
+        longest = max(kept, key=lambda name: len(kept[name]))
+        kept[longest] = kept[longest][:-1]
+        text = template.format(**{n: kept[n] + (ellipsis if kept[n] != values[n] else "")
+                                  for n in values})
+    return text
+
+
+@settings(max_examples=300, deadline=None)
+@given(template=st.sampled_from([
+           "【寻人402913】{description}，11:20在{place}走失。见到回S402913+地点，已找过回OK402913",
+           "MISSING 402913: {description}, 11:20 {place}. Seen: S402913 Swept: OK402913"]),
+       description=st.text(alphabet="ab c[€男孩𠮷", max_size=200),
+       place=st.text(alphabet="xy{}车站𠮷", max_size=60))
+def test_cutting_many_characters_at_once_keeps_the_one_at_a_time_rule(template, description,
+                                                                       place):
+    assert replies._fit(template, description=description, place=place) == _one_at_a_time(
+        template, description=description, place=place)
