@@ -49,7 +49,7 @@ STATUS_NAMES: Final[dict[str, str]] = {
 IN_PROGRESS: Final = N_("处理中")  # the name of any other state
 
 # Characters in one UCS-2 segment: every Chinese reply fits in it.
-UCS2_SEGMENT: Final = 70
+UCS2_SEGMENT: Final = UCS2_SINGLE
 
 # Names are cut so every message that carries them fits its segments.
 MAX_STATION: Final = 20
