@@ -26,7 +26,11 @@ bench: ## Run the benchmarks and print their figures
 	$(VENV)/python bench/latency.py
 	$(VENV)/python bench/faults.py
 
+messages: ## Extract the SMS texts into sms/locale/messages.pot and update every catalog (docs/sms-languages.md)
+	@deploy/bootstrap.sh --dev
+	$(VENV)/python -m sms.catalogs
+
 clean: ## Remove local data (./var) and the virtualenv
 	rm -rf var .venv
 
-.PHONY: help run test lint bench clean
+.PHONY: help run test lint bench messages clean
