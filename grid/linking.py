@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 
@@ -260,9 +260,8 @@ def same_incident(a: LinkCandidate, b: LinkCandidate, window_s: float) -> str | 
         return None
     if abs((a.created_at - b.created_at).total_seconds()) > window_s:
         return None
-    if a.precise and b.precise:
-        assert a.lat is not None and a.lon is not None  # precise says so
-        assert b.lat is not None and b.lon is not None
+    if a.precise and b.precise and a.lat is not None and a.lon is not None \
+            and b.lat is not None and b.lon is not None:  # precise implies the point
         apart = haversine_m(a.lat, a.lon, b.lat, b.lon)
         return "same_place" if apart <= link_distance_m(a, b) else None
     if a.cell_code is not None and a.cell_code == b.cell_code:
