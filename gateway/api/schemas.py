@@ -228,8 +228,9 @@ class CloseInSchema(StrictSchema):
 class DispatchOutSchema(Schema):
     id = fields.String(required=True)
     report_code = fields.String(required=True)
-    report_codes = fields.List(fields.String(), metadata={
-        "description": "every report of the linked case this station works"})
+    report_count = fields.Integer(metadata={
+        "description": "how many reports of the linked case this station works; "
+                       "GET /dispatches/{id}/reports lists them"})
     case_id = fields.String(allow_none=True)
     station_code = fields.String(required=True)
     priority = fields.String(required=True)

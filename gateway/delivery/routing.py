@@ -25,7 +25,7 @@ from gateway.delivery.escalation import schedule_escalation
 from gateway.delivery.outbound_sms import queue_sms
 from gateway.extensions import redis_store
 from gateway.records.people import Reporter
-from gateway.records.reports import Report
+from gateway.records.reports import Location, Report
 from gateway.runtime import escalation, rules, settings
 from grid import importer, jurisdiction
 from grid.documents import Dispatch, utcnow
@@ -101,7 +101,7 @@ def route(report_id: str) -> str:
     for station_code in _recipients(snapshot, placement, rule.extra_recipients, county):
         if not opened and _join_case_dispatch(case_id, station_code, report, rule.priority):
             continue  # the station already works this case: the report joins its dispatch
-        created = _ensure_dispatch(report, station_code, rule.priority, cell_name,
+        created = ensure_dispatch(report, station_code, rule.priority, cell_name,
                                    placement.cell_code, placement.flags, case_id)
         if created is not None:
             dispatch_id, deadline = created
@@ -156,6 +156,11 @@ def _place(report: Report, snapshot: GridSnapshot) -> Placement | None:
             set__location__lat=named.lat, set__location__lon=named.lon,
             set__location__method=named.method, set__location__precision_m=named.precision_m,
             set__location__label=named.label, set__location__candidates=list(named.candidates))
+        # Linking compares this point: the report in hand says where it was placed.
+        report.location = Location(
+            lat=named.lat, lon=named.lon, method=named.method, precision_m=named.precision_m,
+            label=named.label, candidates=list(named.candidates),
+            grid_code=report.location.grid_code if report.location else None)
     return placement
 
 
@@ -208,24 +213,32 @@ def _join_case_dispatch(case_id: ObjectId, station_code: str, report: Report,
     The station learns of the new witness: one SMS to the duty phone, the inbox
     entry's `updated_at` moves up, and a more urgent report raises the clue's
     priority and brings its deadline forward.
+
+    Flat cost: the report names the dispatch (`Report.dispatch_ids`) and the
+    dispatch only counts it, so neither grows with the clue.
     """
     collection = Dispatch._get_collection()
-    held = {"case_id": case_id, "station_code": station_code, "report_codes": report.code}
-    if collection.find_one(held, {"_id": 1}) is not None:  # cheaper than a count here
-        return True
+    # The case's dispatches at this station: one, rarely two.
+    here = list(collection.find({"case_id": case_id, "station_code": station_code},
+                                {"_id": 1, "status": 1, "created_at": 1}))
+    if any(d["_id"] in (report.dispatch_ids or ()) for d in here):
+        return True  # an earlier run of this job joined it
+    open_here = sorted((d for d in here if d["status"] != "closed"),
+                       key=lambda d: d["created_at"])
+    if not open_here:
+        return False
     now = utcnow()
     joined = collection.find_one_and_update(
-        {"case_id": case_id, "station_code": station_code, "status": {"$ne": "closed"}},
-        {"$addToSet": {"report_codes": report.code},
-         "$set": {"updated_at": now},
-         "$push": {"history": {"action": "link", "report_code": report.code,
-                               "by": "system:route", "at": now}}},
-        sort=[("created_at", 1)],
+        {"_id": open_here[0]["_id"], "status": {"$ne": "closed"}},
+        {"$inc": {"report_count": 1}, "$set": {"updated_at": now}},
         projection={"_id": 1, "priority": 1, "status": 1, "report_code": 1, "category": 1,
                     "ack_deadline": 1, "acknowledged_at": 1, "escalation_level": 1},
     )
     if joined is None:
-        return False
+        return False  # closed since it was read
+    # The report records the join: which dispatch, and (routed_at) when.
+    Report._get_collection().update_one({"_id": report.id},
+                                        {"$addToSet": {"dispatch_ids": joined["_id"]}})
     raised = _raise_priority(joined, priority, now)
     station = gridcache.current().stations.get(station_code)
     if station is not None and station.duty_phone:
@@ -264,7 +277,7 @@ def _raise_priority(dispatch: dict[str, Any], priority: str, now: dt.datetime) -
     return True
 
 
-def _ensure_dispatch(
+def ensure_dispatch(
     report: Report,
     station_code: str,
     priority: str,
@@ -272,19 +285,25 @@ def _ensure_dispatch(
     cell_code: str | None,
     flags: tuple[str, ...],
     case_id: ObjectId,
+    *,
+    deadline: dt.datetime | None = None,
+    history: tuple[dict[str, Any], ...] = (),
 ) -> tuple[str, dt.datetime] | None:
     """Create the (report, station) dispatch unless it exists (an upsert on a unique key).
 
+    `deadline` defaults to the priority's SLA from now; `history` entries (their
+    "at" added) follow the creation's. The report names the dispatch either way.
     Returns the new dispatch's id and deadline, or None when it existed.
     """
     now = utcnow()
-    deadline = escalation().deadline(priority, now)
+    if deadline is None:
+        deadline = escalation().deadline(priority, now)
     # Created delivered: the inbox is where a dispatch is delivered, and this
     # write puts it there (one round trip, not a create and then a transition).
     fields = {
         "report_code": report.code,
         "case_id": case_id,
-        "report_codes": [report.code],
+        "report_count": 1,
         "priority": priority,
         "status": "delivered",
         "delivered_at": now,
@@ -300,19 +319,24 @@ def _ensure_dispatch(
         "escalation_level": 0,
         "history": [{"action": "create", "to": "new", "by": "system:route", "at": now},
                     {"action": "deliver", "from": "new", "to": "delivered", "by": "system:route",
-                     "at": now}],
+                     "at": now}, *({**entry, "at": now} for entry in history)],
     }
+    collection = Dispatch._get_collection()
+    key = {"report_id": report.id, "station_code": station_code}
     try:
-        result = Dispatch._get_collection().update_one(
-            {"report_id": report.id, "station_code": station_code},
-            {"$setOnInsert": fields},
-            upsert=True,
-        )
+        result = collection.update_one(key, {"$setOnInsert": fields}, upsert=True)
     except DuplicateKeyError:
-        return None  # a concurrent run of this job created it first: exactly one exists
-    if result.upserted_id is None:
+        result = None  # a concurrent run of this job created it first: exactly one exists
+    dispatch_id = result.upserted_id if result is not None else None
+    if dispatch_id is None:
+        existing = collection.find_one(key, {"_id": 1})
+        if existing is not None:  # a re-run: the report may not name it yet
+            Report._get_collection().update_one(
+                {"_id": report.id}, {"$addToSet": {"dispatch_ids": existing["_id"]}})
         return None
-    return str(result.upserted_id), deadline
+    Report._get_collection().update_one({"_id": report.id},
+                                        {"$addToSet": {"dispatch_ids": dispatch_id}})
+    return str(dispatch_id), deadline
 
 
 def sweep(older_than_s: int | None = None) -> int:
