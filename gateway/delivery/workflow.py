@@ -127,7 +127,8 @@ def act(principal: Principal, dispatch_id: str, action: str, **inputs: Any) -> d
 SEALED_TEXT_FIELDS = ("transfer_reason", "transfer_rejection_reason", "outcome_reason")
 
 
-def _seal_text(value: object) -> object:
+def seal_text(value: object) -> object:
+    """An officer's free text sealed for storage (None stays None: it clears a reason)."""
     if not isinstance(value, str):
         return value  # None clears a reason
     return keyring().encrypt(value, context=DISPATCH_TEXT_CONTEXT)
@@ -141,9 +142,9 @@ def _sealed(plan: lifecycle.Plan) -> lifecycle.Plan:
         entry["reason_sha256"] = hashlib.sha256(reason.encode("utf-8")).hexdigest()
     return replace(
         plan,
-        set_fields={k: _seal_text(v) if k in SEALED_TEXT_FIELDS else v
+        set_fields={k: seal_text(v) if k in SEALED_TEXT_FIELDS else v
                     for k, v in plan.set_fields.items()},
-        push={name: {**item, "text": _seal_text(item["text"])} if "text" in item else item
+        push={name: {**item, "text": seal_text(item["text"])} if "text" in item else item
               for name, item in plan.push.items()},
         audit=entry,
     )
