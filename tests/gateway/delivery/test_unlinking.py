@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from gateway.delivery import queues
-from gateway.delivery.cases import dispatch_reports
 from gateway.delivery.escalation import escalation_job_id
 from gateway.privacy.audit import AuditEntry
 from gateway.records.reports import Report
