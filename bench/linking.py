@@ -24,21 +24,8 @@ from pymongo import monitoring
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.county import load_sample_county  # noqa: E402
+from bench.intake import Counter  # noqa: E402
 from deploy.processes import Stack  # noqa: E402
-
-
-class Counter(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.count = 0
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.count += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 def main() -> int:

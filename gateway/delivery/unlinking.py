@@ -8,13 +8,16 @@ acknowledged under a running SLA: its deadline counts from when the report was
 first routed, never restarted, so unlinking cannot buy a clue time.
 
 Each step is one guarded single-document update, in an order that leaves
-nothing lost if it stops half-way: the report moves to its new case first, so
-closing the old clue no longer closes it; then each old dispatch lets it go (a
-history entry, the audit log) and a new one takes it.
+nothing lost if it stops half-way: the new dispatches are made first (the
+report is then in both clues' inboxes), then the report moves to its new case
+in one update (closing the old clue no longer closes it), then each old
+dispatch lets it go (its count, a history entry, the audit log) and the new
+one is announced to the station.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from typing import Any
 
@@ -56,77 +59,81 @@ def unlink(principal: Principal, dispatch_id: str, report_code: str,
     if cases.dispatch_reports(dispatch.id).limit(2).count(with_limit_and_skip=True) < 2:
         raise _refuse("only_report", "the clue's only report cannot leave it", dispatch.status)
     old_case = report.case_id
+    olds = list(Dispatch.objects(id__in=list(report.dispatch_ids or ())))
     new_case = cases.open_case(report, report.cell_code, gridcache.current())
+    now = utcnow()
+    digest = hashlib.sha256(reason.encode("utf-8")).hexdigest()
+    # First the new dispatches, so that whatever happens next the report is in an inbox.
+    made = {old.id: _take(old, report, new_case, principal, digest, now) for old in olds}
     moved = Report._get_collection().update_one(
-        {"_id": report.id, "case_id": old_case, "dispatch_ids": dispatch.id},
-        {"$set": {"case_id": new_case, "dispatch_ids": []}})
+        {"_id": report.id, "case_id": old_case},
+        {"$set": {"case_id": new_case, "dispatch_ids": sorted(made.values())}})
     if not moved.modified_count:
-        Case.objects(id=new_case).delete()
         raise _refuse("not_in_clue", f"report {report_code} left this clue meanwhile",
                       dispatch.status)
     if old_case is not None:
         Case.objects(id=old_case).update_one(dec__report_count=1)
-    digest = hashlib.sha256(reason.encode("utf-8")).hexdigest()
-    new_dispatch: Dispatch | None = None
-    for old in Dispatch.objects(id__in=list(report.dispatch_ids or ())):
-        made = _leave(old, report, new_case, principal, reason, digest)
-        if old.id == dispatch.id:
-            new_dispatch = made
-    after = Dispatch.objects(id=dispatch.id).first()
-    assert new_dispatch is not None and after is not None  # noqa: PT018 - set in the loop above
-    return after, new_dispatch
+    # Acknowledged with the old clue; its own clue waits for an acknowledgement.
+    Report.objects(id=report.id, status="acknowledged").update_one(set__status="routed")
+    for old in olds:
+        _let_go(old, made[old.id], report, new_case, principal, reason, digest, now)
+    return (Dispatch.objects(id=dispatch.id).get(), Dispatch.objects(id=made[dispatch.id]).get())
 
 
-def _leave(old: Dispatch, report: Report, new_case: ObjectId, principal: Principal,
-           reason: str, digest: str) -> Dispatch:
-    """The report leaves `old`; a dispatch of its new case at the same station takes it."""
-    now = utcnow()
-    rest = cases.dispatch_reports(old.id).first()
+def _take(old: Dispatch, report: Report, new_case: ObjectId, principal: Principal,
+          digest: str, now: dt.datetime) -> ObjectId:
+    """The dispatch of the new case that takes the report at `old`'s station."""
+    rest = cases.dispatch_reports(old.id).filter(id__ne=report.id).first()
     if rest is None:
-        # A copy that held only this report (the county desk's): it moves with it.
-        Dispatch._get_collection().update_one({"_id": old.id}, {
-            "$set": {"case_id": new_case},
-            "$push": {"history": _entry(principal, "unlink", digest, now,
-                                        report_code=report.code)}})
-        Report._get_collection().update_one({"_id": report.id},
-                                            {"$addToSet": {"dispatch_ids": old.id}})
-        audit.append(principal.actor, "dispatch.unlink", f"dispatch:{old.id}",
-                     {"report": report.code, "moved_with_it": True, "reason_sha256": digest})
-        return Dispatch.objects(id=old.id).first()
-    update: dict[str, Any] = {
-        "$inc": {"report_count": -1}, "$set": {"updated_at": now},
-        "$push": {"history": _entry(principal, "unlink", digest, now, report_code=report.code,
-                                    to_case=str(new_case))}}
+        return old.id  # a copy that held only this report (the county desk's) moves with it
     if old.report_id == report.id:
         # The clue was known by this report: it goes by its next one now (first, so
         # the report's own dispatch at this station can be made).
-        update["$set"].update({"report_id": rest.id, "report_code": rest.code,
-                               "reported_at": rest.created_at})
-    Dispatch._get_collection().update_one({"_id": old.id}, update)
+        Dispatch._get_collection().update_one(
+            {"_id": old.id, "report_id": report.id},
+            {"$set": {"report_id": rest.id, "report_code": rest.code,
+                      "reported_at": rest.created_at}})
     # The deadline of the report's own matter counts from its first routing.
-    routed_at = report.routed_at or report.created_at
     priority = report.priority or old.priority
-    deadline = escalation().deadline(priority, routed_at)
+    deadline = escalation().deadline(priority, report.routed_at or report.created_at)
     cell = gridcache.current().cells.get(report.cell_code or "")
     routing.ensure_dispatch(
         report, old.station_code, priority, cell.name if cell else None, report.cell_code,
         tuple(report.flags or ()), new_case, deadline=deadline,
-        history=(_entry(principal, "unlinked_from", digest, now,
-                        from_dispatch=str(old.id)),))
-    made = Dispatch.objects(report_id=report.id, station_code=old.station_code).first()
+        history=(_entry(principal, "unlinked_from", digest, now, from_dispatch=str(old.id)),))
+    return Dispatch.objects(report_id=report.id, station_code=old.station_code).get().id
+
+
+def _let_go(old: Dispatch, made: ObjectId, report: Report, new_case: ObjectId,
+            principal: Principal, reason: str, digest: str, now: dt.datetime) -> None:
+    """`old` lets the report go: its history and count, the audit log, and the new
+    dispatch announced to the station under its running deadline."""
+    collection = Dispatch._get_collection()
+    entry = _entry(principal, "unlink", digest, now, report_code=report.code,
+                   to_dispatch=str(made))
+    if made == old.id:
+        collection.update_one({"_id": old.id}, {"$set": {"case_id": new_case},
+                                                "$push": {"history": entry}})
+        audit.append(principal.actor, "dispatch.unlink", f"dispatch:{old.id}",
+                     {"report": report.code, "moved_with_it": True, "reason_sha256": digest})
+        return
+    collection.update_one({"_id": old.id}, {"$inc": {"report_count": -1},
+                                            "$set": {"updated_at": now},
+                                            "$push": {"history": entry}})
     # Why it was unlinked, readable by the station on the new clue (sealed, like notes).
-    Dispatch._get_collection().update_one({"_id": made.id}, {"$push": {"notes": {
-        "text": workflow.seal_text(reason), "by": principal.actor,
-        "station": principal.station_code, "at": now}}})
+    taken = collection.find_one_and_update(
+        {"_id": made}, {"$push": {"notes": {"text": workflow.seal_text(reason),
+                                            "by": principal.actor,
+                                            "station": principal.station_code, "at": now}}},
+        projection={"cell_name": 1, "ack_deadline": 1})
     audit.append(principal.actor, "dispatch.unlink", f"dispatch:{old.id}",
-                 {"report": report.code, "to_dispatch": str(made.id), "reason_sha256": digest})
-    workflow.announce_delivery(str(made.id), report.id, report.code, report.category,
-                               old.station_code, made.cell_name)
-    schedule_escalation(str(made.id), deadline, 0)
-    return made
+                 {"report": report.code, "to_dispatch": str(made), "reason_sha256": digest})
+    workflow.announce_delivery(str(made), report.id, report.code, report.category,
+                               old.station_code, taken.get("cell_name"))
+    schedule_escalation(str(made), taken["ack_deadline"], 0)
 
 
-def _entry(principal: Principal, action: str, digest: str, now: Any,
+def _entry(principal: Principal, action: str, digest: str, now: dt.datetime,
            **fields: str) -> dict[str, Any]:
     # The reason only as its digest: history and audit are never rewritten.
     return {"action": action, "by": principal.actor, "station": principal.station_code,
