@@ -98,8 +98,10 @@ def route(report_id: str) -> str:
     station = snapshot.stations.get(placement.station_code)
     county = cell.county_code if cell else (station.county_code if station else None)
     case_id, opened = cases.attach(report, placement.cell_code, snapshot)
+    joined: list[ObjectId] = []  # dispatches of the case the report joins (named below)
     for station_code in _recipients(snapshot, placement, rule.extra_recipients, county):
-        if not opened and _join_case_dispatch(case_id, station_code, report, rule.priority):
+        if not opened and _join_case_dispatch(case_id, station_code, report, rule.priority,
+                                              joined):
             continue  # the station already works this case: the report joins its dispatch
         created = ensure_dispatch(report, station_code, rule.priority, cell_name,
                                    placement.cell_code, placement.flags, case_id)
@@ -120,6 +122,7 @@ def route(report_id: str) -> str:
         set__priority=rule.priority,
         set__routed_at=utcnow(),
         add_to_set__flags=list(placement.flags),
+        add_to_set__dispatch_ids=joined,
     )
     log.info("routed to %s via %s", placement.station_code, placement.method, extra=extra)
     return placement.station_code
@@ -204,8 +207,9 @@ def _recipients(snapshot: GridSnapshot, placement: Placement, extra: tuple[str, 
 
 
 def _join_case_dispatch(case_id: ObjectId, station_code: str, report: Report,
-                        priority: str) -> bool:
+                        priority: str, joined: list[ObjectId]) -> bool:
     """Add the report to the station's open dispatch for its case; False if there is none.
+    The dispatch joined goes into `joined`, for the report to name in route's last write.
 
     A report is in at most one dispatch per station: an earlier run that already
     placed it anywhere wins, and a new join always goes to the case's oldest open
@@ -215,7 +219,10 @@ def _join_case_dispatch(case_id: ObjectId, station_code: str, report: Report,
     priority and brings its deadline forward.
 
     Flat cost: the report names the dispatch (`Report.dispatch_ids`) and the
-    dispatch only counts it, so neither grows with the clue.
+    dispatch only counts it, so neither grows with the clue. The report names it
+    in route's last write (one round trip less per report): a job that dies in
+    between joins again when re-run, so `report_count` may count one report
+    twice; the reports listing, read from the reports, stays exact.
     """
     collection = Dispatch._get_collection()
     # The case's dispatches at this station: one, rarely two.
@@ -228,24 +235,22 @@ def _join_case_dispatch(case_id: ObjectId, station_code: str, report: Report,
     if not open_here:
         return False
     now = utcnow()
-    joined = collection.find_one_and_update(
+    found = collection.find_one_and_update(
         {"_id": open_here[0]["_id"], "status": {"$ne": "closed"}},
         {"$inc": {"report_count": 1}, "$set": {"updated_at": now}},
         projection={"_id": 1, "priority": 1, "status": 1, "report_code": 1, "category": 1,
                     "ack_deadline": 1, "acknowledged_at": 1, "escalation_level": 1},
     )
-    if joined is None:
+    if found is None:
         return False  # closed since it was read
-    # The report records the join: which dispatch, and (routed_at) when.
-    Report._get_collection().update_one({"_id": report.id},
-                                        {"$addToSet": {"dispatch_ids": joined["_id"]}})
-    raised = _raise_priority(joined, priority, now)
+    joined.append(found["_id"])
+    raised = _raise_priority(found, priority, now)
     station = gridcache.current().stations.get(station_code)
     if station is not None and station.duty_phone:
         queue_sms(station.duty_phone,
-                  replies.linked_report_notice(joined["report_code"], report.code,
-                                               joined["category"], raised),
-                  "linked_notice", ref=f"linked-{joined['_id']}-{report.code}",
+                  replies.linked_report_notice(found["report_code"], report.code,
+                                               found["category"], raised),
+                  "linked_notice", ref=f"linked-{found['_id']}-{report.code}",
                   report_id=report.id)
     return True
 
