@@ -98,19 +98,26 @@ def test_two_gps_reports_across_a_cell_border_are_one_case(file, county):
 @pytest.mark.parametrize("apart_m", [500, 700, 900])
 def test_unrelated_incidents_half_a_kilometre_apart_are_separate_cases(file, county, apart_m):
     # Issue 17: same category, neighbouring cells, GPS fixes 0.5-0.9 km apart.
-    file("WOMAN", cell_code(0, 0, 0), at=point_in(cell_code(0, 0, 0), north_m=-250))
+    # Grid 2 is north of grid 0, whose middle is 500 m from their border.
+    file("WOMAN", cell_code(0, 0, 0), at=point_in(cell_code(0, 0, 0), north_m=-100))
     file("WOMAN", cell_code(0, 0, 2), who="reporter 李国强",
-         at=point_in(cell_code(0, 0, 0), north_m=-250 + apart_m))
+         at=point_in(cell_code(0, 0, 0), north_m=-100 + apart_m))
     run_jobs()
     assert Case.objects.count() == 2
     assert len(station_dispatches("530627-WF")) == 2
 
 
 def test_the_same_reporter_under_another_category_is_another_incident(file, county):
-    file("CHILD", cell_code(0, 0, 0), at=point_in(cell_code(0, 0, 0)))
-    file("ORIGIN", cell_code(0, 0, 0), at=point_in(cell_code(0, 0, 0), east_m=20))
+    here = cell_code(0, 0, 0)
+    child = file("CHILD", here, at=point_in(here))
+    # Two witnesses may file one incident under two categories of a group ...
+    witness = file("ORIGIN", here, who="reporter 李国强", at=point_in(here, east_m=20))
+    # ... but the first reporter filing again under another category tells of another.
+    again = file("ORIGIN", here, at=point_in(here, east_m=20))
     run_jobs()
-    assert Case.objects.count() == 2
+    case_of = {r.code: r.case_id for r in Report.objects}
+    assert case_of[witness] == case_of[child]
+    assert case_of[again] != case_of[child]
 
 
 def test_different_category_group_or_far_away_cells_are_separate_cases(file, county):
