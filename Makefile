@@ -23,6 +23,7 @@ bench: ## Run the benchmarks and print their figures
 	$(VENV)/python bench/sms.py
 	$(VENV)/python bench/locate.py
 	$(VENV)/python bench/latency.py
+	$(VENV)/python bench/linking.py
 	$(VENV)/python bench/faults.py
 
 clean: ## Remove local data (./var) and the virtualenv
