@@ -98,13 +98,14 @@ def route(report_id: str) -> str:
     station = snapshot.stations.get(placement.station_code)
     county = cell.county_code if cell else (station.county_code if station else None)
     case_id, opened = cases.attach(report, placement.cell_code, snapshot)
-    joined: list[ObjectId] = []  # dispatches of the case the report joins (named below)
+    # The dispatches that hold the report, for it to name in this job's last write.
+    joined: list[ObjectId] = []
     for station_code in _recipients(snapshot, placement, rule.extra_recipients, county):
         if not opened and _join_case_dispatch(case_id, station_code, report, rule.priority,
                                               joined):
             continue  # the station already works this case: the report joins its dispatch
         created = ensure_dispatch(report, station_code, rule.priority, cell_name,
-                                   placement.cell_code, placement.flags, case_id)
+                                  placement.cell_code, placement.flags, case_id, named=joined)
         if created is not None:
             dispatch_id, deadline = created
             # In the inbox from its first write; now the duty-phone SMS and the
@@ -293,11 +294,14 @@ def ensure_dispatch(
     *,
     deadline: dt.datetime | None = None,
     history: tuple[dict[str, Any], ...] = (),
+    named: list[ObjectId] | None = None,
 ) -> tuple[str, dt.datetime] | None:
     """Create the (report, station) dispatch unless it exists (an upsert on a unique key).
 
     `deadline` defaults to the priority's SLA from now; `history` entries (their
-    "at" added) follow the creation's. The report names the dispatch either way.
+    "at" added) follow the creation's. The report names the dispatch either way:
+    here, or, given `named`, in the caller's own write of the report (route's
+    last one: a re-run finds the dispatch and names it then).
     Returns the new dispatch's id and deadline, or None when it existed.
     """
     now = utcnow()
@@ -333,15 +337,21 @@ def ensure_dispatch(
     except DuplicateKeyError:
         result = None  # a concurrent run of this job created it first: exactly one exists
     dispatch_id = result.upserted_id if result is not None else None
-    if dispatch_id is None:
+    if dispatch_id is None:  # a re-run: the report may not name it yet
         existing = collection.find_one(key, {"_id": 1})
-        if existing is not None:  # a re-run: the report may not name it yet
-            Report._get_collection().update_one(
-                {"_id": report.id}, {"$addToSet": {"dispatch_ids": existing["_id"]}})
+        if existing is not None:
+            _name_on_report(report, existing["_id"], named)
         return None
-    Report._get_collection().update_one({"_id": report.id},
-                                        {"$addToSet": {"dispatch_ids": dispatch_id}})
+    _name_on_report(report, dispatch_id, named)
     return str(dispatch_id), deadline
+
+
+def _name_on_report(report: Report, dispatch_id: ObjectId, named: list[ObjectId] | None) -> None:
+    if named is not None:
+        named.append(dispatch_id)
+    else:
+        Report._get_collection().update_one({"_id": report.id},
+                                            {"$addToSet": {"dispatch_ids": dispatch_id}})
 
 
 def sweep(older_than_s: int | None = None) -> int:
