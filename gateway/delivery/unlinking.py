@@ -68,7 +68,8 @@ def unlink(principal: Principal, dispatch_id: str, report_code: str,
     moved = Report._get_collection().update_one(
         {"_id": report.id, "case_id": old_case},
         {"$set": {"case_id": new_case, "dispatch_ids": sorted(made.values())}})
-    if not moved.modified_count:
+    if not moved.modified_count:  # another officer unlinked it at the same moment
+        Case.objects(id=new_case).delete()
         raise _refuse("not_in_clue", f"report {report_code} left this clue meanwhile",
                       dispatch.status)
     if old_case is not None:

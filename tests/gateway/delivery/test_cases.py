@@ -245,3 +245,16 @@ def test_closing_a_case_closes_its_reports_and_the_county_desks_copy(client, fil
     file("CHILD", cell_code(0, 0, 0), "又看见那个面包车", who="reporter 李国强")
     run_jobs()
     assert Case.objects.count() == 2
+
+
+def test_a_joining_report_brings_its_new_numbers_to_the_case(file, county):
+    file("WOMAN", cell_code(0, 0, 0), "中间人电话138 0013 8000")
+    # Joins by the number, and names a plate the case did not know yet.
+    file("LABOUR", cell_code(2, 3, 3), "工头138 0013 8000，开云C12345的车", who="reporter 李国强")
+    # A third report naming only the plate finds the case by it.
+    c = file("OTHER", cell_code(1, 3, 3), "又看见云C12345", who="reporter 李国强")
+    run_jobs()
+    [case] = Case.objects
+    assert len(case.keys) == 2
+    assert case.report_count == 3
+    assert Report.objects(code=c).first().case_id == case.id
