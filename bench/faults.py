@@ -318,6 +318,17 @@ def send_at_rate(client: Http, plan: list[PlannedReport], rate_per_s: float, *,
     return results
 
 
+def dispatch_codes(client: Http, dispatch: dict[str, Any], token: str) -> list[str]:
+    """The codes of the reports an inbox entry holds: its own, and those of a linked
+    case from the dispatch's reports (one more request, only when it holds more)."""
+    if dispatch.get("report_count", 1) <= 1:
+        return [dispatch["report_code"]]
+    status, data = client.request("GET", f"/api/v1/dispatches/{dispatch['id']}/reports", token)
+    if status != 200:
+        raise RuntimeError(f"reports of {dispatch['id']}: {status} {data[:200]!r}")
+    return [r["code"] for r in json.loads(data)]
+
+
 def inbox(client: Http, station: str, token: str, page_size: int = 100) -> list[dict[str, Any]]:
     """Every dispatch the station inbox API lists, all pages."""
     items: list[dict[str, Any]] = []
@@ -353,15 +364,15 @@ class StoreState:
     """Reports and dispatches as the database holds them, keyed for checking.
 
     Since linked cases (gateway/delivery/cases.py) a station gets one dispatch per case,
-    carrying every report's code in `report_codes`; a report has reached a
-    station when its code is in exactly one of that station's dispatches.
+    and each report names the dispatches that hold it (`dispatch_ids`); a report
+    has reached a station when exactly one of that station's dispatches holds it.
     """
 
     reports: dict[str, dict[str, Any]]  # client_id → report
     extra_reports: int  # a client_id stored more than once (the unique index forbids it)
     appearances: dict[tuple[str, str], list[Appearance]]  # (client_id, station) → ...
     dispatches: int
-    orphan_codes: int  # codes in dispatches that name no stored report
+    orphan_codes: int  # dispatches that name no stored report, or reports no dispatch
     split_cases: int  # (case, station) pairs with more than one open dispatch
 
 
@@ -370,36 +381,41 @@ def read_store() -> StoreState:
     from grid.documents import Dispatch
 
     by_client: dict[str, dict[str, Any]] = {}
-    by_code: dict[str, str] = {}
     extra = 0
-    for doc in Report._get_collection().find(
-            {}, {"client_id": 1, "code": 1, "status": 1, "created_at": 1, "routed_at": 1}):
+    reports = list(Report._get_collection().find(
+        {}, {"client_id": 1, "code": 1, "status": 1, "created_at": 1, "routed_at": 1,
+             "dispatch_ids": 1}))
+    for doc in reports:
         if doc["client_id"] in by_client:
             extra += 1
         by_client[doc["client_id"]] = doc
-        by_code[doc["code"]] = doc["client_id"]
+    known_codes = {doc["code"] for doc in reports}
     appearances: dict[tuple[str, str], list[Appearance]] = {}
-    orphans = dispatches = 0
+    orphans = 0
     per_case: Counter[tuple[Any, str]] = Counter()
+    dispatches: dict[Any, dict[str, Any]] = {}
     for doc in Dispatch._get_collection().find(
-            {}, {"report_code": 1, "report_codes": 1, "station_code": 1, "status": 1,
-                 "created_at": 1, "delivered_at": 1, "history": 1, "case_id": 1}):
-        dispatches += 1
+            {}, {"report_code": 1, "station_code": 1, "status": 1, "created_at": 1,
+                 "delivered_at": 1, "case_id": 1}):
+        dispatches[doc["_id"]] = doc
         if doc.get("case_id") is not None:
             per_case[(doc["case_id"], doc["station_code"])] += 1
-        linked = {h.get("report_code"): h.get("at") for h in doc.get("history") or ()
-                  if h.get("action") == "link"}
-        for code in dict.fromkeys([doc["report_code"], *(doc.get("report_codes") or ())]):
-            client_id = by_code.get(code)
-            if client_id is None:
+        if doc["report_code"] not in known_codes:
+            orphans += 1
+    # A report names the dispatches that hold it; one it joined (not its own) since
+    # it was routed.
+    for report in reports:
+        for dispatch_id in report.get("dispatch_ids") or ():
+            doc = dispatches.get(dispatch_id)
+            if doc is None:
                 orphans += 1
                 continue
-            joined = code != doc["report_code"]
-            appearances.setdefault((client_id, doc["station_code"]), []).append(Appearance(
-                doc["_id"], linked.get(code) if joined else doc["created_at"],
-                doc.get("delivered_at"), doc["status"], joined))
+            joined = report["code"] != doc["report_code"]
+            appearances.setdefault((report["client_id"], doc["station_code"]), []).append(
+                Appearance(doc["_id"], report.get("routed_at") if joined else doc["created_at"],
+                           doc.get("delivered_at"), doc["status"], joined))
     split = sum(1 for n in per_case.values() if n > 1)
-    return StoreState(by_client, extra, appearances, dispatches, orphans, split)
+    return StoreState(by_client, extra, appearances, len(dispatches), orphans, split)
 
 
 def seconds(later: dt.datetime | None, earlier: dt.datetime | None) -> float | None:
@@ -777,7 +793,7 @@ def run_fault_drill(stack_dir: Path, reports: int = 500, rate_per_s: float = 10.
         for station in sorted({s for p in plan for s in p.expected}):
             result.http_inbox[station] = {
                 code for d in inbox(client, station, supervisor_token)
-                for code in [d["report_code"], *(d.get("report_codes") or ())]}
+                for code in dispatch_codes(client, d, supervisor_token)}
         _count_rq(result, running)
     finally:
         spawned = list(running.stack.services)

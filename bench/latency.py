@@ -128,6 +128,7 @@ class InboxPoller:
                  page_size: int = 20) -> None:
         self.client, self.token, self.interval, self.page_size = client, token, interval, page_size
         self.seen: dict[tuple[str, str], float] = {}
+        self._read: set[tuple[Any, ...]] = set()
         self.requests = 0
         self.errors = 0
         self.stop = threading.Event()
@@ -144,6 +145,20 @@ class InboxPoller:
             if thread.is_alive():
                 thread.join(10)
 
+    def _codes(self, item: dict[str, Any]) -> list[str]:
+        """The codes an inbox entry holds; a linked case's from its reports, read again
+        only when it changed (a report joined it)."""
+        if item.get("report_count", 1) <= 1:
+            return [item["report_code"]]
+        version = (item["id"], item.get("updated_at"), item.get("report_count"))
+        if version in self._read:
+            return []
+        self._read.add(version)
+        status, data = self.client.request("GET", f"/api/v1/dispatches/{item['id']}/reports",
+                                           self.token)
+        self.requests += 1
+        return [r["code"] for r in json.loads(data)] if status == 200 else []
+
     def _poll(self, station: str) -> None:
         path = f"/api/v1/stations/{station}/dispatches?page_size={self.page_size}"
         while not self.stop.is_set():
@@ -157,7 +172,7 @@ class InboxPoller:
             self.requests += 1
             if status == 200:
                 for item in json.loads(data):
-                    for code in item.get("report_codes") or [item["report_code"]]:
+                    for code in self._codes(item):
                         self.seen.setdefault((code, station), now)
             else:
                 self.errors += 1

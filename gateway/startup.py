@@ -12,6 +12,7 @@ import redis
 
 from gateway import gridcache, runtime
 from gateway.access.tokens import token_cache
+from gateway.custody import case_links
 from gateway.custody.sealed_data import upgrade
 from gateway.extensions import connect_db, redis_store
 from gateway.privacy import phonebook
@@ -45,6 +46,7 @@ def configure(settings: Settings) -> None:
 def ensure_indexes() -> None:
     """Create every collection's indexes (idempotent; run at start-up)."""
     upgrade()  # an older database's phone numbers get their blind indexes first
+    case_links.upgrade()  # and its cases' report arrays move onto the reports
     for doc in (*ALL_DOCUMENTS, *SMS_DOCUMENTS, Station, GridCell, Dispatch, Case, AuditEntry,
                 Jurisdiction, Generation):
         doc.ensure_indexes()

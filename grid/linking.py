@@ -1,4 +1,4 @@
-"""Linking reports into one Case: shared identifiers, or same category nearby in time.
+"""Linking reports into one Case: shared identifiers, or the same incident by place and time.
 
 Identifiers (mobile numbers, vehicle plates) found in a report's text are
 normalised, then compared only as keyed hashes (HMAC-SHA256), so the clear
@@ -14,12 +14,14 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 
 import numpy as np
 import shapely
+
+from geo.distance import haversine_m
 
 # Mainland mobile numbers: 1[3-9] and nine more digits, optionally after
 # +86 / 0086 / 86, with single spaces or hyphens anywhere inside (people
@@ -163,30 +165,88 @@ def neighbours(
     return out
 
 
+# Which categories can describe the same incident. Two witnesses of one
+# incident often file it differently (a child taken from a market is CHILD to
+# one, ORIGIN or ADOPT to another); a woman sold into marriage and forced
+# labour are another family. Categories not listed are their own group.
+CATEGORY_GROUPS: Mapping[str, str] = {
+    "CHILD": "child", "ORIGIN": "child", "ADOPT": "child", "BIRTH": "child",
+    "ABUSE": "child",
+    "WOMAN": "exploitation", "LABOUR": "exploitation",
+}
+
+# The ground one incident covers (a doorway and the van outside, a bus stop
+# and the lane behind it): two exact points further apart than this plus both
+# precisions are two incidents.
+BASE_RADIUS_M = 200.0
+# Never more than this, however vague the points: beyond it a link would be
+# a guess, and a wrong link hides an incident inside another clue.
+MAX_LINK_M = 1000.0
+# A point less precise than this (a village centroid from a place name, a
+# geocoder's town) cannot tell two incidents apart: it links by place only
+# to a report in the same grid cell.
+COARSE_M = 500.0
+# A point with no stated precision (an old record) is taken as a phone fix.
+ASSUMED_PRECISION_M = 50.0
+
+
+def category_group(category: str) -> str:
+    """The group a category belongs to for linking; an unlisted category is its own group."""
+    return CATEGORY_GROUPS.get(category, category)
+
+
 @dataclass(frozen=True)
 class LinkCandidate:
-    """What linking needs to know about a report; `keys` are its `link_keys`."""
+    """What linking needs to know about a report; `keys` are its `link_keys`.
+
+    `lat`/`lon` are WGS-84 (None when the report has no point: placed by grid
+    code or the reporter's home cell); `precision_m` how far the true place
+    may be from it; `reporter` identifies who filed it (None: unknown).
+    """
 
     report_id: str
     category: str
     cell_code: str | None
     created_at: dt.datetime
     keys: frozenset[str] = frozenset()
+    lat: float | None = None
+    lon: float | None = None
+    precision_m: float | None = None
+    reporter: str | None = None
+
+    @property
+    def precise(self) -> bool:
+        """True when the point is precise enough to be compared by distance."""
+        return self.lat is not None and self.lon is not None and (
+            self.precision_m is None or self.precision_m <= COARSE_M)
 
 
-def should_link(
-    a: LinkCandidate,
-    b: LinkCandidate,
-    window_s: float,
-    neighbours: Mapping[str, Set[str]],
-) -> str | None:
-    """Why two reports belong to one Case ("same_identifier", "same_cell",
-    "neighbouring_cell"), or None.
+def link_distance_m(a: LinkCandidate, b: LinkCandidate) -> float:
+    """How far apart two precise reports may be and still be one incident.
 
-    A shared phone number or plate links across categories and with no time
-    limit: the same number in a child-abduction clue and, months later, in a
-    forced-labour clue is exactly the pattern investigators need to see.
-    Place links need the same category and at most `window_s` seconds apart.
+    BASE_RADIUS_M plus both precisions, at most MAX_LINK_M.
+    """
+    pa = ASSUMED_PRECISION_M if a.precision_m is None else a.precision_m
+    pb = ASSUMED_PRECISION_M if b.precision_m is None else b.precision_m
+    return min(MAX_LINK_M, BASE_RADIUS_M + pa + pb)
+
+
+def same_incident(a: LinkCandidate, b: LinkCandidate, window_s: float) -> str | None:
+    """Why two reports are one incident ("same_identifier", "same_place",
+    "same_cell"), or None. The rule, written out in docs/linking.md:
+
+    1. A shared phone number or plate (keyed hash) links, across categories,
+       places and with no time limit: the same number in a child-abduction
+       clue and, months later, in a forced-labour clue is exactly the pattern
+       investigators need to see.
+    2. Otherwise all of:
+       - the same category group (CATEGORY_GROUPS); from the same reporter,
+         the same category: a reporter who files a second report under
+         another category is telling of a second incident;
+       - at most `window_s` seconds apart (inclusive);
+       - the same place: when both points are precise (COARSE_M), at most
+         `link_distance_m` apart; when either has no point or only a coarse
+         one, the same grid cell.
     """
     if window_s < 0:
         raise ValueError(f"window_s must be >= 0, got {window_s!r}")
@@ -194,14 +254,16 @@ def should_link(
         return None
     if a.keys & b.keys:
         return "same_identifier"
-    if a.category != b.category or a.cell_code is None or b.cell_code is None:
+    if category_group(a.category) != category_group(b.category):
+        return None
+    if a.reporter is not None and a.reporter == b.reporter and a.category != b.category:
         return None
     if abs((a.created_at - b.created_at).total_seconds()) > window_s:
         return None
-    if a.cell_code == b.cell_code:
+    if a.precise and b.precise and a.lat is not None and a.lon is not None \
+            and b.lat is not None and b.lon is not None:  # precise implies the point
+        apart = haversine_m(a.lat, a.lon, b.lat, b.lon)
+        return "same_place" if apart <= link_distance_m(a, b) else None
+    if a.cell_code is not None and a.cell_code == b.cell_code:
         return "same_cell"
-    if b.cell_code in neighbours.get(a.cell_code, ()) or a.cell_code in neighbours.get(
-        b.cell_code, ()
-    ):
-        return "neighbouring_cell"
     return None

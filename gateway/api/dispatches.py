@@ -17,9 +17,11 @@ from gateway.api.schemas import (
     NoteInSchema,
     ReasonInSchema,
     TransferInSchema,
+    UnlinkInSchema,
+    UnlinkOutSchema,
     error_responses,
 )
-from gateway.delivery import inbox, workflow
+from gateway.delivery import inbox, unlinking, workflow
 from gateway.delivery.visibility import visible_dispatch
 from grid.documents import Dispatch
 
@@ -184,3 +186,18 @@ class Close(MethodView):
     def post(self, data: dict[str, Any], dispatch_id: str) -> Dispatch:
         """Close an acknowledged clue with its outcome (some outcomes need a reason)."""
         return _act(dispatch_id, "close", outcome=data["outcome"], reason=data["reason"])
+
+
+@blp.route("/dispatches/<string:dispatch_id>/unlink")
+class Unlink(MethodView):
+    @require("officer", "supervisor")
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404, 409, 415, 422)
+    @blp.arguments(UnlinkInSchema)
+    @blp.response(200, UnlinkOutSchema)
+    def post(self, data: dict[str, str], dispatch_id: str) -> dict[str, Dispatch]:
+        """Take a report that is another incident out of the clue: it becomes a clue of its
+        own at the same station, under the SLA running since it was first routed."""
+        clue, own = unlinking.unlink(current_principal(), dispatch_id, data["report"],
+                                     data["reason"])
+        return {"dispatch": clue, "new_dispatch": own}

@@ -235,11 +235,18 @@ class CloseInSchema(StrictSchema):
     reason = fields.String(load_default=None, validate=validate.Length(max=500))
 
 
+class UnlinkInSchema(StrictSchema):
+    report = fields.String(required=True, validate=validate.Length(1, 16), metadata={
+        "description": "the code of the report to take out of the clue"})
+    reason = fields.String(required=True, validate=(validate.Length(1, 500), NOT_BLANK))
+
+
 class DispatchOutSchema(Schema):
     id = fields.String(required=True)
     report_code = fields.String(required=True)
-    report_codes = fields.List(fields.String(), metadata={
-        "description": "every report of the linked case this station works"})
+    report_count = fields.Integer(metadata={
+        "description": "how many reports of the linked case this station works; "
+                       "GET /dispatches/{id}/reports lists them"})
     case_id = fields.String(allow_none=True)
     station_code = fields.String(required=True)
     priority = fields.String(required=True)
@@ -270,3 +277,11 @@ class DispatchOutSchema(Schema):
     outcome_reason = SealedText(DISPATCH_TEXT_CONTEXT, allow_none=True)
     closed_at = UtcDateTime(allow_none=True)
     notes = fields.List(fields.Nested(NoteOutSchema))
+
+
+class UnlinkOutSchema(Schema):
+    dispatch = fields.Nested(DispatchOutSchema, required=True, metadata={
+        "description": "the clue, without the report"})
+    new_dispatch = fields.Nested(DispatchOutSchema, required=True, metadata={
+        "description": "the report's own clue at the same station, its deadline counted "
+                       "from when the report was first routed"})

@@ -32,21 +32,24 @@ REMOVED = "[已匿名化]"
 
 
 def due(retention_days: int, now: dt.datetime | None = None) -> list[ObjectId]:
-    """Reports whose every dispatch closed as unfounded before the retention period."""
+    """Reports whose every dispatch closed as unfounded before the retention period: a
+    clue's first report and the reports linked to it alike (they name their dispatches)."""
     cutoff = (now or utcnow()) - dt.timedelta(days=retention_days)
-    candidates = {d["report_id"] for d in Dispatch._get_collection().find(
+    closed = [d["_id"] for d in Dispatch._get_collection().find(
         {"status": "closed", "outcome": {"$in": list(UNFOUNDED)}, "closed_at": {"$lte": cutoff}},
-        {"report_id": 1})}
+        {"_id": 1})]
     ready = []
-    for report_id in candidates:
+    for report in Report._get_collection().find(
+            {"dispatch_ids": {"$in": closed}, "flags": {"$ne": "anonymised"}},
+            {"dispatch_ids": 1}):
         open_or_founded = Dispatch._get_collection().count_documents({
-            "report_id": report_id,
+            "_id": {"$in": report["dispatch_ids"]},
             # A copy closed as duplicate_of another dispatch follows that one's outcome.
             "$or": [{"status": {"$ne": "closed"}},
                     {"outcome": {"$nin": list(UNFOUNDED)}, "duplicate_of": None},
                     {"closed_at": {"$gt": cutoff}}]}, limit=1)
         if not open_or_founded:
-            ready.append(report_id)
+            ready.append(report["_id"])
     return ready
 
 
@@ -57,7 +60,7 @@ def anonymise(report_id: ObjectId) -> bool:
         {"$set": {"details": keyring().encrypt(REMOVED, context=DETAILS_CONTEXT),
                   "reporter_id": ANONYMOUS, "location.lat": None, "location.lon": None,
                   "location.label": None, "client_id": f"anonymised-{report_id}"}},
-        projection={"reporter_id": 1},
+        projection={"reporter_id": 1, "dispatch_ids": 1},
     )
     if before is None:
         return False
@@ -67,7 +70,7 @@ def anonymise(report_id: ObjectId) -> bool:
     # Receipts and closing notices: who they went to is who reported.
     OutboundMessage._get_collection().update_many(
         {"report_id": report_id}, {"$set": {"to": REMOVED, "to_index": None}})
-    _remove_dispatch_text(report_id)
+    _remove_dispatch_text(list(before.get("dispatch_ids") or ()))
     _forget_public_reporter(before["reporter_id"])
     # Flagged last: a run that dies before this point is redone whole by the next one.
     Report._get_collection().update_one({"_id": report_id},
@@ -76,11 +79,11 @@ def anonymise(report_id: ObjectId) -> bool:
     return True
 
 
-def _remove_dispatch_text(report_id: ObjectId) -> None:
+def _remove_dispatch_text(dispatch_ids: list[ObjectId]) -> None:
     """Officers' notes and reasons may name the people in it: the text goes, the record stays."""
     removed = keyring().encrypt(REMOVED, context=DISPATCH_TEXT_CONTEXT)
     dispatches = Dispatch._get_collection()
-    for doc in dispatches.find({"report_id": report_id},
+    for doc in dispatches.find({"_id": {"$in": dispatch_ids}},
                                {"notes": 1, **dict.fromkeys(SEALED_TEXT_FIELDS, 1)}):
         dispatches.update_one({"_id": doc["_id"]}, {"$set": {
             "notes": [{**note, "text": removed} for note in doc.get("notes") or []],

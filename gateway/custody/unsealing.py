@@ -16,6 +16,7 @@ from bson import ObjectId
 
 from gateway import gridcache
 from gateway.access.tokens import Principal
+from gateway.delivery.cases import dispatch_reports
 from gateway.delivery.escalation import supervisor_phone
 from gateway.delivery.outbound_sms import queue_sms
 from gateway.delivery.visibility import held_dispatch, visible_dispatch
@@ -31,8 +32,7 @@ ORGANISATION_KIND = {
 
 
 def _reports(dispatch: Dispatch) -> list[Report]:
-    codes = list(dispatch.report_codes or [dispatch.report_code])
-    return list(Report.objects(code__in=codes).order_by("created_at"))
+    return list(dispatch_reports(dispatch.id))
 
 
 def read_reports(principal: Principal, dispatch_id: str) -> list[dict[str, Any]]:

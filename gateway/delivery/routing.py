@@ -27,7 +27,7 @@ from gateway.delivery.escalation import schedule_escalation
 from gateway.delivery.outbound_sms import queue_sms
 from gateway.extensions import redis_store
 from gateway.records.people import Reporter
-from gateway.records.reports import Report
+from gateway.records.reports import Location, Report
 from gateway.runtime import escalation, rules, settings
 from grid import importer, jurisdiction
 from grid.documents import Dispatch, utcnow
@@ -103,11 +103,14 @@ def route(report_id: str) -> str:
     station = snapshot.stations.get(placement.station_code)
     county = cell.county_code if cell else (station.county_code if station else None)
     case_id, opened = cases.attach(report, placement.cell_code, snapshot)
+    # The dispatches that hold the report, for it to name in this job's last write.
+    joined: list[ObjectId] = []
     for station_code in _recipients(snapshot, placement, rule.extra_recipients, county):
-        if not opened and _join_case_dispatch(case_id, station_code, report, rule.priority):
+        if not opened and _join_case_dispatch(case_id, station_code, report, rule.priority,
+                                              joined):
             continue  # the station already works this case: the report joins its dispatch
-        created = _ensure_dispatch(report, station_code, rule.priority, cell_name,
-                                   placement.cell_code, placement.flags, case_id)
+        created = ensure_dispatch(report, station_code, rule.priority, cell_name,
+                                  placement.cell_code, placement.flags, case_id, named=joined)
         if created is not None:
             dispatch_id, deadline = created
             # In the inbox from its first write; now the duty-phone SMS and the
@@ -125,6 +128,7 @@ def route(report_id: str) -> str:
         set__priority=rule.priority,
         set__routed_at=utcnow(),
         add_to_set__flags=list(placement.flags),
+        add_to_set__dispatch_ids=joined,
     )
     log.info("routed to %s via %s", placement.station_code, placement.method, extra=extra)
     return placement.station_code
@@ -162,6 +166,11 @@ def _place(report: Report, snapshot: GridSnapshot) -> Placement | None:
             set__location__lat=named.lat, set__location__lon=named.lon,
             set__location__method=named.method, set__location__precision_m=named.precision_m,
             set__location__label=named.label, set__location__candidates=list(named.candidates))
+        # Linking compares this point: the report in hand says where it was placed.
+        report.location = Location(
+            lat=named.lat, lon=named.lon, method=named.method, precision_m=named.precision_m,
+            label=named.label, candidates=list(named.candidates),
+            grid_code=report.location.grid_code if report.location else None)
     return placement
 
 
@@ -205,8 +214,9 @@ def _recipients(snapshot: GridSnapshot, placement: Placement, extra: tuple[str, 
 
 
 def _join_case_dispatch(case_id: ObjectId, station_code: str, report: Report,
-                        priority: str) -> bool:
+                        priority: str, joined: list[ObjectId]) -> bool:
     """Add the report to the station's open dispatch for its case; False if there is none.
+    The dispatch joined goes into `joined`, for the report to name in route's last write.
 
     A report is in at most one dispatch per station: an earlier run that already
     placed it anywhere wins, and a new join always goes to the case's oldest open
@@ -214,31 +224,40 @@ def _join_case_dispatch(case_id: ObjectId, station_code: str, report: Report,
     The station learns of the new witness: one SMS to the duty phone, the inbox
     entry's `updated_at` moves up, and a more urgent report raises the clue's
     priority and brings its deadline forward.
+
+    Flat cost: the report names the dispatch (`Report.dispatch_ids`) and the
+    dispatch only counts it, so neither grows with the clue. The report names it
+    in route's last write (one round trip less per report): a job that dies in
+    between joins again when re-run, so `report_count` may count one report
+    twice; the reports listing, read from the reports, stays exact.
     """
     collection = Dispatch._get_collection()
-    held = {"case_id": case_id, "station_code": station_code, "report_codes": report.code}
-    if collection.find_one(held, {"_id": 1}) is not None:  # cheaper than a count here
-        return True
+    # The case's dispatches at this station: one, rarely two.
+    here = list(collection.find({"case_id": case_id, "station_code": station_code},
+                                {"_id": 1, "status": 1, "created_at": 1}))
+    if any(d["_id"] in (report.dispatch_ids or ()) for d in here):
+        return True  # an earlier run of this job joined it
+    open_here = sorted((d for d in here if d["status"] != "closed"),
+                       key=lambda d: d["created_at"])
+    if not open_here:
+        return False
     now = utcnow()
-    joined = collection.find_one_and_update(
-        {"case_id": case_id, "station_code": station_code, "status": {"$ne": "closed"}},
-        {"$addToSet": {"report_codes": report.code},
-         "$set": {"updated_at": now},
-         "$push": {"history": {"action": "link", "report_code": report.code,
-                               "by": "system:route", "at": now}}},
-        sort=[("created_at", 1)],
+    found = collection.find_one_and_update(
+        {"_id": open_here[0]["_id"], "status": {"$ne": "closed"}},
+        {"$inc": {"report_count": 1}, "$set": {"updated_at": now}},
         projection={"_id": 1, "priority": 1, "status": 1, "report_code": 1, "category": 1,
                     "ack_deadline": 1, "acknowledged_at": 1, "escalation_level": 1},
     )
-    if joined is None:
-        return False
-    raised = _raise_priority(joined, priority, now)
+    if found is None:
+        return False  # closed since it was read
+    joined.append(found["_id"])
+    raised = _raise_priority(found, priority, now)
     station = gridcache.current().stations.get(station_code)
     if station is not None and station.duty_phone:
         queue_sms(station.duty_phone,
-                  replies.linked_report_notice(joined["report_code"], report.code,
-                                               joined["category"], raised),
-                  "linked_notice", ref=f"linked-{joined['_id']}-{report.code}",
+                  replies.linked_report_notice(found["report_code"], report.code,
+                                               found["category"], raised),
+                  "linked_notice", ref=f"linked-{found['_id']}-{report.code}",
                   report_id=report.id)
     return True
 
@@ -270,7 +289,7 @@ def _raise_priority(dispatch: dict[str, Any], priority: str, now: dt.datetime) -
     return True
 
 
-def _ensure_dispatch(
+def ensure_dispatch(
     report: Report,
     station_code: str,
     priority: str,
@@ -278,19 +297,28 @@ def _ensure_dispatch(
     cell_code: str | None,
     flags: tuple[str, ...],
     case_id: ObjectId,
+    *,
+    deadline: dt.datetime | None = None,
+    history: tuple[dict[str, Any], ...] = (),
+    named: list[ObjectId] | None = None,
 ) -> tuple[str, dt.datetime] | None:
     """Create the (report, station) dispatch unless it exists (an upsert on a unique key).
 
+    `deadline` defaults to the priority's SLA from now; `history` entries (their
+    "at" added) follow the creation's. The report names the dispatch either way:
+    here, or, given `named`, in the caller's own write of the report (route's
+    last one: a re-run finds the dispatch and names it then).
     Returns the new dispatch's id and deadline, or None when it existed.
     """
     now = utcnow()
-    deadline = escalation().deadline(priority, now)
+    if deadline is None:
+        deadline = escalation().deadline(priority, now)
     # Created delivered: the inbox is where a dispatch is delivered, and this
     # write puts it there (one round trip, not a create and then a transition).
     fields = {
         "report_code": report.code,
         "case_id": case_id,
-        "report_codes": [report.code],
+        "report_count": 1,
         "priority": priority,
         "status": "delivered",
         "delivered_at": now,
@@ -306,19 +334,30 @@ def _ensure_dispatch(
         "escalation_level": 0,
         "history": [{"action": "create", "to": "new", "by": "system:route", "at": now},
                     {"action": "deliver", "from": "new", "to": "delivered", "by": "system:route",
-                     "at": now}],
+                     "at": now}, *({**entry, "at": now} for entry in history)],
     }
+    collection = Dispatch._get_collection()
+    key = {"report_id": report.id, "station_code": station_code}
     try:
-        result = Dispatch._get_collection().update_one(
-            {"report_id": report.id, "station_code": station_code},
-            {"$setOnInsert": fields},
-            upsert=True,
-        )
+        result = collection.update_one(key, {"$setOnInsert": fields}, upsert=True)
     except DuplicateKeyError:
-        return None  # a concurrent run of this job created it first: exactly one exists
-    if result.upserted_id is None:
+        result = None  # a concurrent run of this job created it first: exactly one exists
+    dispatch_id = result.upserted_id if result is not None else None
+    if dispatch_id is None:  # a re-run: the report may not name it yet
+        existing = collection.find_one(key, {"_id": 1})
+        if existing is not None:
+            _name_on_report(report, existing["_id"], named)
         return None
-    return str(result.upserted_id), deadline
+    _name_on_report(report, dispatch_id, named)
+    return str(dispatch_id), deadline
+
+
+def _name_on_report(report: Report, dispatch_id: ObjectId, named: list[ObjectId] | None) -> None:
+    if named is not None:
+        named.append(dispatch_id)
+    else:
+        Report._get_collection().update_one({"_id": report.id},
+                                            {"$addToSet": {"dispatch_ids": dispatch_id}})
 
 
 def sweep(older_than_s: int | None = None) -> int:

@@ -43,11 +43,12 @@ def visible_dispatch(principal: Principal, dispatch_id: str) -> Dispatch:
 
 def held_dispatch(principal: Principal, dispatch_id: str) -> Dispatch:
     """The dispatch if the caller's station holds it (or they supervise it), for acts such
-    as break-glass: a station only offered the clue may look, not unseal, until it accepts."""
+    as break-glass and unlinking: a station only offered the clue may look, not act, until
+    it accepts."""
     doc = visible_dispatch(principal, dispatch_id)
     if principal.role == "officer" and principal.station_code != doc.station_code:
         raise Refusal(403, "this clue is only offered to your station: accept the transfer "
-                           "before unsealing its reporters")
+                           "before unsealing its reporters or unlinking its reports")
     return doc
 
 

@@ -24,6 +24,7 @@ from pymongo.errors import DuplicateKeyError
 from gateway import gridcache
 from gateway.access.tokens import Principal
 from gateway.delivery import queues
+from gateway.delivery.cases import dispatch_reports
 from gateway.delivery.escalation import (
     cancel_escalation,
     escalate,
@@ -126,7 +127,8 @@ def act(principal: Principal, dispatch_id: str, action: str, **inputs: Any) -> d
 SEALED_TEXT_FIELDS = ("transfer_reason", "transfer_rejection_reason", "outcome_reason")
 
 
-def _seal_text(value: object) -> object:
+def seal_text(value: object) -> object:
+    """An officer's free text sealed for storage (None stays None: it clears a reason)."""
     if not isinstance(value, str):
         return value  # None clears a reason
     return keyring().encrypt(value, context=DISPATCH_TEXT_CONTEXT)
@@ -140,9 +142,9 @@ def _sealed(plan: lifecycle.Plan) -> lifecycle.Plan:
         entry["reason_sha256"] = hashlib.sha256(reason.encode("utf-8")).hexdigest()
     return replace(
         plan,
-        set_fields={k: _seal_text(v) if k in SEALED_TEXT_FIELDS else v
+        set_fields={k: seal_text(v) if k in SEALED_TEXT_FIELDS else v
                     for k, v in plan.set_fields.items()},
-        push={name: {**item, "text": _seal_text(item["text"])} if "text" in item else item
+        push={name: {**item, "text": seal_text(item["text"])} if "text" in item else item
               for name, item in plan.push.items()},
         audit=entry,
     )
@@ -168,7 +170,7 @@ def _after(action: str, dispatch: dict[str, Any], plan: lifecycle.Plan) -> None:
                       ref=f"transfer-{dispatch['_id']}-{len(dispatch.get('history', []))}")
     elif action == "accept_transfer":
         # The reports are held by the new station now: their status says so.
-        Report.objects(code__in=_codes(dispatch), station_code=dispatch["transferred_from"]
+        Report.objects(dispatch_ids=dispatch["_id"], station_code=dispatch["transferred_from"]
                        ).update(set__station_code=dispatch["station_code"])
         deliver(str(dispatch["_id"]))
     if plan.restart_sla and dispatch.get("ack_deadline") is not None:
@@ -177,30 +179,25 @@ def _after(action: str, dispatch: dict[str, Any], plan: lifecycle.Plan) -> None:
                             int(dispatch.get("escalation_level", 0)))
 
 
-def _codes(dispatch: dict[str, Any]) -> list[str]:
-    return list(dispatch.get("report_codes") or [dispatch["report_code"]])
-
-
 def _close_everywhere(dispatch: dict[str, Any]) -> None:
     """A closed case is closed everywhere: its reports, and every other dispatch of them.
 
-    Each report linked to the dispatch takes the case's outcome (its reporter told
+    Each report held by the dispatch takes the case's outcome (its reporter told
     once, by SMS for an SMS report); every other open dispatch of those reports
     (the county desk's copy, another station's) is closed as `duplicate_of` this
     one, its escalation cancelled; the case stops taking new reports.
     """
-    codes = _codes(dispatch)
-    for report in Report.objects(code__in=codes).only("id", "code"):
+    others: set[ObjectId] = set()
+    for report in dispatch_reports(dispatch["_id"]).only("id", "code", "dispatch_ids"):
         closed = Report.objects(id=report.id, status__in=("received", "routed", "acknowledged")
                                 ).update_one(set__status="closed", set__outcome=dispatch["outcome"])
         if closed:
             _tell_reporter_closed(report.id, report.code)
+        others.update(report.dispatch_ids or ())
     cancel_escalation(str(dispatch["_id"]), int(dispatch.get("escalation_level", 0)))
-    others = _collection().find(
-        {"_id": {"$ne": dispatch["_id"]}, "status": {"$ne": "closed"},
-         "$or": [{"report_codes": {"$in": codes}}, {"report_code": {"$in": codes}}]},
-        {"_id": 1})
-    for other in others:
+    others.discard(dispatch["_id"])
+    for other in _collection().find({"_id": {"$in": sorted(others)},
+                                     "status": {"$ne": "closed"}}, {"_id": 1}):
         # A copy closed meanwhile by its own station stays as that station closed it.
         with contextlib.suppress(lifecycle.TransitionError):
             apply(str(other["_id"]), "close_duplicate", actor="system:case_closed",

@@ -48,6 +48,9 @@ class Report(me.Document):
     priority = me.StringField()
     outcome = me.StringField()  # the case's outcome, once a dispatch of it is closed
     case_id = me.ObjectIdField()  # the linked Case (grid/documents.py)
+    # The dispatches that hold this report (its station's, the county desk's): at
+    # most one per station, so bounded however large its case grows.
+    dispatch_ids = me.ListField(me.ObjectIdField())
     legal_hold = me.BooleanField(default=False)  # never anonymised while set
     # mandated: a registered reporter (强制报告); public: an unknown number's tip (lower trust).
     trust = me.StringField(choices=("mandated", "public"), default="mandated")
@@ -61,5 +64,8 @@ class Report(me.Document):
             # The client-generated id makes retries safe: one report per id per reporter.
             {"fields": ["reporter_id", "client_id"], "unique": True},
             ("status", "created_at"),  # the sweeper's query
+            # A case's and a dispatch's reports; sparse: nothing to write at intake.
+            {"fields": ["case_id"], "sparse": True},
+            {"fields": ["dispatch_ids"], "sparse": True},
         ],
     }

@@ -1,8 +1,10 @@
-"""Linking reports: identifiers in Chinese text, keyed hashes, neighbouring cells."""
+"""Linking reports: identifiers in Chinese text, keyed hashes, neighbouring cells, and
+the rule for "one incident" (docs/linking.md) as a table of pairs."""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 
 import pytest
@@ -10,15 +12,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grid.linking import (
+    ASSUMED_PRECISION_M,
+    BASE_RADIUS_M,
+    MAX_LINK_M,
     LinkCandidate,
+    category_group,
     identifiers,
     keyed,
+    link_distance_m,
     link_keys,
     neighbours,
     normalise_phone,
     normalise_plate,
-    should_link,
+    same_incident,
 )
+from sms.grammar import CATEGORIES
 
 KEY = b"k" * 32
 OTHER_KEY = b"o" * 32
@@ -175,58 +183,115 @@ def test_neighbours_for_many_cells_is_fast() -> None:
 
 
 T0 = dt.datetime(2025, 3, 1, 8, 0, 0)
-NB = {"A": frozenset({"B"}), "B": frozenset({"A"}), "C": frozenset()}
+LAT0, LON0 = 25.0, 101.0  # the sample county's latitude
+M_LAT = 1 / 111_195.0  # degrees per metre north
+M_LON = 1 / (111_195.0 * math.cos(math.radians(LAT0)))  # degrees per metre east
+GPS = 10.0  # a good phone fix, metres
 
 
 def cand(
     rid: str,
     category: str = "CHILD",
+    *,
+    north: float | None = 0.0,
+    east: float = 0.0,
+    precision: float | None = GPS,
     cell: str | None = "A",
     minutes: float = 0,
     keys: frozenset[str] = frozenset(),
+    reporter: str | None = None,
 ) -> LinkCandidate:
-    return LinkCandidate(rid, category, cell, T0 + dt.timedelta(minutes=minutes), keys)
+    """A report `north`/`east` metres from a fixed point (north=None: no point at all)."""
+    lat = None if north is None else LAT0 + north * M_LAT
+    lon = None if north is None else LON0 + east * M_LON
+    return LinkCandidate(rid, category, cell, T0 + dt.timedelta(minutes=minutes), keys,
+                         lat=lat, lon=lon, precision_m=None if north is None else precision,
+                         reporter=reporter or f"reporter-{rid}")
 
 
-@pytest.mark.parametrize(
-    ("a", "b", "reason"),
-    [
-        (cand("1"), cand("2", minutes=30), "same_cell"),
-        (cand("1"), cand("2", cell="B", minutes=-30), "neighbouring_cell"),
-        (cand("1"), cand("2", cell="C"), None),
-        (cand("1"), cand("2", minutes=61), None),  # outside the hour
-        (cand("1"), cand("2", minutes=60), "same_cell"),  # the window is inclusive
-        (cand("1"), cand("2", category="LABOUR"), None),
-        (cand("1", cell=None), cand("2", cell=None), None),  # unplaced: no place link
-        (cand("1"), cand("1"), None),  # a report is not linked to itself
-        # A shared number links across categories, places and any time.
-        (
-            cand("1", keys=frozenset({"h1", "h2"})),
-            cand("2", category="LABOUR", cell="C", minutes=60 * 24 * 90, keys=frozenset({"h2"})),
-            "same_identifier",
-        ),
-        (cand("1", keys=frozenset({"h1"})), cand("2", cell="C", keys=frozenset({"h2"})), None),
-        # A cell missing from the table has no neighbours.
-        (cand("1", cell="X"), cand("2", cell="B"), None),
-    ],
-)
-def test_should_link(a: LinkCandidate, b: LinkCandidate, reason: str | None) -> None:
-    assert should_link(a, b, 3600, NB) == reason
-    assert should_link(b, a, 3600, NB) == reason
+LINK = [
+    # Two phone fixes at one place, half an hour apart.
+    ("same spot", cand("1"), cand("2", north=40, minutes=30), "same_place"),
+    # 200 m base + 10 + 10: 215 m is one incident, across a cell border too.
+    ("215 m apart, GPS", cand("1"), cand("2", east=215, cell="B"), "same_place"),
+    # Child abduction and a child of unknown origin: one group, two witnesses.
+    ("same group", cand("1"), cand("2", "ORIGIN", north=100), "same_place"),
+    ("woman and labour", cand("1", "WOMAN"), cand("2", "LABOUR", east=50), "same_place"),
+    # Vaguer points may be further apart: 200 + 300 + 300.
+    ("vague points 700 m", cand("1", precision=300), cand("2", east=700, precision=300),
+     "same_place"),
+    ("window is inclusive", cand("1"), cand("2", minutes=60), "same_place"),
+    # Neither point says more than the cell: the same cell is all we can go on.
+    ("both unplaced, same cell", cand("1", north=None), cand("2", north=None), "same_cell"),
+    ("coarse and precise, same cell", cand("1", precision=800), cand("2", east=600),
+     "same_cell"),
+    # The same reporter following up on the same incident.
+    ("same reporter, same category", cand("1", reporter="r"), cand("2", north=30, reporter="r"),
+     "same_place"),
+    # A shared number links across categories, places and any time.
+    ("shared number", cand("1", keys=frozenset({"h1", "h2"})),
+     cand("2", "LABOUR", east=50_000, cell="C", minutes=60 * 24 * 90, keys=frozenset({"h2"})),
+     "same_identifier"),
+    ("shared number, same reporter", cand("1", reporter="r", keys=frozenset({"h"})),
+     cand("2", "OTHER", east=9000, reporter="r", keys=frozenset({"h"})), "same_identifier"),
+]
+
+DO_NOT_LINK = [
+    # Issue 17: unrelated incidents 0.5-0.9 km apart were merged into one clue.
+    ("500 m apart, GPS", cand("1"), cand("2", east=500, cell="B")),
+    ("700 m apart, GPS, same cell", cand("1"), cand("2", north=700)),
+    ("900 m apart, GPS", cand("1"), cand("2", north=600, east=670, cell="B")),
+    ("just past 220 m, GPS", cand("1"), cand("2", east=221)),
+    # However vague the points, never more than MAX_LINK_M.
+    ("vague points 1.1 km", cand("1", precision=500), cand("2", east=1100, precision=500)),
+    ("other group", cand("1"), cand("2", "LABOUR")),
+    ("other group, routine", cand("1", "ONLINE"), cand("2", "OTHER")),
+    ("outside the window", cand("1"), cand("2", minutes=61)),
+    ("outside the window, before", cand("1"), cand("2", minutes=-61)),
+    # The same reporter filing under another category tells of another incident.
+    ("same reporter, other category", cand("1", reporter="r"),
+     cand("2", "ORIGIN", north=30, reporter="r")),
+    ("both unplaced, other cells", cand("1", north=None), cand("2", north=None, cell="B")),
+    ("unplaced, no cell", cand("1", north=None, cell=None), cand("2", north=None, cell=None)),
+    ("coarse and precise, other cells", cand("1", precision=800), cand("2", cell="B")),
+    ("other numbers", cand("1", keys=frozenset({"h1"})),
+     cand("2", east=5000, cell="C", keys=frozenset({"h2"}))),
+    ("itself", cand("1"), cand("1")),
+]
 
 
-def test_should_link_with_a_one_sided_neighbour_table() -> None:
-    one_sided = {"A": frozenset({"X"})}
-    assert should_link(cand("1"), cand("2", cell="X"), 60, one_sided) == "neighbouring_cell"
-    assert should_link(cand("2", cell="X"), cand("1"), 60, one_sided) == "neighbouring_cell"
+@pytest.mark.parametrize(("name", "a", "b", "reason"), LINK, ids=[row[0] for row in LINK])
+def test_pairs_that_are_one_incident(name: str, a: LinkCandidate, b: LinkCandidate,
+                                     reason: str) -> None:
+    assert same_incident(a, b, 3600) == reason
+    assert same_incident(b, a, 3600) == reason
 
 
-def test_should_link_identifiers_from_text() -> None:
+@pytest.mark.parametrize(("name", "a", "b"), DO_NOT_LINK, ids=[row[0] for row in DO_NOT_LINK])
+def test_pairs_that_are_two_incidents(name: str, a: LinkCandidate, b: LinkCandidate) -> None:
+    assert same_incident(a, b, 3600) is None
+    assert same_incident(b, a, 3600) is None
+
+
+def test_link_distance_follows_both_precisions_up_to_a_cap() -> None:
+    assert link_distance_m(cand("1"), cand("2")) == BASE_RADIUS_M + 2 * GPS
+    assert link_distance_m(cand("1", precision=100), cand("2", precision=None)) == (
+        BASE_RADIUS_M + 100 + ASSUMED_PRECISION_M)
+    assert link_distance_m(cand("1", precision=450), cand("2", precision=450)) == MAX_LINK_M
+
+
+def test_every_category_has_a_group() -> None:
+    assert {category_group(c) for c in CATEGORIES} >= {"child", "exploitation"}
+    assert category_group("CHILD") == category_group("ADOPT") != category_group("WOMAN")
+    assert category_group("SOMETHING_NEW") == "SOMETHING_NEW"
+
+
+def test_same_incident_identifiers_from_text() -> None:
     a = cand("1", keys=link_keys("司机电话139-1234-5678", KEY))
-    b = cand("2", category="WOMAN", cell="C", keys=link_keys("+86 13912345678 打过来", KEY))
-    assert should_link(a, b, 0, NB) == "same_identifier"
+    b = cand("2", "WOMAN", east=30_000, cell="C", keys=link_keys("+86 13912345678 打过来", KEY))
+    assert same_incident(a, b, 0) == "same_identifier"
 
 
-def test_should_link_rejects_a_negative_window() -> None:
+def test_same_incident_rejects_a_negative_window() -> None:
     with pytest.raises(ValueError, match="window_s"):
-        should_link(cand("1"), cand("2"), -1, NB)
+        same_incident(cand("1"), cand("2"), -1)

@@ -41,6 +41,7 @@ TABLE: dict[tuple[str, str], set[str] | str] = {
     ("post", "/api/v1/dispatches/{dispatch_id}/close"): {"officer"},
     ("get", "/api/v1/dispatches/{dispatch_id}/reports"): {"officer", "supervisor"},
     ("post", "/api/v1/dispatches/{dispatch_id}/unseal"): {"officer", "supervisor"},
+    ("post", "/api/v1/dispatches/{dispatch_id}/unlink"): {"officer", "supervisor"},
     ("get", "/api/v1/audit"): {"auditor"},
     ("get", "/sms/inbound/kannel"): SECRET,
     ("post", "/sms/inbound/kannel"): SECRET,
@@ -55,6 +56,7 @@ BODIES = {
     "/api/v1/dispatches/{dispatch_id}/notes": {"text": "测试备注"},
     "/api/v1/dispatches/{dispatch_id}/close": {"outcome": "other", "reason": "测试"},
     "/api/v1/dispatches/{dispatch_id}/unseal": {"reason": "测试破封所需要的理由说明"},
+    "/api/v1/dispatches/{dispatch_id}/unlink": {"report": "R7K3Q9M", "reason": "测试拆分"},
     "/api/v1/reports/{code}/legal-hold": {"hold": True, "reason": "测试保全"},
 }
 

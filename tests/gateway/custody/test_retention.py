@@ -87,3 +87,20 @@ def test_a_run_that_died_half_way_is_finished_by_the_next(client, county, monkey
     assert retention.run(365) == (1, 0)
     assert "anonymised" in Report.objects(code=code).first().flags
     assert audit.AuditEntry.objects(action="report.anonymise").count() == 1
+
+
+def test_a_report_linked_into_an_unfounded_clue_is_anonymised_too(client, county):
+    codes = []
+    for n, who in enumerate(("reporter 张秀英", "reporter 李国强")):
+        resp = client.post("/api/v1/reports", headers=auth(token_of(county, who)), json={
+            "client_id": f"ret-linked-{n}", "category": "WOMAN", "grid_code": cell_code(0, 0, 0),
+            "details": f"张三家来了陌生人 {n}"})
+        codes.append(resp.json["code"])
+    run_jobs()
+    [dispatch] = Dispatch.objects(station_code="530627-WF")
+    assert dispatch.report_count == 2  # one clue: the second report joined the first's
+    closed = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=400)
+    Dispatch.objects(id=dispatch.id).update(set__status="closed", set__outcome="false_report",
+                                            set__closed_at=closed)
+    assert retention.run(365) == (2, 0)
+    assert {Report.objects(code=c).first().details for c in codes} == {retention.REMOVED}

@@ -1,12 +1,15 @@
-"""Linked reports: one case, one dispatch per station, every report visible on it."""
+"""Linked reports: one case per incident (docs/linking.md), one dispatch per station,
+every report visible on it."""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import pytest
 
 from gateway.delivery import queues
+from gateway.delivery.cases import dispatch_reports
 from gateway.delivery.escalation import escalation_job_id
 from gateway.delivery.routing import route
 from gateway.records.reports import Report
@@ -27,10 +30,13 @@ def settings(settings, sendsms):  # type: ignore[override]
 def file(client, county):
     counter = iter(range(1000))
 
-    def file(category: str, grid: str, details: str = "", who: str = "reporter 张秀英") -> str:
-        resp = client.post("/api/v1/reports", headers=auth(token_of(county, who)), json={
-            "client_id": f"case-{next(counter):05d}", "category": category,
-            "grid_code": grid, "details": details})
+    def file(category: str, grid: str, details: str = "", who: str = "reporter 张秀英",
+             at: tuple[float, float] | None = None) -> str:
+        body: dict[str, object] = {"client_id": f"case-{next(counter):05d}",
+                                   "category": category, "grid_code": grid, "details": details}
+        if at is not None:
+            body["location"] = {"lat": at[0], "lon": at[1]}
+        resp = client.post("/api/v1/reports", headers=auth(token_of(county, who)), json=body)
         assert resp.status_code == 201, resp.json
         return resp.json["code"]
 
@@ -41,21 +47,83 @@ def station_dispatches(station: str) -> list[Dispatch]:
     return list(Dispatch.objects(station_code=station))
 
 
-def test_same_category_in_the_same_or_a_neighbouring_cell_is_one_case(file, county):
+def codes_of(dispatch: Dispatch) -> list[str]:
+    """The reports a dispatch holds, oldest first."""
+    return [r.code for r in dispatch_reports(dispatch.id)]
+
+
+def point_in(grid: str, east_m: float = 0.0, north_m: float = 0.0) -> tuple[float, float]:
+    """A GPS point `east_m`/`north_m` metres from the middle of a sample cell."""
+    ring = GridCell.objects(code=grid).first().ring
+    lon = sum(p[0] for p in ring[:4]) / 4
+    lat = sum(p[1] for p in ring[:4]) / 4
+    return (lat + north_m / 111_195.0,
+            lon + east_m / (111_195.0 * math.cos(math.radians(lat))))
+
+
+def test_same_category_in_the_same_cell_is_one_case(file, county):
     a = file("WOMAN", cell_code(0, 0, 0), "外地媳妇被锁在家里")
-    b = file("WOMAN", cell_code(0, 0, 1), "邻居家新来的媳妇哭喊")  # next cell east
-    assert cell_code(0, 0, 1) in GridCell.objects(code=cell_code(0, 0, 0)).first().neighbours
+    b = file("WOMAN", cell_code(0, 0, 0), "邻居家新来的媳妇哭喊", who="reporter 李国强")
     run_jobs()
     [dispatch] = station_dispatches("530627-WF")
-    assert dispatch.report_codes == [a, b]
-    assert Case.objects.count() == 1
-    assert {r.case_id for r in Report.objects} == {dispatch.case_id}
+    assert codes_of(dispatch) == [a, b]
+    assert dispatch.report_count == 2
+    [case] = Case.objects
+    assert case.report_count == 2
+    assert {r.case_id for r in Report.objects} == {dispatch.case_id} == {case.id}
 
 
-def test_different_category_or_far_away_cells_are_separate_cases(file, county):
+def test_without_a_point_neighbouring_cells_are_separate_cases(file, county):
+    # A grid code says no more than "somewhere in this 0.5 x 1 km cell".
     file("WOMAN", cell_code(0, 0, 0))
-    file("LABOUR", cell_code(0, 0, 0))  # another category
-    file("WOMAN", cell_code(0, 3, 3))  # same station, cells not touching
+    file("WOMAN", cell_code(0, 0, 1), who="reporter 李国强")
+    assert cell_code(0, 0, 1) in GridCell.objects(code=cell_code(0, 0, 0)).first().neighbours
+    run_jobs()
+    assert Case.objects.count() == 2
+
+
+def test_two_gps_reports_across_a_cell_border_are_one_case(file, county):
+    # The border between grids 0 and 1 runs 250 m east of grid 0's middle.
+    a = file("CHILD", cell_code(0, 0, 0), "陌生人带着哭闹的小孩",
+             at=point_in(cell_code(0, 0, 0), east_m=200))
+    b = file("ORIGIN", cell_code(0, 0, 1), "面包车里有个不像他家的孩子", who="reporter 李国强",
+             at=point_in(cell_code(0, 0, 0), east_m=320))
+    run_jobs()
+    assert {r.cell_code for r in Report.objects} == {cell_code(0, 0, 0), cell_code(0, 0, 1)}
+    assert Case.objects.count() == 1
+    [dispatch] = station_dispatches("530627-WF")
+    assert codes_of(dispatch) == [a, b]
+
+
+@pytest.mark.parametrize("apart_m", [500, 700, 900])
+def test_unrelated_incidents_half_a_kilometre_apart_are_separate_cases(file, county, apart_m):
+    # Issue 17: same category, neighbouring cells, GPS fixes 0.5-0.9 km apart.
+    # Grid 2 is north of grid 0, whose middle is 500 m from their border.
+    file("WOMAN", cell_code(0, 0, 0), at=point_in(cell_code(0, 0, 0), north_m=-100))
+    file("WOMAN", cell_code(0, 0, 2), who="reporter 李国强",
+         at=point_in(cell_code(0, 0, 0), north_m=-100 + apart_m))
+    run_jobs()
+    assert Case.objects.count() == 2
+    assert len(station_dispatches("530627-WF")) == 2
+
+
+def test_the_same_reporter_under_another_category_is_another_incident(file, county):
+    here = cell_code(0, 0, 0)
+    child = file("CHILD", here, at=point_in(here))
+    # Two witnesses may file one incident under two categories of a group ...
+    witness = file("ORIGIN", here, who="reporter 李国强", at=point_in(here, east_m=20))
+    # ... but the first reporter filing again under another category tells of another.
+    again = file("ORIGIN", here, at=point_in(here, east_m=20))
+    run_jobs()
+    case_of = {r.code: r.case_id for r in Report.objects}
+    assert case_of[witness] == case_of[child]
+    assert case_of[again] != case_of[child]
+
+
+def test_different_category_group_or_far_away_cells_are_separate_cases(file, county):
+    file("WOMAN", cell_code(0, 0, 0))
+    file("CHILD", cell_code(0, 0, 0), who="reporter 李国强")  # another group
+    file("WOMAN", cell_code(0, 3, 3), who="reporter 李国强")  # same station, cells not touching
     run_jobs()
     assert len(station_dispatches("530627-WF")) == 3
     assert Case.objects.count() == 3
@@ -66,19 +134,20 @@ def test_same_phone_number_links_across_categories_and_stations(file, county):
     b = file("LABOUR", cell_code(2, 3, 3), "工头联系方式 +86-138-0013-8000，逼孩子乞讨")
     run_jobs()
     [case] = Case.objects
-    assert len(case.report_ids) == 2
+    assert case.report_count == 2
     assert all(len(k) == 64 for k in case.keys)  # keyed hashes only
     assert "13800138000" not in str(case.to_mongo())
     # Each station works the case once; the second station's dispatch carries its report.
-    assert station_dispatches("530627-WF")[0].report_codes == [a]
-    assert station_dispatches("530627-PJ")[0].report_codes == [b]
+    assert codes_of(station_dispatches("530627-WF")[0]) == [a]
+    assert codes_of(station_dispatches("530627-PJ")[0]) == [b]
 
 
 def test_outside_the_window_a_new_case_opens(file, county):
     file("WOMAN", cell_code(0, 0, 0))
     run_jobs()
-    Case.objects.update(set__last_at=dt.datetime(2020, 1, 1))
-    file("WOMAN", cell_code(0, 0, 0))
+    Case.objects.update(set__first_at=dt.datetime(2020, 1, 1),
+                        set__last_at=dt.datetime(2020, 1, 1))
+    file("WOMAN", cell_code(0, 0, 0), who="reporter 李国强")
     run_jobs()
     assert Case.objects.count() == 2
     assert len(station_dispatches("530627-WF")) == 2
@@ -89,20 +158,23 @@ def test_a_closed_dispatch_is_not_reopened_by_a_linked_report(client, file, coun
     run_jobs()
     [first] = station_dispatches("530627-WF")
     Dispatch.objects(id=first.id).update_one(set__status="closed")
-    file("WOMAN", cell_code(0, 0, 0))
+    file("WOMAN", cell_code(0, 0, 0), who="reporter 李国强")
     run_jobs()
     assert sorted(d.status for d in station_dispatches("530627-WF")) == ["closed", "delivered"]
 
 
 def test_routing_a_linked_report_twice_adds_it_once(file, county):
     file("WOMAN", cell_code(0, 0, 0))
-    b = file("WOMAN", cell_code(0, 0, 0))
+    b = file("WOMAN", cell_code(0, 0, 0), who="reporter 李国强")
     run_jobs()
     report = Report.objects(code=b).first()
+    Report.objects(id=report.id).update_one(set__status="received")  # as if it died before
     route(str(report.id))
     [dispatch] = station_dispatches("530627-WF")
-    assert dispatch.report_codes.count(b) == 1
-    assert len(Case.objects.first().report_ids) == 2
+    assert codes_of(dispatch).count(b) == 1
+    assert dispatch.report_count == 2
+    assert Case.objects.first().report_count == 2
+    assert Report.objects(code=b).first().dispatch_ids == [dispatch.id]
 
 
 WF_DUTY = "+8613800002001"
@@ -115,11 +187,11 @@ def test_a_report_joining_an_open_clue_tells_the_station(client, file, county):
     [first] = station_dispatches("530627-WF")
     other = file("LABOUR", cell_code(0, 3, 3))  # a later, unrelated clue at the same station
     run_jobs()
-    b = file("WOMAN", cell_code(0, 0, 1), "邻居家新来的媳妇哭喊")
+    b = file("WOMAN", cell_code(0, 0, 0), "邻居家新来的媳妇哭喊", who="reporter 李国强")
     run_jobs()
     route(str(Report.objects(code=b).first().id))  # a second run tells nobody twice
     dispatch = Dispatch.objects(id=first.id).first()
-    assert dispatch.report_codes == [a, b]
+    assert codes_of(dispatch) == [a, b]
     assert dispatch.updated_at > first.created_at
     notices = texts_to(WF_DUTY, purpose="linked_notice")
     assert len(notices) == 1
@@ -148,11 +220,11 @@ def test_a_critical_report_joining_raises_the_clue_and_its_deadline(file, county
 
 def test_closing_a_case_closes_its_reports_and_the_county_desks_copy(client, file, county):
     a = file("CHILD", cell_code(0, 0, 0), "陌生人带着哭闹的小孩")
-    b = file("CHILD", cell_code(0, 0, 1), "有人抱着小孩上了面包车")
+    b = file("ORIGIN", cell_code(0, 0, 0), "有人抱着小孩上了面包车", who="reporter 李国强")
     run_jobs()
     [station] = station_dispatches("530627-WF")
     [desk] = station_dispatches("530627-XJ")
-    assert station.report_codes == desk.report_codes == [a, b]
+    assert codes_of(station) == codes_of(desk) == [a, b]
     officer = auth(token_of(county, "officer 乌峰派出所"))
     assert client.post(f"/api/v1/dispatches/{station.id}/acknowledge",
                        headers=officer).status_code == 200
@@ -170,6 +242,19 @@ def test_closing_a_case_closes_its_reports_and_the_county_desks_copy(client, fil
     assert escalation_job_id(str(station.id), 0) not in scheduled
     assert Case.objects(id=station.case_id).first().open is False
     # The next report of the same matter opens a new case instead of joining a closed one.
-    file("CHILD", cell_code(0, 0, 0), "又看见那个面包车")
+    file("CHILD", cell_code(0, 0, 0), "又看见那个面包车", who="reporter 李国强")
     run_jobs()
     assert Case.objects.count() == 2
+
+
+def test_a_joining_report_brings_its_new_numbers_to_the_case(file, county):
+    file("WOMAN", cell_code(0, 0, 0), "中间人电话138 0013 8000")
+    # Joins by the number, and names a plate the case did not know yet.
+    file("LABOUR", cell_code(2, 3, 3), "工头138 0013 8000，开云C12345的车", who="reporter 李国强")
+    # A third report naming only the plate finds the case by it.
+    c = file("OTHER", cell_code(1, 3, 3), "又看见云C12345", who="reporter 李国强")
+    run_jobs()
+    [case] = Case.objects
+    assert len(case.keys) == 2
+    assert case.report_count == 3
+    assert Report.objects(code=c).first().case_id == case.id
