@@ -109,6 +109,11 @@ def cannot_unsubscribe() -> str:
     return "您是登记的报告责任人，协查和回执短信不能退订。如有变动请联系所在单位。"
 
 
+def reporter_deactivated() -> str:
+    """To a deactivated reporter's phone: the message counts as a public tip."""
+    return "您的报告责任人登记已停用，本条按公众线索处理。如有疑问请联系所在单位。"
+
+
 def rate_limited() -> str:
     return "您发送过于频繁，本条已保存待人工查看。紧急情况请拨打110。"
 

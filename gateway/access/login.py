@@ -22,7 +22,7 @@ from typing import Any
 
 from gateway.access import mfa
 from gateway.access.passwords import hash_secret, needs_rehash, verify_secret
-from gateway.access.tokens import Principal, hash_token, issue_token, token_cache
+from gateway.access.tokens import Principal, hash_token, issue_token, revoked_everywhere
 from gateway.errors import Refusal
 from gateway.extensions import redis_store
 from gateway.privacy import audit
@@ -107,7 +107,8 @@ def log_in(config: Settings, given_phone: str, password: str, otp: str | None) -
     officer = Officer.by_phone(phone).first()
     reporter = None if officer else Reporter.by_phone(phone).first()
     account = officer or reporter
-    stored = account.password_hash if account is not None else None
+    # A deactivated account fails as a wrong password does: no hint that it exists.
+    stored = account.password_hash if account is not None and account.active else None
     if not verify_secret(password, stored or _DUMMY_HASH) or stored is None or account is None:
         raise _refuse(config, phone, f"account:{phone_tag(phone)}", {})
     if officer is not None:
@@ -133,7 +134,7 @@ def refresh(config: Settings, refresh_token: str) -> dict[str, Any]:
     if not used:
         # Replayed: someone else holds a copy. End every token of this login.
         ApiToken.objects(family=doc.family).update(set__revoked=True)
-        token_cache.clear()
+        revoked_everywhere()
         audit.append("system:auth", "auth.refresh_replayed", f"family:{doc.family}", {})
         raise Refusal(401, "refresh token already used: this login has been ended")
     return _issue_pair(config, doc.role, doc.subject_id, doc.station_code, doc.county_code,
@@ -147,5 +148,5 @@ def log_out(principal: Principal, access_token: str) -> None:
         query = ApiToken.objects(family=doc.family) if doc.family else ApiToken.objects(
             id=doc.id)
         query.update(set__revoked=True)
-    token_cache.clear()
+    revoked_everywhere()
     audit.append(principal.actor, "auth.logout", principal.actor, {})

@@ -2,8 +2,11 @@
 
 A token is random, shown once when issued, and stored only as its SHA-256.
 Each process caches token → principal for `token_cache_s` seconds, which keeps
-app intake at one database round trip per report; revocation therefore takes
-effect within that many seconds.
+app intake at one database round trip per report. A revocation still takes
+effect at once in every process: `revoke_tokens` bumps a revocation epoch in
+Redis, and a cached principal is used only while the epoch is the one it was
+cached under (one Redis GET per cache hit). If Redis cannot answer, the cache
+is trusted for its usual `token_cache_s` (intake must not stop for Redis).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import logging
 import secrets
 import threading
 import time
@@ -21,8 +25,9 @@ from typing import Any, TypeVar
 from bson import ObjectId
 from flask import current_app, g, request
 from flask_smorest import abort
+from redis.exceptions import RedisError
 
-from gateway.extensions import client_address
+from gateway.extensions import client_address, redis_store
 from gateway.records.tokens import ApiToken
 from gateway.runtime import settings
 from grid.documents import utcnow
@@ -30,6 +35,8 @@ from grid.documents import utcnow
 F = TypeVar("F", bound=Callable[..., Any])
 
 TOKEN_PREFIX = "sg_"  # noqa: S105 - a prefix that marks SafeGrid tokens, not a secret
+REVOCATION_EPOCH_KEY = "safegrid:tokens:revocation_epoch"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -81,23 +88,57 @@ def issue_token(
     return token
 
 
+def revocation_epoch() -> bytes | None:
+    """The shared revocation epoch (None when Redis cannot say: the cache's TTL rules then)."""
+    try:
+        epoch = redis_store.conn.get(REVOCATION_EPOCH_KEY)
+    except RedisError as exc:
+        log.warning("token revocation epoch unreadable, trusting the token cache: %s", exc)
+        return None
+    return epoch if isinstance(epoch, bytes) else b"0"
+
+
+def revoked_everywhere() -> None:
+    """Tell every process that tokens were revoked: their cached principals are stale."""
+    token_cache.clear()
+    try:
+        redis_store.conn.incr(REVOCATION_EPOCH_KEY)
+    except RedisError as exc:  # the revocation stands; other caches expire in token_cache_s
+        log.error("could not publish a token revocation: %s", exc)
+
+
+def revoke_tokens(subject_id: str | ObjectId) -> int:
+    """Revoke every token of a person (logins, refresh and service tokens), in every process
+    at once; returns how many were live."""
+    count = int(ApiToken.objects(subject_id=ObjectId(subject_id), revoked=False)
+                .update(set__revoked=True))
+    revoked_everywhere()
+    return count
+
+
 class _TokenCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[str, tuple[float, Principal | None]] = {}
+        self._entries: dict[str, tuple[float, Principal | None, bytes | None]] = {}
 
     def get(self, key: str) -> tuple[bool, Principal | None]:
         with self._lock:
             hit = self._entries.get(key)
         if hit is None or hit[0] < time.monotonic():
             return False, None
+        epoch = revocation_epoch()
+        if epoch is not None and epoch != hit[2]:
+            return False, None  # something was revoked since: ask the database again
         return True, hit[1]
 
-    def put(self, key: str, principal: Principal | None, ttl: float) -> None:
+    def put(self, key: str, principal: Principal | None, ttl: float,
+            epoch: bytes | None = None) -> None:
+        if ttl <= 0:
+            return
         with self._lock:
             if len(self._entries) > 10_000:
                 self._entries.clear()
-            self._entries[key] = (time.monotonic() + ttl, principal)
+            self._entries[key] = (time.monotonic() + ttl, principal, epoch)
 
     def clear(self) -> None:
         with self._lock:
@@ -113,6 +154,8 @@ def principal_for(token: str, cache_s: float) -> Principal | None:
     hit, principal = token_cache.get(key)
     if hit:
         return principal
+    # Read before the database, so a revocation in between is not cached as live.
+    epoch = revocation_epoch() if cache_s > 0 else None
     doc = ApiToken.objects(token_hash=key, revoked=False, kind__ne="refresh").only(
         "role", "subject_id", "station_code", "county_code", "expires_at", "label"
     ).first()
@@ -131,7 +174,7 @@ def principal_for(token: str, cache_s: float) -> Principal | None:
             county_code=doc.county_code,
             label=None if doc.subject_id else doc.label,
         )
-    token_cache.put(key, principal, cache_s)
+    token_cache.put(key, principal, cache_s, epoch)
     return principal
 
 

@@ -10,10 +10,13 @@ from gateway.api import (
     dispatches,
     health,
     legal_hold,
+    people,
     reports,
     schemas,
     sealed,
     sms,
+    stations,
+    units,
 )
 
 PREFIX = "/api/v1"
@@ -29,6 +32,9 @@ def register_blueprints(api: Api) -> None:
     api.register_blueprint(sealed.blp, url_prefix=PREFIX)
     api.register_blueprint(legal_hold.blp, url_prefix=PREFIX)
     api.register_blueprint(audit_log.blp, url_prefix=PREFIX)
+    api.register_blueprint(units.blp, url_prefix=PREFIX)  # the admin API: units, people, stations
+    api.register_blueprint(people.blp, url_prefix=PREFIX)
+    api.register_blueprint(stations.blp, url_prefix=PREFIX)
     api.register_blueprint(sms.blp)  # Kannel's webhooks: not JSON, outside /api
     api.spec.components.security_scheme("kannelSecret", {
         "type": "apiKey", "in": "query", "name": "secret",
