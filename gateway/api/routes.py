@@ -10,13 +10,12 @@ from gateway.api import (
     dispatches,
     health,
     legal_hold,
-    people,
     reports,
+    roster,
     schemas,
     sealed,
     sms,
     stations,
-    units,
 )
 
 PREFIX = "/api/v1"
@@ -32,8 +31,8 @@ def register_blueprints(api: Api) -> None:
     api.register_blueprint(sealed.blp, url_prefix=PREFIX)
     api.register_blueprint(legal_hold.blp, url_prefix=PREFIX)
     api.register_blueprint(audit_log.blp, url_prefix=PREFIX)
-    api.register_blueprint(units.blp, url_prefix=PREFIX)  # the admin API: units, people, stations
-    api.register_blueprint(people.blp, url_prefix=PREFIX)
+    # The admin API: units, reporters and officers; stations.
+    api.register_blueprint(roster.blp, url_prefix=PREFIX)
     api.register_blueprint(stations.blp, url_prefix=PREFIX)
     api.register_blueprint(sms.blp)  # Kannel's webhooks: not JSON, outside /api
     api.spec.components.security_scheme("kannelSecret", {

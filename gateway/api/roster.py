@@ -1,14 +1,15 @@
-"""Reporters and officers, kept by the county's administrators (the admin API).
+"""The roster: mandated units, reporters and officers, kept by the county's administrators.
 
 Admins of a county enrol them and see their names and phones (each read of a
 reporter is audited: names and phones are sealed); an admin token without a
 county is the platform operators' and reaches every county. A station's chief
 and the county supervisor list its officers, names only. The rules live in
-gateway/enrolment/people.py.
+gateway/enrolment/people.py and gateway/enrolment/units.py.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from flask.views import MethodView
@@ -18,12 +19,13 @@ from mongoengine.queryset import QuerySet
 from gateway.access.tokens import current_principal, require
 from gateway.api.dispatches import PagedBlueprint, QuerySetPage
 from gateway.api.schemas import StrictSchema, UtcDateTime, error_responses
-from gateway.enrolment import people
+from gateway.enrolment import people, units
 from gateway.enrolment.checks import Reach
 from gateway.records.people import DUTY_ROLES, LANGUAGES, Officer, Reporter
+from gateway.records.units import UNIT_TYPES, Unit
 
-blp = PagedBlueprint("people", __name__,
-                     description="Reporters and officers, kept by the county's administrators")
+blp = PagedBlueprint("roster", __name__, description="Mandated units, reporters and officers, "
+                                                    "kept by the county's administrators")
 ENROLLED = list(people.ENROLLED_ROLES)
 PHONE = {"description": "a mobile number; stored sealed, found by its blind index"}
 
@@ -54,10 +56,16 @@ class ReporterInSchema(StrictSchema):
         "description": "6-digit adcode; an admin of one county may leave it out"})
 
 
-class ReporterPatchSchema(ReporterInSchema):
-    class Meta:
-        partial = True
-        unknown = "raise"
+def optional(schema: type[Schema], name: str) -> type[Schema]:
+    """`schema` with every field optional: the body of a PATCH."""
+    loose = {}
+    for field_name, field in schema._declared_fields.items():
+        loose[field_name] = copy.copy(field)
+        loose[field_name].required = False
+    return type(name, (StrictSchema,), loose)
+
+
+ReporterPatchSchema = optional(ReporterInSchema, "ReporterPatchSchema")
 
 
 class ReporterOutSchema(Schema):
@@ -93,10 +101,7 @@ class OfficerInSchema(StrictSchema):
         "description": "6-digit adcode; an admin of one county may leave it out"})
 
 
-class OfficerPatchSchema(OfficerInSchema):
-    class Meta:
-        partial = True
-        unknown = "raise"
+OfficerPatchSchema = optional(OfficerInSchema, "OfficerPatchSchema")
 
 
 def _phone_for_admins(officer: Officer) -> str | None:
@@ -294,3 +299,106 @@ class EraseOfficer(MethodView):
     def post(self, officer_id: str) -> Officer:
         """Erase on request (PIPL): name, phone and credentials wiped; irreversible."""
         return _officer_action(officer_id, "erase")
+
+
+# --- mandated units ---------------------------------------------------------------------
+
+
+class UnitQuerySchema(StrictSchema):
+    county = fields.String(validate=validate.Length(6, 6))
+    cell = fields.String(validate=validate.Length(1, 15))
+    type = fields.String(validate=validate.OneOf(UNIT_TYPES))
+    active = fields.Boolean()
+
+
+class UnitInSchema(StrictSchema):
+    code = fields.String(required=True, metadata={
+        "description": "e.g. the unified social credit code; unique; at most 40 characters"})
+    name = fields.String(required=True)
+    type = fields.String(required=True, metadata={"enum": list(UNIT_TYPES)})
+    cell_code = fields.String(required=True, metadata={
+        "description": "the grid cell it stands in (its county is the unit's)"})
+
+
+class UnitPatchSchema(StrictSchema):
+    name = fields.String()
+    type = fields.String(metadata={"enum": list(UNIT_TYPES)})
+    cell_code = fields.String()
+
+
+class UnitOutSchema(Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    type = fields.String(required=True)
+    county_code = fields.String(required=True)
+    cell_code = fields.String(required=True)
+    active = fields.Boolean()
+    created_at = UtcDateTime(allow_none=True)
+    updated_at = UtcDateTime(allow_none=True)
+
+
+UNIT = UnitOutSchema()
+
+
+@blp.route("/units")
+class Units(MethodView):
+    @require("admin")
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 422)
+    @blp.arguments(UnitQuerySchema, location="query")
+    @blp.response(200, UnitOutSchema(many=True))
+    @blp.paginate(QuerySetPage)
+    def get(self, query: dict[str, Any]) -> QuerySet:
+        """Units of your county by type, cell and active; paged."""
+        return units.list_units(_reach(), query)
+
+    @require("admin")
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 409, 415, 422)
+    @blp.arguments(UnitInSchema)
+    @blp.response(201, UNIT)
+    def post(self, data: dict[str, Any]) -> Unit:
+        """Enrol a unit (409 code_taken; 422 unknown_cell, unknown_type, too_long…)."""
+        return units.enrol_unit(_reach(), data)
+
+
+@blp.route("/units/<string:code>")
+class OneUnit(MethodView):
+    @require("admin")
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404)
+    @blp.response(200, UNIT)
+    def get(self, code: str) -> Unit:
+        """One unit of your county."""
+        return units.get_unit(_reach(), code)
+
+    @require("admin")
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404, 415, 422)
+    @blp.arguments(UnitPatchSchema)
+    @blp.response(200, UNIT)
+    def patch(self, data: dict[str, Any], code: str) -> Unit:
+        """Change a unit's name, type or cell (audited)."""
+        return units.change_unit(_reach(), code, data)
+
+
+@blp.route("/units/<string:code>/deactivate")
+class DeactivateUnit(MethodView):
+    @require("admin")
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404)
+    @blp.response(200, UNIT)
+    def post(self, code: str) -> Unit:
+        """Deactivate a unit: it takes no new reporters; its reporters keep the link."""
+        return units.set_active(_reach(), code, False)
+
+
+@blp.route("/units/<string:code>/reactivate")
+class ReactivateUnit(MethodView):
+    @require("admin")
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404)
+    @blp.response(200, UNIT)
+    def post(self, code: str) -> Unit:
+        """Reactivate a unit."""
+        return units.set_active(_reach(), code, True)
