@@ -34,13 +34,13 @@ def token(role: str, phone: str | None, station: str | None, county: str | None,
     if role == "reporter":
         reporter = Reporter.by_phone(e164(phone)).first() if phone else None
         if reporter is None or reporter.active is False:
-            raise click.ClickException("--phone must name an active registered reporter")
+            raise click.ClickException("--phone must name a registered reporter, not deactivated")
         subject, county = reporter.id, reporter.county_code
     elif role in ("officer", "supervisor"):
         officer = Officer.by_phone(e164(phone)).first() if phone else None
         if officer is None or officer.role != role or officer.active is False:
-            raise click.ClickException(f"--phone must name an active registered {role}: a "
-                                       "token with nobody behind it could not be audited")
+            raise click.ClickException(f"--phone must name a registered {role}, not deactivated: "
+                                       "a token with nobody behind it could not be audited")
         if station and station != officer.station_code:
             raise click.ClickException(f"that {role} is at station {officer.station_code}, "
                                        f"not {station}")

@@ -72,3 +72,16 @@ def test_units_add_list_deactivate(run, county):
     assert Unit.objects(code="91530627MA6K000001").get().active is False
     assert "第二幼儿园" not in run("units", "list", "--active").output
     assert audit.AuditEntry.objects(action="unit.deactivate").count() == 1
+
+
+def test_tokens_are_not_issued_to_deactivated_people_and_admin_tokens_name_a_county(
+        run, county):
+    from gateway.access.tokens import principal_for
+
+    assert run("people", "deactivate", "--phone", "+8613800001003").exit_code == 0
+    refused = run("token", "--role", "reporter", "--phone", "+8613800001003")
+    assert refused.exit_code == 1
+    assert "not deactivated" in refused.output
+    assert run("token", "--role", "admin", "--county", "5306", "--label", "x").exit_code == 1
+    issued = run("token", "--role", "admin", "--county", "530627", "--label", "县管理员")
+    assert principal_for(issued.output.strip(), 0).county_code == "530627"
