@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from gateway.access.tokens import Principal
 from gateway.errors import Refusal
 from gateway.privacy import audit, phonebook
 from gateway.records.people import Officer, Reporter
-from grid.documents import GridCell, Station
+from grid.documents import GridCell, Station, utcnow
 from sms.phones import InvalidPhone, is_mobile, normalise
 
 NAME_MAX = 100
@@ -61,6 +61,18 @@ class Reach:
                 .refusal()
         return county
 
+    def base_query(self, filters: Mapping[str, Any]) -> dict[str, Any]:
+        """A listing's query: the county filter within reach, and active or not."""
+        county = self.check_filter(filters.get("county"))
+        return with_active({"county_code": county} if county else {}, filters.get("active"))
+
+    def find(self, cls: Any, code: str, what: str) -> Any:
+        """The document of `cls` with this code, when in reach; else 404."""
+        found = cls.objects(code=code).first()
+        if found is None or not self.covers(found.county_code):
+            raise Refusal(404, f"no {what} {code} in your county")
+        return found
+
     def check_filter(self, county: str | None) -> str | None:
         """The county a listing is limited to; another county than the admin's is 403."""
         if county and not self.covers(county):
@@ -95,8 +107,11 @@ class Problems:
         elif str(value).startswith("sg1:"):  # would be taken for a sealed value
             self.add(name, "invalid", "must not start with sg1:")
 
-    def choice(self, name: str, value: Any, allowed: Any, code: str) -> None:
-        if value is not None and value not in allowed:
+    def choice(self, name: str, value: Any, allowed: Any, code: str, *,
+               required: bool = False) -> None:
+        if required and not value:
+            self.add(name, "required", "must not be empty")
+        elif value is not None and value not in allowed:
             self.add(name, code, "one of " + ", ".join(allowed))
 
     def phone(self, name: str, given: str | None, *, required: bool = True) -> str | None:
@@ -123,6 +138,42 @@ class Problems:
         if code and not Station.objects(code=code, county_code=county, active__ne=False)\
                 .only("id").first():
             self.add(name, "unknown_station", f"no active station {code} in county {county}")
+
+
+def taken(name: str, message: str) -> Refusal:
+    """A unique value (a phone, a code) someone else holds: 409 with the roster's code."""
+    code = "phone_taken" if name == "phone" else "code_taken"
+    return Refusal(409, message, {"fields": [{"field": name, "code": code, "message": message}]})
+
+
+def set_and_unset(values: Mapping[str, Any]) -> dict[str, Any]:
+    """mongoengine update keywords: set the values given, unset the ones given as None."""
+    update = {f"set__{k}": v for k, v in values.items() if v is not None}
+    update.update({f"unset__{k}": True for k, v in values.items() if v is None})
+    return update
+
+
+def with_active(query: dict[str, Any], active: bool | None) -> dict[str, Any]:
+    """`query` limited to active (older documents have no `active`: they are) or inactive."""
+    if active is True:
+        query["active__ne"] = False
+    elif active is False:
+        query["active"] = False
+    return query
+
+
+def toggle(reach: Reach, doc: Any, active: bool, subject: str,
+           view: Callable[[Any], dict[str, Any]], **details: Any) -> Any:
+    """Deactivate or reactivate `doc` in one guarded update; idempotent, audited on change."""
+    guard = {"active__ne": False} if not active else {"active": False}
+    changed = type(doc).objects(id=doc.id, **guard).modify(
+        new=True, set__active=active, set__updated_at=utcnow())
+    if changed is None:
+        return type(doc).objects(id=doc.id).get()
+    kind = subject.partition(":")[0]
+    audit_change(reach, f"{kind}.{'reactivate' if active else 'deactivate'}", subject,
+                 view(doc), view(changed), **details)
+    return changed
 
 
 def phone_holder(number: str) -> Reporter | Officer | None:

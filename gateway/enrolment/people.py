@@ -26,7 +26,16 @@ from mongoengine.errors import NotUniqueError
 from mongoengine.queryset import QuerySet
 
 from gateway.access.tokens import Principal, revoke_tokens
-from gateway.enrolment.checks import Problems, Reach, audit_change, phone_holder
+from gateway.enrolment.checks import (
+    Problems,
+    Reach,
+    audit_change,
+    phone_holder,
+    set_and_unset,
+    taken,
+    toggle,
+    with_active,
+)
 from gateway.errors import Refusal
 from gateway.privacy import audit, phonebook
 from gateway.records.people import (
@@ -47,6 +56,7 @@ REPORTER_FIELDS = ("name", "phone", "role", "unit", "home_cell", "language", "or
 OFFICER_FIELDS = ("name", "phone", "duty_role", "station_code", "county_code", "active")
 STATION_ROLES = ("officer", "duty_officer", "chief", "county_desk")
 ORGANISATION_MAX = 200
+ENROLLED_MEANWHILE = "another account was enrolled with this phone meanwhile"
 
 Person = Reporter | Officer
 
@@ -96,14 +106,10 @@ def list_reporters(reach: Reach, filters: dict[str, Any]) -> QuerySet:
     county = reach.check_filter(filters.get("county"))
     if county:
         query["county_code"] = county
-    for given, stored in (("cell", "home_cell"), ("unit", "unit"), ("active", "active")):
-        if filters.get(given) is not None:
+    for given, stored in (("cell", "home_cell"), ("unit", "unit"), ("role", "role")):
+        if filters.get(given):
             query[stored] = filters[given]
-    if filters.get("role"):
-        query["role"] = filters["role"]
-    if filters.get("active") is True:
-        query["active__ne"] = False  # older documents have no `active`: they are active
-        query.pop("active")
+    with_active(query, filters.get("active"))
     _audit_read(reach, "reporter.list", filters)
     return Reporter.objects(**query).order_by("county_code", "id")
 
@@ -125,10 +131,7 @@ def _officer_query(query: dict[str, Any], filters: dict[str, Any]) -> QuerySet:
             query.pop("duty_role__in")
             query["__raw__"] = {"$or": [{"duty_role": filters["role"]},
                                         {"duty_role": None, "role": filters["role"]}]}
-    if filters.get("active") is True:
-        query["active__ne"] = False
-    elif filters.get("active") is False:
-        query["active"] = False
+    with_active(query, filters.get("active"))
     return Officer.objects(**query).order_by("county_code", "station_code", "id")
 
 
@@ -206,22 +209,27 @@ def _phone_free(problems: Problems, number: str | None, kind: str,
         problems.add("phone", "phone_taken", f"another {kind} is enrolled with this phone")
 
 
+def _name_and_phone(problems: Problems, data: dict[str, Any], kind: str,
+                    current: Person | None) -> dict[str, Any]:
+    """The name and phone given (all when enrolling), checked; the phone free for `kind`."""
+    out: dict[str, Any] = {}
+    if current is None or "name" in data:
+        problems.text("name", data.get("name"), required=True)
+        out["name"] = data.get("name", "").strip() if data.get("name") else None
+    if current is None or "phone" in data:
+        out["phone"] = problems.phone("phone", data.get("phone"))
+        _phone_free(problems, out["phone"], kind, current.id if current else None)
+    return out
+
+
 def _reporter_changes(data: dict[str, Any], county: str,
                       current: Reporter | None) -> dict[str, Any]:
     """Checked, normalised values to store; every problem at once as a 422."""
     problems = Problems()
     creating = current is None
-    out: dict[str, Any] = {}
-    if creating or "name" in data:
-        problems.text("name", data.get("name"), required=True)
-        out["name"] = data.get("name", "").strip() if data.get("name") else None
-    if creating or "phone" in data:
-        out["phone"] = problems.phone("phone", data.get("phone"))
-        _phone_free(problems, out["phone"], "reporter", current.id if current else None)
+    out = _name_and_phone(problems, data, "reporter", current)
     if creating or "role" in data:
-        if not data.get("role"):
-            problems.add("role", "required", "must not be empty")
-        problems.choice("role", data.get("role") or None, ENROLLED_ROLES, "unknown_role")
+        problems.choice("role", data.get("role"), ENROLLED_ROLES, "unknown_role", required=True)
         out["role"] = data.get("role")
     if "language" in data or creating:
         out["language"] = data.get("language") or "zh"
@@ -256,41 +264,42 @@ def enrol_reporter(reach: Reach, data: dict[str, Any]) -> Reporter:
             reporter = Reporter.objects(id=tipster.id, role="public").modify(
                 new=True, **{f"set__{k}": v for k, v in fields.items()})
             if reporter is None:
-                raise Refusal(409, "the phone was enrolled meanwhile",
-                              {"fields": [{"field": "phone", "code": "phone_taken",
-                                           "message": "enrolled meanwhile"}]})
+                raise taken("phone", ENROLLED_MEANWHILE)
         else:
             reporter = Reporter(**fields, created_at=now).save(force_insert=True)
     except NotUniqueError as exc:  # a concurrent enrolment of the same phone
-        raise Refusal(409, "another account is enrolled with this phone",
-                      {"fields": [{"field": "phone", "code": "phone_taken",
-                                   "message": "enrolled meanwhile"}]}) from exc
+        raise taken("phone", ENROLLED_MEANWHILE) from exc
     audit_change(reach, "reporter.enrol", f"reporter:{reporter.id}", None, view(reporter))
     return reporter
 
 
 def change_reporter(reach: Reach, reporter_id: str, data: dict[str, Any]) -> Reporter:
     current = get_reporter(reach, reporter_id)
-    if current.erased_at is not None:
-        raise Refusal(409, "this reporter was erased: nothing is left to change")
-    values = _reporter_changes(data, str(current.county_code), current)
+    _refuse_if_erased(current)
+    return _change(reach, current, _reporter_changes(data, str(current.county_code), current))
+
+
+def _refuse_if_erased(person: Person) -> None:
+    if person.erased_at is not None:
+        raise Refusal(409, f"this {kind_of(person)} was erased: nothing is left to change")
+
+
+def _change(reach: Reach, current: Person, values: dict[str, Any]) -> Any:
+    """Store checked `values` in one update guarded on not being erased meanwhile; audited."""
     if not values:
         return current
-    before = view(current)
-    update = {f"set__{k}": v for k, v in values.items() if v is not None}
-    update.update({f"unset__{k}": True for k, v in values.items() if v is None})
+    update = set_and_unset(values)
     if values.get("phone"):
         update["set__phone_index"] = phonebook.phone_index(values["phone"])
     try:
-        changed = Reporter.objects(id=current.id, erased_at=None).modify(
+        changed = type(current).objects(id=current.id, erased_at=None).modify(
             new=True, set__updated_at=utcnow(), **update)
     except NotUniqueError as exc:
-        raise Refusal(409, "another account is enrolled with this phone",
-                      {"fields": [{"field": "phone", "code": "phone_taken",
-                                   "message": "enrolled meanwhile"}]}) from exc
+        raise taken("phone", ENROLLED_MEANWHILE) from exc
+    kind = kind_of(current)
     if changed is None:
-        raise Refusal(409, "this reporter was erased meanwhile")
-    audit_change(reach, "reporter.change", f"reporter:{current.id}", before, view(changed))
+        raise Refusal(409, f"this {kind} was erased meanwhile")
+    audit_change(reach, f"{kind}.change", f"{kind}:{current.id}", view(current), view(changed))
     return changed
 
 
@@ -298,18 +307,10 @@ def _officer_changes(data: dict[str, Any], county: str,
                      current: Officer | None) -> dict[str, Any]:
     problems = Problems()
     creating = current is None
-    out: dict[str, Any] = {}
-    if creating or "name" in data:
-        problems.text("name", data.get("name"), required=True)
-        out["name"] = data.get("name", "").strip() if data.get("name") else None
-    if creating or "phone" in data:
-        out["phone"] = problems.phone("phone", data.get("phone"))
-        _phone_free(problems, out["phone"], "officer", current.id if current else None)
+    out = _name_and_phone(problems, data, "officer", current)
     if creating or "duty_role" in data:
-        if not data.get("duty_role"):
-            problems.add("duty_role", "required", "must not be empty")
-        problems.choice("duty_role", data.get("duty_role") or None, tuple(DUTY_ROLES),
-                        "unknown_role")
+        problems.choice("duty_role", data.get("duty_role"), tuple(DUTY_ROLES), "unknown_role",
+                        required=True)
         out["duty_role"] = data.get("duty_role")
     if "station_code" in data:
         out["station_code"] = data["station_code"] or None
@@ -335,38 +336,19 @@ def enrol_officer(reach: Reach, data: dict[str, Any]) -> Officer:
                           county_code=county, active=True, updated_at=now).save(
             force_insert=True)
     except NotUniqueError as exc:
-        raise Refusal(409, "another officer is enrolled with this phone",
-                      {"fields": [{"field": "phone", "code": "phone_taken",
-                                   "message": "enrolled meanwhile"}]}) from exc
+        raise taken("phone", ENROLLED_MEANWHILE) from exc
     audit_change(reach, "officer.enrol", f"officer:{officer.id}", None, view(officer))
     return officer
 
 
 def change_officer(reach: Reach, officer_id: str, data: dict[str, Any]) -> Officer:
     current = get_officer(reach, officer_id)
-    if current.erased_at is not None:
-        raise Refusal(409, "this officer was erased: nothing is left to change")
+    _refuse_if_erased(current)
     values = _officer_changes(data, str(current.county_code), current)
-    if not values:
-        return current
-    before = view(current)
-    update = {f"set__{k}": v for k, v in values.items() if v is not None}
-    update.update({f"unset__{k}": True for k, v in values.items() if v is None})
-    if values.get("phone"):
-        update["set__phone_index"] = phonebook.phone_index(values["phone"])
-    try:
-        changed = Officer.objects(id=current.id, erased_at=None).modify(
-            new=True, set__updated_at=utcnow(), **update)
-    except NotUniqueError as exc:
-        raise Refusal(409, "another officer is enrolled with this phone",
-                      {"fields": [{"field": "phone", "code": "phone_taken",
-                                   "message": "enrolled meanwhile"}]}) from exc
-    if changed is None:
-        raise Refusal(409, "this officer was erased meanwhile")
+    changed: Officer = _change(reach, current, values)
     if "duty_role" in values or "station_code" in values:
         # Tokens carry the station and role they were issued for: new ones are needed.
         revoke_tokens(current.id)
-    audit_change(reach, "officer.change", f"officer:{current.id}", before, view(changed))
     return changed
 
 
@@ -375,20 +357,12 @@ def change_officer(reach: Reach, officer_id: str, data: dict[str, Any]) -> Offic
 
 def set_active(reach: Reach, person: Person, active: bool) -> Person:
     """Deactivate (tokens revoked at once, reports kept) or reactivate; idempotent, audited."""
-    cls = type(person)
     kind = kind_of(person)
     if person.erased_at is not None and active:
         raise Refusal(409, f"this {kind} was erased and cannot be reactivated: enrol again")
-    guard = {"active__ne": False} if not active else {"active": False}
-    changed = cls.objects(id=person.id, **guard).modify(
-        new=True, set__active=active, set__updated_at=utcnow())
     # Revoked also when already inactive: nothing may linger.
-    revoked = revoke_tokens(person.id) if not active else 0
-    if changed is None:
-        return cls.objects(id=person.id).get()
-    details = {"tokens_revoked": revoked} if not active else {}
-    audit_change(reach, f"{kind}.{'reactivate' if active else 'deactivate'}",
-                 f"{kind}:{person.id}", view(person), view(changed), **details)
+    details = {} if active else {"tokens_revoked": revoke_tokens(person.id)}
+    changed: Person = toggle(reach, person, active, f"{kind}:{person.id}", view, **details)
     return changed
 
 

@@ -16,7 +16,14 @@ from mongoengine.errors import NotUniqueError
 from mongoengine.queryset import QuerySet
 
 from gateway import gridcache
-from gateway.enrolment.checks import Problems, Reach, audit_change
+from gateway.enrolment.checks import (
+    Problems,
+    Reach,
+    audit_change,
+    set_and_unset,
+    taken,
+    toggle,
+)
 from gateway.errors import Refusal
 from grid.documents import GridCell, Station, utcnow
 
@@ -31,23 +38,14 @@ def view(station: Station) -> dict[str, Any]:
 
 
 def get_station(reach: Reach, code: str) -> Station:
-    found = Station.objects(code=code).first()
-    if found is None or not reach.covers(found.county_code):
-        raise Refusal(404, f"no station {code} in your county")
+    found: Station = reach.find(Station, code, "station")
     return found
 
 
 def list_stations(reach: Reach, filters: dict[str, Any]) -> QuerySet:
-    query: dict[str, Any] = {}
-    county = reach.check_filter(filters.get("county"))
-    if county:
-        query["county_code"] = county
+    query = reach.base_query(filters)
     if filters.get("kind"):
         query["kind"] = filters["kind"]
-    if filters.get("active") is True:
-        query["active__ne"] = False
-    elif filters.get("active") is False:
-        query["active"] = False
     return Station.objects(**query).order_by("county_code", "code")
 
 
@@ -80,9 +78,7 @@ def enrol_station(reach: Reach, data: dict[str, Any]) -> Station:
         station = Station(**values, county_code=county, active=True,
                           updated_at=utcnow()).save(force_insert=True)
     except NotUniqueError as exc:
-        raise Refusal(409, f"station {values['code']} exists already",
-                      {"fields": [{"field": "code", "code": "code_taken",
-                                   "message": "a station with this code exists"}]}) from exc
+        raise taken("code", f"station {values['code']} exists already") from exc
     gridcache.bump_version()
     audit_change(reach, "station.enrol", f"station:{station.code}", None, view(station))
     return station
@@ -93,10 +89,8 @@ def change_station(reach: Reach, code: str, data: dict[str, Any]) -> Station:
     values = _changes(data, creating=False)
     if not values:
         return current
-    update = {f"set__{k}": v for k, v in values.items() if v is not None}
-    update.update({f"unset__{k}": True for k, v in values.items() if v is None})
     changed = Station.objects(id=current.id).modify(new=True, set__updated_at=utcnow(),
-                                                    **update)
+                                                    **set_and_unset(values))
     if changed is None:
         raise Refusal(404, f"no station {code} in your county")
     gridcache.bump_version()
@@ -113,12 +107,6 @@ def set_active(reach: Reach, code: str, active: bool) -> Station:
             raise Refusal(409, f"station {code} still holds {cells} grid cells: move them to "
                                "another station (grid import) before deactivating it",
                           {"cells": cells})
-    guard = {"active__ne": False} if not active else {"active": False}
-    changed = Station.objects(id=current.id, **guard).modify(
-        new=True, set__active=active, set__updated_at=utcnow())
-    if changed is None:
-        return current
+    changed: Station = toggle(reach, current, active, f"station:{code}", view)
     gridcache.bump_version()
-    audit_change(reach, f"station.{'reactivate' if active else 'deactivate'}",
-                 f"station:{code}", view(current), view(changed))
     return changed

@@ -12,7 +12,13 @@ from typing import Any
 from mongoengine.errors import NotUniqueError
 from mongoengine.queryset import QuerySet
 
-from gateway.enrolment.checks import Problems, Reach, audit_change
+from gateway.enrolment.checks import (
+    Problems,
+    Reach,
+    audit_change,
+    taken,
+    toggle,
+)
 from gateway.errors import Refusal
 from gateway.records.units import UNIT_TYPES, Unit
 from grid.documents import GridCell, utcnow
@@ -26,26 +32,17 @@ def view(unit: Unit) -> dict[str, Any]:
 
 
 def get_unit(reach: Reach, code: str) -> Unit:
-    found = Unit.objects(code=code).first()
-    if found is None or not reach.covers(found.county_code):
-        raise Refusal(404, f"no unit {code} in your county")
+    found: Unit = reach.find(Unit, code, "unit")
     return found
 
 
 def list_units(reach: Reach, filters: dict[str, Any]) -> QuerySet:
     """Units in reach, by county, cell, type and active (the county+type index)."""
-    query: dict[str, Any] = {}
-    county = reach.check_filter(filters.get("county"))
-    if county:
-        query["county_code"] = county
+    query = reach.base_query(filters)
     if filters.get("type"):
         query["type"] = filters["type"]
     if filters.get("cell"):
         query["cell_code"] = filters["cell"]
-    if filters.get("active") is True:
-        query["active__ne"] = False
-    elif filters.get("active") is False:
-        query["active"] = False
     return Unit.objects(**query).order_by("county_code", "type", "code")
 
 
@@ -59,9 +56,7 @@ def _changes(reach: Reach, data: dict[str, Any], creating: bool) -> dict[str, An
         problems.text("name", data.get("name"), required=True)
         out["name"] = (data.get("name") or "").strip()
     if creating or "type" in data:
-        if not data.get("type"):
-            problems.add("type", "required", "must not be empty")
-        problems.choice("type", data.get("type") or None, UNIT_TYPES, "unknown_type")
+        problems.choice("type", data.get("type"), UNIT_TYPES, "unknown_type", required=True)
         out["type"] = data.get("type")
     if creating or "cell_code" in data:
         code = data.get("cell_code")
@@ -83,9 +78,7 @@ def enrol_unit(reach: Reach, data: dict[str, Any]) -> Unit:
         unit = Unit(**values, active=True, created_at=now, updated_at=now).save(
             force_insert=True)
     except NotUniqueError as exc:
-        raise Refusal(409, f"unit {values['code']} exists already",
-                      {"fields": [{"field": "code", "code": "code_taken",
-                                   "message": "a unit with this code exists"}]}) from exc
+        raise taken("code", f"unit {values['code']} exists already") from exc
     audit_change(reach, "unit.enrol", f"unit:{unit.code}", None, view(unit))
     return unit
 
@@ -106,11 +99,5 @@ def change_unit(reach: Reach, code: str, data: dict[str, Any]) -> Unit:
 def set_active(reach: Reach, code: str, active: bool) -> Unit:
     """Deactivate or reactivate a unit; idempotent, audited when it changes."""
     current = get_unit(reach, code)
-    guard = {"active__ne": False} if not active else {"active": False}
-    changed = Unit.objects(id=current.id, **guard).modify(
-        new=True, set__active=active, set__updated_at=utcnow())
-    if changed is None:
-        return current
-    audit_change(reach, f"unit.{'reactivate' if active else 'deactivate'}", f"unit:{code}",
-                 view(current), view(changed))
+    changed: Unit = toggle(reach, current, active, f"unit:{code}", view)
     return changed
