@@ -302,3 +302,20 @@ def test_stations_are_kept_and_one_with_cells_is_not_deactivated(client, admin):
     listed = client.get("/api/v1/stations?active=true&page_size=50", headers=admin).json
     assert "530627-YS" not in {s["code"] for s in listed}
     assert len(listed) == 4
+
+
+def test_a_deactivated_station_takes_no_transfers(client, county, admin):
+    client.post("/api/v1/stations", headers=admin, json={"code": "530627-YS", "name": "以勒派出所"})
+    client.post("/api/v1/reports", headers=auth(token_of(county, "reporter 张秀英")), json={
+        "client_id": "transfer-to-gone-1", "category": "OTHER", "grid_code": cell_code(0, 0, 0)})
+    run_jobs()
+    officer = auth(token_of(county, "officer 乌峰派出所"))
+    [dispatch] = client.get("/api/v1/stations/530627-WF/dispatches", headers=officer).json
+    ask = {"to_station": "530627-YS", "reason": "地址在以勒"}
+    client.post("/api/v1/stations/530627-YS/deactivate", headers=admin)
+    refused = client.post(f"/api/v1/dispatches/{dispatch['id']}/transfer", headers=officer,
+                          json=ask)
+    assert refused.status_code == 422
+    client.post("/api/v1/stations/530627-YS/reactivate", headers=admin)
+    assert client.post(f"/api/v1/dispatches/{dispatch['id']}/transfer", headers=officer,
+                       json=ask).status_code == 200
