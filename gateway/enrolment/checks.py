@@ -26,6 +26,7 @@ from grid.documents import GridCell, Station, utcnow
 from sms.phones import InvalidPhone, is_mobile, normalise
 
 NAME_MAX = 100
+ACTOR_MAX = 100  # AuditEntry.actor
 COUNTY_DIGITS = 6
 
 
@@ -38,7 +39,8 @@ class Reach:
 
     @classmethod
     def of(cls, principal: Principal) -> Reach:
-        return cls(principal.actor, principal.county_code)
+        # A label may be 100 characters, and so may the audit log's actor: room for "admin:".
+        return cls(principal.actor[:ACTOR_MAX], principal.county_code)
 
     @classmethod
     def operator(cls, actor: str) -> Reach:

@@ -213,6 +213,9 @@ def _name_and_phone(problems: Problems, data: dict[str, Any], kind: str,
                     current: Person | None) -> dict[str, Any]:
     """The name and phone given (all when enrolling), checked; the phone free for `kind`."""
     out: dict[str, Any] = {}
+    if current is not None and data.get("county_code") not in (None, current.county_code):
+        problems.add("county_code", "invalid", f"a {kind} moves to another county by being "
+                     "deactivated here and enrolled there")
     if current is None or "name" in data:
         problems.text("name", data.get("name"), required=True)
         out["name"] = data.get("name", "").strip() if data.get("name") else None

@@ -4,8 +4,9 @@
 this is for the ones an administrator keeps by hand. A station is deactivated
 only while no grid cell routes to it (409 otherwise: move its cells in the
 next grid import first), so no new clue is routed to a station that is gone;
-nor transferred to it (gateway/delivery/workflow.py). Its dispatches and officers are kept. Every change bumps the grid snapshot's
-version, so every process sees it.
+nor transferred to it (gateway/delivery/workflow.py). Its dispatches and
+officers are kept. Every change bumps the grid snapshot's version, so every
+process sees it.
 """
 
 from __future__ import annotations

@@ -319,3 +319,17 @@ def test_a_deactivated_station_takes_no_transfers(client, county, admin):
     client.post("/api/v1/stations/530627-YS/reactivate", headers=admin)
     assert client.post(f"/api/v1/dispatches/{dispatch['id']}/transfer", headers=officer,
                        json=ask).status_code == 200
+
+
+def test_a_person_does_not_silently_change_county_and_long_labels_still_audit(client):
+    admin = auth(issue_token("admin", label="县" * 100))  # "admin:" + 100 characters
+    someone = Reporter.by_phone("+8613800001003").first() or Reporter(
+        phone="+8613800001003", name="王丽", role="teacher", county_code="530627").save()
+    moved = client.patch(f"/api/v1/reporters/{someone.id}", headers=admin,
+                         json={"county_code": "530602", "language": "en"})
+    assert moved.status_code == 422
+    assert codes(moved) == {"county_code": "invalid"}
+    changed = client.patch(f"/api/v1/reporters/{someone.id}", headers=admin,
+                           json={"language": "en"})
+    assert changed.status_code == 200
+    assert audit.AuditEntry.objects(action="reporter.change").get().actor.startswith("admin:县")
