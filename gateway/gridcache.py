@@ -67,8 +67,9 @@ def load_snapshot() -> GridSnapshot:
 
 
 def bump_version() -> None:
-    """Tell every process that the grid changed."""
+    """Tell every process that the grid changed (this one at once, not when the message comes)."""
     version = redis_store.conn.incr(VERSION_KEY)
+    _current.stale = True  # after the increment: a lookup meanwhile cannot keep the old one
     redis_store.conn.publish(CHANNEL, str(version))
 
 
