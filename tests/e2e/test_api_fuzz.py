@@ -37,9 +37,9 @@ from flask import Flask
 from schemathesis.config import SchemathesisConfig
 
 from gateway.access.tokens import issue_token
+from gateway.records.people import Officer, Reporter
 from gateway.sample import COUNTY, SampleCounty, cell_code
 from gateway.settings import Settings
-from gateway.records.people import Officer, Reporter
 from grid.documents import Dispatch
 from tests.gateway.api.test_reports_api import run_jobs
 from tests.helpers import auth, token_of

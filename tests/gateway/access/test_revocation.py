@@ -58,3 +58,23 @@ def test_revoke_tokens_from_the_command_line_is_seen_at_once_too(
                                        "--phone", "+8613800001002")
     assert done.returncode == 0, done.stderr
     assert file(client, token, 5) == 401
+
+
+def test_without_redis_the_cache_is_trusted_rather_than_refusing_reports(
+        client, county, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from gateway.access import tokens
+
+    token = token_of(county, "reporter 张秀英")
+    assert file(client, token, 6) == 201
+
+    class Away:
+        def get(self, key: str) -> None:
+            raise RedisConnectionError("Redis is away")
+
+    monkeypatch.setattr(tokens.redis_store, "_conn", Away())
+    assert tokens.revocation_epoch() is None
+    who = tokens.principal_for(token, 30)
+    assert who is not None
+    assert who.role == "reporter"

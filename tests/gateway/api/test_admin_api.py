@@ -333,3 +333,21 @@ def test_a_person_does_not_silently_change_county_and_long_labels_still_audit(cl
                            json={"language": "en"})
     assert changed.status_code == 200
     assert audit.AuditEntry.objects(action="reporter.change").get().actor.startswith("admin:县")
+
+
+def test_erasing_an_officer_wipes_name_phone_and_second_factor_and_ends_their_tokens(
+        client, county, admin):
+    token = token_of(county, "officer 南台派出所")
+    officer = Officer.objects(station_code="530627-NT").get()
+    Officer.objects(id=officer.id).update_one(set__totp_secret="JBSWY3DPEHPK3PXP")
+    resp = client.post(f"/api/v1/officers/{officer.id}/erase", headers=admin)
+    assert resp.status_code == 200
+    assert (resp.json["name"], resp.json["phone"], resp.json["erased"]) == (None, None, True)
+    raw = Officer._get_collection().find_one({"_id": officer.id})
+    assert not {"name", "phone", "phone_index", "totp_secret", "password_hash"} & set(raw)
+    assert client.get("/api/v1/stations/530627-NT/dispatches",
+                      headers=auth(token)).status_code == 401
+    again = client.post("/api/v1/officers", headers=admin, json={
+        "name": "新民警", "phone": "+8613800003002", "duty_role": "officer",
+        "station_code": "530627-NT"})
+    assert again.status_code == 201  # the number is free again
