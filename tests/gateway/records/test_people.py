@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from mongoengine.errors import ValidationError
 
+from gateway.enrolment.checks import with_active
 from gateway.privacy import phonebook
 from gateway.records.people import Officer, Reporter
 from gateway.records.units import Unit
@@ -24,6 +25,11 @@ def test_documents_written_before_the_new_fields_read_as_active_and_chinese(app)
     officer = Officer.objects(name="老民警").get()
     assert (officer.active, officer.duty) == (True, "supervisor")
     assert Station.objects(code="S-OLD").get().active is True
+    # ...and listings of active people and stations find them.
+    assert Reporter.objects(**with_active({}, True)).get().id == reporter.id
+    assert Officer.objects(**with_active({}, True)).get().id == officer.id
+    assert Station.objects(**with_active({"code": "S-OLD"}, True)).count() == 1
+    assert Reporter.objects(**with_active({}, False)).count() == 0
 
 
 @pytest.mark.parametrize(("duty", "access"), [("chief", "officer"), ("duty_officer", "officer"),
