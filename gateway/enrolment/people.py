@@ -102,35 +102,26 @@ def get_officer(reach: Reach, officer_id: str) -> Officer:
 
 def list_reporters(reach: Reach, filters: dict[str, Any]) -> QuerySet:
     """Registered reporters in reach, by county, cell, unit, role, active; audited (sealed)."""
-    query: dict[str, Any] = {"role__ne": "public"}
-    county = reach.check_filter(filters.get("county"))
-    if county:
-        query["county_code"] = county
+    query = {**reach.base_query(filters), "role__ne": "public"}
     for given, stored in (("cell", "home_cell"), ("unit", "unit"), ("role", "role")):
         if filters.get(given):
             query[stored] = filters[given]
-    with_active(query, filters.get("active"))
     _audit_read(reach, "reporter.list", filters)
     return Reporter.objects(**query).order_by("county_code", "id")
 
 
 def list_officers(reach: Reach, filters: dict[str, Any]) -> QuerySet:
-    query: dict[str, Any] = {}
-    county = reach.check_filter(filters.get("county"))
-    if county:
-        query["county_code"] = county
-    return _officer_query(query, filters)
+    return _officer_query(reach.base_query(filters), filters)
 
 
 def _officer_query(query: dict[str, Any], filters: dict[str, Any]) -> QuerySet:
     if filters.get("station"):
         query["station_code"] = filters["station"]
-    if filters.get("role"):
-        query["duty_role__in"] = [filters["role"]]
-        if filters["role"] in ("officer", "supervisor"):  # older documents: no duty role yet
-            query.pop("duty_role__in")
-            query["__raw__"] = {"$or": [{"duty_role": filters["role"]},
-                                        {"duty_role": None, "role": filters["role"]}]}
+    role = filters.get("role")
+    if role in ("officer", "supervisor"):  # older documents have no duty role: their access role
+        query["__raw__"] = {"$or": [{"duty_role": role}, {"duty_role": None, "role": role}]}
+    elif role:
+        query["duty_role"] = role
     with_active(query, filters.get("active"))
     return Officer.objects(**query).order_by("county_code", "station_code", "id")
 

@@ -351,3 +351,12 @@ def test_erasing_an_officer_wipes_name_phone_and_second_factor_and_ends_their_to
         "name": "新民警", "phone": "+8613800003002", "duty_role": "officer",
         "station_code": "530627-NT"})
     assert again.status_code == 201  # the number is free again
+
+
+def test_officers_are_listed_by_duty_role_older_documents_by_their_access_role(client, admin):
+    Officer._get_collection().insert_one({"name": "老民警", "role": "officer",
+                                          "station_code": "530627-PJ", "county_code": "530627"})
+    chiefs = client.get("/api/v1/officers?role=chief", headers=admin).json
+    assert [o["duty_role"] for o in chiefs] == ["chief"]
+    plain = client.get("/api/v1/officers?role=officer", headers=admin).json
+    assert [(o["name"], o["duty_role"]) for o in plain] == [("老民警", "officer")]
