@@ -44,8 +44,9 @@ _current = _Current()
 def load_snapshot() -> GridSnapshot:
     """Read every cell and station from the store into a fresh snapshot."""
     stations = [
-        StationInfo(s.code, s.name, s.county_code, s.kind, s.duty_phone)
-        for s in Station.objects.only("code", "name", "county_code", "kind", "duty_phone")
+        StationInfo(s.code, s.name, s.county_code, s.kind, s.duty_phone, s.active is not False)
+        for s in Station.objects.only("code", "name", "county_code", "kind", "duty_phone",
+                                      "active")
     ]
     cells = []
     # village code -> [name, sum of lat, sum of lon, cells]: the gazetteer's village points.
@@ -66,8 +67,9 @@ def load_snapshot() -> GridSnapshot:
 
 
 def bump_version() -> None:
-    """Tell every process that the grid changed."""
+    """Tell every process that the grid changed (this one at once, not when the message comes)."""
     version = redis_store.conn.incr(VERSION_KEY)
+    _current.stale = True  # after the increment: a lookup meanwhile cannot keep the old one
     redis_store.conn.publish(CHANNEL, str(version))
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from gateway.access.passwords import hash_secret
 from gateway.access.tokens import issue_token
 from gateway.records.people import Officer, Reporter
+from gateway.records.units import Unit
 from geo.gazetteer import division
 from grid.documents import GridCell, Station
 from grid.linking import neighbours
@@ -39,20 +40,36 @@ TOWNSHIPS = (
 )
 COUNTY_DESK = ("530627-XJ", "镇雄县公安局刑侦大队值班室")
 
+# Mandated units (强制报告责任单位): (code, name, type, township, village, grid index).
+UNITS = (
+    ("530627-U01", "城南社区居委会", "residents_committee", 0, 0, 0),
+    ("530627-U02", "泼机村村委会", "village_committee", 2, 0, 1),
+    ("530627-U03", "镇雄县第一小学", "school", 0, 1, 2),
+    ("530627-U04", "南台中学", "school", 1, 0, 3),
+    ("530627-U05", "镇雄县人民医院", "hospital", 0, 2, 1),
+    ("530627-U06", "泼机镇卫生院", "clinic", 2, 1, 0),
+    ("530627-U07", "镇雄县民政局婚姻登记处", "marriage_registry", 0, 3, 3),
+    ("530627-U08", "镇雄客运站", "transport", 1, 2, 0),
+    ("530627-U09", "城北宾馆", "hotel", 0, 1, 1),
+    ("530627-U10", "镇雄县儿童福利院", "welfare", 1, 1, 2),
+)
+
 REPORTERS = (
-    # (phone, name, role, organisation, township index, village index, grid index)
-    ("+8613800001001", "张秀英", "grid_worker", "城南社区居委会", 0, 0, 0),
-    ("+8613800001002", "李国强", "grid_worker", "泼机村村委会", 2, 0, 1),
-    ("+8613800001003", "王丽", "teacher", "镇雄县第一小学", 0, 1, 2),
-    ("+8613800001004", "陈建华", "teacher", "南台中学", 1, 0, 3),
-    ("+8613800001005", "刘芳", "medical", "镇雄县人民医院妇产科", 0, 2, 1),
-    ("+8613800001006", "杨明", "medical", "泼机镇卫生院", 2, 1, 0),
-    ("+8613800001007", "赵敏", "registrar", "镇雄县民政局婚姻登记处", 0, 3, 3),
-    ("+8613800001008", "黄伟", "registrar", "南台街道便民服务中心", 1, 1, 2),
-    ("+8613800001009", "周强", "transport", "镇雄客运站", 1, 2, 0),
-    ("+8613800001010", "吴静", "transport", "城北宾馆", 0, 1, 1),
-    ("+8613800001011", "徐磊", "public", "", 1, 3, 3),
-    ("+8613800001012", "孙燕", "public", "", 2, 2, 2),
+    # (phone, name, role, organisation, township index, village index, grid index, unit,
+    #  language)
+    ("+8613800001001", "张秀英", "grid_worker", "城南社区居委会", 0, 0, 0, "530627-U01", "zh"),
+    ("+8613800001002", "李国强", "grid_worker", "泼机村村委会", 2, 0, 1, "530627-U02", "zh"),
+    ("+8613800001003", "王丽", "teacher", "镇雄县第一小学", 0, 1, 2, "530627-U03", "zh"),
+    ("+8613800001004", "陈建华", "teacher", "南台中学", 1, 0, 3, "530627-U04", "zh"),
+    ("+8613800001005", "刘芳", "medical", "镇雄县人民医院妇产科", 0, 2, 1, "530627-U05", "zh"),
+    ("+8613800001006", "杨明", "medical", "泼机镇卫生院", 2, 1, 0, "530627-U06", "ii"),
+    ("+8613800001007", "赵敏", "registrar", "镇雄县民政局婚姻登记处", 0, 3, 3, "530627-U07",
+     "zh"),
+    ("+8613800001008", "黄伟", "child_director", "南台街道便民服务中心", 1, 1, 2, None, "zh"),
+    ("+8613800001009", "周强", "transport", "镇雄客运站", 1, 2, 0, "530627-U08", "zh"),
+    ("+8613800001010", "吴静", "hotel", "城北宾馆", 0, 1, 1, "530627-U09", "en"),
+    ("+8613800001011", "徐磊", "public", "", 1, 3, 3, None, "zh"),
+    ("+8613800001012", "孙燕", "public", "", 2, 2, 2, None, "zh"),
 )
 
 
@@ -120,31 +137,42 @@ def build() -> SampleCounty:
             kind="county_desk", duty_phone="+8613800002099").save()
     county.stations[COUNTY_DESK[0]] = COUNTY_DESK[1]
 
-    for phone, name, role, org, t, v, gi in REPORTERS:
+    for code, name, kind, t, v, gi in UNITS:
+        Unit(code=code, name=name, type=kind, county_code=COUNTY,
+             cell_code=cell_code(t, v, gi)).save()
+    for phone, name, role, org, t, v, gi, unit, language in REPORTERS:
         reporter = Reporter(phone=phone, name=name, role=role, organisation=org,
-                            home_cell=cell_code(t, v, gi), county_code=COUNTY,
-                            password_hash=password_hash).save()
+                            home_cell=cell_code(t, v, gi), county_code=COUNTY, unit=unit,
+                            language=language, password_hash=password_hash).save()
         county.tokens[f"reporter {name} ({role})"] = issue_token(
             # Labels are stored in clear: a role, never a name.
             "reporter", subject_id=reporter.id, county_code=COUNTY, label=f"sample {role}")
     for t, (_, _, s_code, s_name, _) in enumerate(TOWNSHIPS):
-        officer = Officer(name=f"{s_name}值班民警", role="officer", station_code=s_code,
+        officer = Officer(name=f"{s_name}值班民警", duty_role="duty_officer", station_code=s_code,
                           county_code=COUNTY, phone=f"+86138000030{t + 1:02d}",
                           password_hash=password_hash).save()
         county.tokens[f"officer {s_name} ({s_code})"] = issue_token(
             "officer", subject_id=officer.id, station_code=s_code, county_code=COUNTY,
             label=officer.name)
-    supervisor = Officer(name="县局督导员", role="supervisor", county_code=COUNTY,
+    chief = Officer(name=f"{TOWNSHIPS[0][3]}所长", duty_role="chief", station_code=TOWNSHIPS[0][2],
+                    county_code=COUNTY, phone="+8613800003101",
+                    password_hash=password_hash).save()
+    county.tokens[f"chief {TOWNSHIPS[0][3]} ({TOWNSHIPS[0][2]})"] = issue_token(
+        "officer", subject_id=chief.id, station_code=TOWNSHIPS[0][2], county_code=COUNTY,
+        label=chief.name)
+    supervisor = Officer(name="县局督导员", duty_role="supervisor", county_code=COUNTY,
                          phone="+8613800003099", password_hash=password_hash).save()
     county.tokens[f"supervisor {bureau}"] = issue_token(
         "supervisor", subject_id=supervisor.id, county_code=COUNTY, label=supervisor.name)
     # The county criminal-investigation duty desk works child cases as a station does.
-    desk = Officer(name="刑侦大队值班民警", role="officer", station_code=COUNTY_DESK[0],
+    desk = Officer(name="刑侦大队值班民警", duty_role="county_desk", station_code=COUNTY_DESK[0],
                    county_code=COUNTY, phone="+8613800003098",
                    password_hash=password_hash).save()
     county.tokens[f"officer {COUNTY_DESK[1]} ({COUNTY_DESK[0]})"] = issue_token(
         "officer", subject_id=desk.id, station_code=COUNTY_DESK[0], county_code=COUNTY,
         label=desk.name)
+    county.tokens[f"admin {seat.name} ({COUNTY})"] = issue_token(
+        "admin", county_code=COUNTY, label="sample county administrator")
     county.tokens["auditor (reads the audit trail only)"] = issue_token(
         "auditor", county_code=COUNTY, label="sample auditor")
     return county

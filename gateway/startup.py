@@ -21,12 +21,13 @@ from gateway.privacy.crypto import Keyring, set_keyring
 from gateway.records.people import Officer, Reporter
 from gateway.records.reports import Report
 from gateway.records.tokens import ApiToken
+from gateway.records.units import Unit
 from gateway.settings import Settings
 from grid.documents import Case, Dispatch, GridCell, Station
 from grid.jurisdiction import Generation, Jurisdiction
 from sms.records import ALL_DOCUMENTS as SMS_DOCUMENTS
 
-ALL_DOCUMENTS = (Reporter, Officer, Report, ApiToken)
+ALL_DOCUMENTS = (Reporter, Officer, Report, ApiToken, Unit)
 
 
 def configure(settings: Settings) -> None:

@@ -27,6 +27,10 @@ class Station(me.Document):
     county_code = me.StringField(required=True, max_length=6)  # 6-digit county adcode
     county_bureau = me.StringField(max_length=100)  # 县公安局 the station reports to
     kind = me.StringField(choices=("station", "county_desk"), default="station")
+    # Deactivated only while it holds no cells (gateway/enrolment/stations.py); older
+    # documents read as active.
+    active = me.BooleanField(default=True)
+    updated_at = me.DateTimeField()
 
     meta = {"collection": "stations", "indexes": ["county_code"]}
 

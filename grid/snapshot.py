@@ -29,6 +29,7 @@ class StationInfo:
     county_code: str
     kind: str
     duty_phone: str | None
+    active: bool = True  # a deactivated station takes no transfers (and holds no cells)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Final, Literal
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
+from phonenumbers import (
+    NumberParseException,
+    PhoneNumberFormat,
+    PhoneNumberType,
+    ValidationResult,
+)
 
 Reason = Literal["unparseable", "invalid", "country_not_accepted", "too_long"]
 
@@ -46,6 +51,12 @@ def normalise(raw: str, region: str = "CN") -> str:
     if phonenumbers.region_code_for_number(number) not in ACCEPTED_REGIONS:
         raise InvalidPhone("country_not_accepted")
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def is_mobile(e164: str) -> bool:
+    """Whether a normalised number can receive SMS (a mobile, or a number that may be one)."""
+    kind = phonenumbers.number_type(phonenumbers.parse(e164))
+    return kind in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
 def mask(e164: str) -> str:

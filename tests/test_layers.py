@@ -33,6 +33,7 @@ ROOMS = (
     "delivery",  # route, queues, cases, dispatch workflow, SLA clock, visibility, outbound SMS
     "intake",  # app and SMS intake, and the replies
     "custody",  # break-glass, legal hold, retention, the catalog of sealed values
+    "enrolment",  # units, reporters, officers, stations kept by administrators
     "sample", "startup", "worker", "security", "bodies",  # the top floor: processes
     "api", "cli", "app",
 )

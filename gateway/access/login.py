@@ -107,7 +107,8 @@ def log_in(config: Settings, given_phone: str, password: str, otp: str | None) -
     officer = Officer.by_phone(phone).first()
     reporter = None if officer else Reporter.by_phone(phone).first()
     account = officer or reporter
-    stored = account.password_hash if account is not None else None
+    # A deactivated account fails as a wrong password does: no hint that it exists.
+    stored = account.password_hash if account is not None and account.active else None
     if not verify_secret(password, stored or _DUMMY_HASH) or stored is None or account is None:
         raise _refuse(config, phone, f"account:{phone_tag(phone)}", {})
     if officer is not None:

@@ -130,6 +130,15 @@ def revoked() -> None:
                     "within token_cache_s", exc)
 
 
+def revoke_tokens(subject_id: str | ObjectId) -> int:
+    """Revoke every token of a person (logins, refresh and service tokens), in every process
+    at once; returns how many were live."""
+    count = int(ApiToken.objects(subject_id=ObjectId(subject_id), revoked=False)
+                .update(set__revoked=True))
+    revoked()
+    return count
+
+
 def _listen() -> None:
     """Forget every cached token whenever a process announces a revocation."""
     while True:

@@ -11,9 +11,11 @@ from gateway.api import (
     health,
     legal_hold,
     reports,
+    roster,
     schemas,
     sealed,
     sms,
+    stations,
 )
 
 PREFIX = "/api/v1"
@@ -29,6 +31,9 @@ def register_blueprints(api: Api) -> None:
     api.register_blueprint(sealed.blp, url_prefix=PREFIX)
     api.register_blueprint(legal_hold.blp, url_prefix=PREFIX)
     api.register_blueprint(audit_log.blp, url_prefix=PREFIX)
+    # The admin API: units, reporters and officers; stations.
+    api.register_blueprint(roster.blp, url_prefix=PREFIX)
+    api.register_blueprint(stations.blp, url_prefix=PREFIX)
     api.register_blueprint(sms.blp)  # Kannel's webhooks: not JSON, outside /api
     api.spec.components.security_scheme("kannelSecret", {
         "type": "apiKey", "in": "query", "name": "secret",

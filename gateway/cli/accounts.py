@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import click
 
-from gateway.access import mfa, sms_pin
+from gateway.access import mfa, sms_pin, tokens
 from gateway.access.passwords import hash_secret, weakness
-from gateway.access.tokens import issue_token, revoked
+from gateway.access.tokens import issue_token
 from gateway.cli.common import configure, e164, who_ran
 from gateway.privacy import audit
 from gateway.records.people import Officer, Reporter
-from gateway.records.tokens import ApiToken
 from grid.documents import Station
 
 
@@ -34,14 +33,14 @@ def token(role: str, phone: str | None, station: str | None, county: str | None,
     subject = None
     if role == "reporter":
         reporter = Reporter.by_phone(e164(phone)).first() if phone else None
-        if reporter is None:
-            raise click.ClickException("--phone must name a registered reporter")
+        if reporter is None or reporter.active is False:
+            raise click.ClickException("--phone must name a registered reporter, not deactivated")
         subject, county = reporter.id, reporter.county_code
     elif role in ("officer", "supervisor"):
         officer = Officer.by_phone(e164(phone)).first() if phone else None
-        if officer is None or officer.role != role:
-            raise click.ClickException(f"--phone must name a registered {role}: a token "
-                                       "with nobody behind it could not be audited")
+        if officer is None or officer.role != role or officer.active is False:
+            raise click.ClickException(f"--phone must name a registered {role}, not deactivated: "
+                                       "a token with nobody behind it could not be audited")
         if station and station != officer.station_code:
             raise click.ClickException(f"that {role} is at station {officer.station_code}, "
                                        f"not {station}")
@@ -52,6 +51,9 @@ def token(role: str, phone: str | None, station: str | None, county: str | None,
         label = label or officer.name
     elif not (label and label.strip()):
         raise click.ClickException(f"--label must say who holds this {role} token")
+    elif county is not None and not (len(county) == 6 and county.isdigit()):
+        raise click.ClickException("--county must be a 6-digit county adcode (an admin token "
+                                   "without one reaches every county)")
     if station and not Station.objects(code=station).first():
         raise click.ClickException("--station must name a known station")
     issued = issue_token(role, subject_id=subject, station_code=station, county_code=county,
@@ -95,8 +97,7 @@ def revoke_tokens(phone: str) -> None:
     account = Officer.by_phone(number).first() or Reporter.by_phone(number).first()
     if account is None:
         raise click.ClickException("no officer or reporter has that phone")
-    count = ApiToken.objects(subject_id=account.id, revoked=False).update(set__revoked=True)
-    revoked()  # every process forgets its cached tokens now
+    count = tokens.revoke_tokens(account.id)  # at once in every process
     kind = "officer" if isinstance(account, Officer) else "reporter"
     audit.append(who_ran(), "token.revoke_all", f"{kind}:{account.id}", {"tokens": count})
     click.echo(f"revoked {count} tokens of that {kind}")

@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from gateway.cli import accounts, audit, keys, retention, store, workers
+from gateway.cli import accounts, audit, keys, people, retention, store, workers
 from gateway.cli.grid import grid
 
 
@@ -26,5 +26,6 @@ for command in (
     audit.audit_group,
     retention.retention_group,
     grid,
+    people.people_group, people.units_group,
 ):
     main.add_command(command)

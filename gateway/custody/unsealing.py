@@ -27,7 +27,8 @@ from grid.documents import Dispatch, utcnow
 
 ORGANISATION_KIND = {
     "grid_worker": "村/社区网格", "teacher": "学校", "medical": "医疗机构",
-    "registrar": "婚姻登记机关", "transport": "交通/住宿", "public": "公众",
+    "registrar": "婚姻登记机关", "transport": "交通/住宿", "hotel": "交通/住宿",
+    "child_director": "村/社区儿童主任", "other": "其他", "public": "公众",
 }
 
 

@@ -70,7 +70,9 @@ def apply(dispatch_id: str, action: str, *, actor: str, actor_station: str | Non
         transfer_to=doc.get("transfer_to"),
         status_before_transfer=doc.get("status_before_transfer"),
         target_station=target_station, outcome=outcome, reason=reason,
-        known_stations=gridcache.current().stations, duplicate_of=duplicate_of,
+        known_stations={code for code, station in gridcache.current().stations.items()
+                        if station.active},  # no transfers to a deactivated station
+        duplicate_of=duplicate_of,
     )
     plan = _sealed(plan)
     now = utcnow()

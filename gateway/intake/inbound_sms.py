@@ -174,8 +174,15 @@ class Incoming:
 
     @property
     def registered(self) -> bool:
-        """From a registered reporter's phone (not a public number)."""
-        return self.reporter is not None and self.reporter.role != "public"
+        """From an active registered reporter's phone (not a public number)."""
+        return (self.reporter is not None and self.reporter.role != "public"
+                and self.reporter.active is not False)
+
+    @property
+    def deactivated(self) -> bool:
+        """From a deactivated reporter's phone: filed as a public tip, and told why."""
+        return (self.reporter is not None and self.reporter.role != "public"
+                and self.reporter.active is False)
 
     @property
     def trusted(self) -> bool:
@@ -279,7 +286,8 @@ def _report(came: Incoming, parsed: ParsedMessage) -> str:
         source="sms",
         grid_code=parsed.grid_code if known_grid else None,
         trust="mandated" if came.trusted else "public",
-        flags=(*(("triage",) if triage else ()), *filter(None, [came.pin_problem]), *where),
+        flags=(*(("triage",) if triage else ()), *filter(None, [came.pin_problem]), *where,
+               *(("reporter_deactivated",) if came.deactivated else ())),
     ))
     # Route now, in this job, so the receipt can name the station; the queued
     # route job finds the work done (route is idempotent).
@@ -301,6 +309,8 @@ def _report(came: Incoming, parsed: ParsedMessage) -> str:
         _reply(came, replies.fix(fixes[0]), "fix", ref=f"fix-{msg.id}")
     if came.pin_problem:
         _reply(came, replies.pin_problem(came.pin_problem), "pin", ref=f"pin-{msg.id}")
+    if came.deactivated:
+        _reply(came, replies.reporter_deactivated(), "deactivated", ref=f"inactive-{msg.id}")
     _finish(msg, "handled", parsed, report_id=doc["_id"])
     return "report"
 

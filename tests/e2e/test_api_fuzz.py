@@ -37,6 +37,7 @@ from flask import Flask
 from schemathesis.config import SchemathesisConfig
 
 from gateway.access.tokens import issue_token
+from gateway.records.people import Officer, Reporter
 from gateway.sample import COUNTY, SampleCounty, cell_code
 from gateway.settings import Settings
 from grid.documents import Dispatch
@@ -54,9 +55,15 @@ WF, NT = "530627-WF", "530627-NT"
 #   reports: a well-formed grid code that names no cell (422);
 #   transfer: a target station that does not exist, or is this one (422);
 #   close: outcomes false_report, duplicate and other need a reason (422);
-#   login: the account is locked after too many wrong passwords (423).
+#   login: the account is locked after too many wrong passwords (423);
+#   the admin API: a phone, cell, unit or station that is invalid, taken or unknown (422).
 POSITIVE_ALSO = {
     "POST /api/v1/reports": ["422"],
+    **{f"{method} {path}": ["422"] for method, path in (
+        ("POST", "/api/v1/units"), ("PATCH", "/api/v1/units/{code}"),
+        ("POST", "/api/v1/reporters"), ("PATCH", "/api/v1/reporters/{reporter_id}"),
+        ("POST", "/api/v1/officers"), ("PATCH", "/api/v1/officers/{officer_id}"),
+        ("POST", "/api/v1/stations"), ("PATCH", "/api/v1/stations/{code}"))},
     "POST /api/v1/dispatches/{dispatch_id}/transfer": ["422"],
     "POST /api/v1/dispatches/{dispatch_id}/close": ["422"],
     "POST /api/v1/auth/login": ["423"],
@@ -148,10 +155,17 @@ class Known:
     counties: tuple[str, ...]
     reports: tuple[str, ...]
     dispatches: tuple[str, ...]
+    units: tuple[str, ...] = ()
+    reporters: tuple[str, ...] = ()
+    officers: tuple[str, ...] = ()
 
     def pool(self, path: str, name: str) -> tuple[str, ...]:
         if name == "dispatch_id":
             return self.dispatches
+        if name in ("reporter_id", "officer_id"):
+            return self.reporters if name == "reporter_id" else self.officers
+        if path.startswith("/api/v1/units/"):
+            return self.units
         if path.startswith("/api/v1/stations/"):
             return self.stations
         if path.startswith("/api/v1/counties/"):
@@ -185,7 +199,10 @@ def known(app: Flask, county: SampleCounty) -> Known:
                        json={"to_station": WF, "reason": "the family lives in 乌峰"})
     assert resp.status_code == 200, resp.json
     return Known(stations=(WF, NT), counties=(COUNTY, "530628"), reports=tuple(codes),
-                 dispatches=(delivered, acked, spare, offered))
+                 dispatches=(delivered, acked, spare, offered),
+                 units=("530627-U01", "530627-U05"),
+                 reporters=tuple(str(r.id) for r in Reporter.objects(role="teacher")),
+                 officers=tuple(str(o.id) for o in Officer.objects(duty_role="duty_officer")))
 
 
 def aim_at_known(case: Any, known: Known) -> None:
@@ -204,7 +221,12 @@ def aim_at_known(case: Any, known: Known) -> None:
 ROLE_BY_PATH = {
     "/api/v1/auth/logout": "reporter (fresh)",  # revokes its token: a new one each time
     "/api/v1/reports": "reporter",
-    "/api/v1/stations/": "officer",
+    "/api/v1/stations/{code}/dispatches": "officer",
+    "/api/v1/stations/{code}/transfers": "officer",
+    "/api/v1/stations": "admin",  # the admin API
+    "/api/v1/units": "admin",
+    "/api/v1/reporters": "admin",
+    "/api/v1/officers": "admin",
     "/api/v1/dispatches/": "officer",
     "/api/v1/counties/": "supervisor",
     "/api/v1/audit": "auditor",
@@ -225,6 +247,8 @@ def bearer_for(path: str, county: SampleCounty) -> str:
         return token_of(county, "supervisor")
     if role == "auditor":
         return issue_token("auditor", label="fuzz auditor")
+    if role == "admin":
+        return token_of(county, "admin")
     return issue_token("reporter", label="fuzz logout")
 
 

@@ -365,3 +365,22 @@ def test_a_note_that_does_not_fit_the_receipt_goes_in_a_second_sms():
     note = replies.LOCATION_NOTES["unplaced_review"]
     assert replies.with_note(receipt, note) == (receipt, note)
     assert replies.with_note("已收到。", note) == ("已收到。" + note, None)
+
+
+def test_a_deactivated_reporters_sms_is_a_public_tip_and_they_are_told_why(client, county):
+    Reporter.by_phone(REGISTERED).update(set__active=False)
+    mo(client, "R 1 村口面包车上有个哭闹的男孩")
+    run_jobs()
+    [report] = Report.objects
+    assert report.trust == "public"
+    assert "reporter_deactivated" in report.flags
+    assert report.reporter_id == Reporter.by_phone(REGISTERED).get().id  # still theirs
+    texts = replies_to(REGISTERED)
+    assert texts[0].startswith(f"已收到举报{report.code}")
+    assert replies.reporter_deactivated() in texts
+    # Reactivated, the next one is a mandated report again, without the note.
+    Reporter.by_phone(REGISTERED).update(set__active=True)
+    mo(client, "R 1 又看见那辆面包车")
+    run_jobs()
+    assert Report.objects.order_by("-created_at").first().trust == "mandated"
+    assert replies_to(REGISTERED).count(replies.reporter_deactivated()) == 1
