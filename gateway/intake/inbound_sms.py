@@ -179,6 +179,11 @@ class Incoming:
                 and self.reporter.active is not False)
 
     @property
+    def lang(self) -> str | None:
+        """The language this sender is answered in (a reporter's own; else Chinese)."""
+        return self.reporter.language if self.reporter is not None else None
+
+    @property
     def deactivated(self) -> bool:
         """From a deactivated reporter's phone: filed as a public tip, and told why."""
         return (self.reporter is not None and self.reporter.role != "public"
@@ -267,7 +272,7 @@ def _report(came: Incoming, parsed: ParsedMessage) -> str:
     if not came.trusted and _over_tip_limit(came.sender):
         _finish(msg, "rate_limited", parsed)
         hour = int(utcnow().timestamp() // 3600)
-        _reply(came, replies.rate_limited(), "rate_limited",
+        _reply(came, replies.rate_limited(lang=came.lang), "rate_limited",
                ref=f"ratelimit-{phonebook.phone_tag(came.sender)}-{hour}")
         log.warning("public tips over the limit from %s", mask(came.sender))
         return "rate_limited"
@@ -294,23 +299,26 @@ def _report(came: Incoming, parsed: ParsedMessage) -> str:
     station_code = route(str(doc["_id"]))
     station = gridcache.current().stations.get(station_code)
     station_name = station.name if station else None
-    receipt = (replies.triage_receipt if triage else replies.receipt)(doc["code"], station_name)
+    receipt = (replies.triage_receipt if triage else replies.receipt)(
+        doc["code"], station_name, lang=came.lang)
     # Placed other than the sender said (an unknown grid code, only the county desk): the
     # receipt says so, in the same SMS when it fits.
     placed = Report.objects(id=doc["_id"]).only("flags").first()
     receipt, note = replies.with_note(
-        receipt, replies.location_note(placed.flags if placed else list(where)))
+        receipt, replies.location_note(placed.flags if placed else list(where), lang=came.lang))
     _reply(came, receipt, "receipt", report_id=doc["_id"])
     if note is not None:
         _reply(came, note, "location_note", ref=f"where-{msg.id}", report_id=doc["_id"])
     fixes = [e for e in parsed.errors if e in replies.FIXES]
     if fixes:
         # The receipt proves the duty to report was met; what to fix goes in a second SMS.
-        _reply(came, replies.fix(fixes[0]), "fix", ref=f"fix-{msg.id}")
+        _reply(came, replies.fix(fixes[0], lang=came.lang), "fix", ref=f"fix-{msg.id}")
     if came.pin_problem:
-        _reply(came, replies.pin_problem(came.pin_problem), "pin", ref=f"pin-{msg.id}")
+        _reply(came, replies.pin_problem(came.pin_problem, lang=came.lang), "pin",
+               ref=f"pin-{msg.id}")
     if came.deactivated:
-        _reply(came, replies.reporter_deactivated(), "deactivated", ref=f"inactive-{msg.id}")
+        _reply(came, replies.reporter_deactivated(lang=came.lang), "deactivated",
+               ref=f"inactive-{msg.id}")
     _finish(msg, "handled", parsed, report_id=doc["_id"])
     return "report"
 
@@ -319,7 +327,7 @@ def _sighting(came: Incoming, parsed: ParsedMessage) -> str:
     """An answer to a missing-child alert: stored against its alert code."""
     msg = came.msg
     if parsed.alert_code is None:
-        _reply(came, replies.fix("missing_code"), "fix")
+        _reply(came, replies.fix("missing_code", lang=came.lang), "fix")
         _finish(msg, "handled", parsed)
         return "fix"
     swept = parsed.kind == "swept"
@@ -332,7 +340,7 @@ def _sighting(came: Incoming, parsed: ParsedMessage) -> str:
                           "inbound_id": msg.id, "created_at": utcnow()}},
         upsert=True,
     )
-    _reply(came, replies.sighting_ack(parsed.alert_code, swept), parsed.kind)
+    _reply(came, replies.sighting_ack(parsed.alert_code, swept, lang=came.lang), parsed.kind)
     _finish(msg, "handled", parsed, alert_code=parsed.alert_code)
     return parsed.kind
 
@@ -340,9 +348,9 @@ def _sighting(came: Incoming, parsed: ParsedMessage) -> str:
 def _status(came: Incoming, parsed: ParsedMessage) -> str:
     """A report's state, told only to the phone that filed it."""
     if parsed.report_code is None:
-        _reply(came, replies.fix("missing_code"), "fix")
+        _reply(came, replies.fix("missing_code", lang=came.lang), "fix")
     elif came.registered and came.pin_problem:  # a spoofed number learns nothing
-        _reply(came, replies.pin_problem(came.pin_problem), "pin")
+        _reply(came, replies.pin_problem(came.pin_problem, lang=came.lang), "pin")
     else:
         report = Report.objects(code=parsed.report_code).only(
             "reporter_id", "status", "station_code").first()
@@ -350,9 +358,10 @@ def _status(came: Incoming, parsed: ParsedMessage) -> str:
                 and report.reporter_id == came.reporter.id):
             station = gridcache.current().stations.get(report.station_code or "")
             _reply(came, replies.status(parsed.report_code, report.status,
-                                        station.name if station else None), "status")
+                                        station.name if station else None, lang=came.lang),
+                   "status")
         else:
-            _reply(came, replies.not_found(parsed.report_code), "status")
+            _reply(came, replies.not_found(parsed.report_code, lang=came.lang), "status")
     _finish(came.msg, "handled", parsed)
     return "status"
 
@@ -361,7 +370,7 @@ def _help(came: Incoming, parsed: ParsedMessage) -> str:
     if len(parsed.details) >= HELP_AS_REPORT_MIN_CHARS:
         return _report(replace(came, text=parsed.details),
                        ParsedMessage(kind="free_text", details=parsed.details))
-    _reply(came, replies.help_text(), "help")
+    _reply(came, replies.help_text(lang=came.lang), "help")
     _finish(came.msg, "handled", parsed)
     return "help"
 
@@ -369,13 +378,13 @@ def _help(came: Incoming, parsed: ParsedMessage) -> str:
 def _unsubscribe(came: Incoming, parsed: ParsedMessage) -> str:
     """Public numbers may opt out; registered duty phones are told why they cannot."""
     if came.registered:
-        _reply(came, replies.cannot_unsubscribe(), "unsubscribe")
+        _reply(came, replies.cannot_unsubscribe(lang=came.lang), "unsubscribe")
     else:
         index = phonebook.phone_index(came.sender)
         OptOut._get_collection().update_one(
             {"phone_index": index},
             {"$setOnInsert": {"phone_index": index, "created_at": utcnow()}}, upsert=True)
-        _reply(came, replies.unsubscribed(), "unsubscribe")
+        _reply(came, replies.unsubscribed(lang=came.lang), "unsubscribe")
     _finish(came.msg, "handled", parsed)
     return "unsubscribe"
 
