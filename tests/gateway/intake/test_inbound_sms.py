@@ -389,15 +389,15 @@ def test_a_deactivated_reporters_sms_is_a_public_tip_and_they_are_told_why(clien
 def test_a_reporter_is_answered_in_their_own_language(client, county):
     english = "+8613800001010"  # 吴静, hotel staff, enrolled with language en
     mo(client, "R 1 a crying boy taken into a white van", sender=english, ucs2=False)
-    mo(client, "Q R0000000", sender=english, ucs2=False)
+    mo(client, "Q R7K3Q9M", sender=english, ucs2=False)
     run_jobs()
     [report] = Report.objects
     receipt, status = replies_to(english)
     assert receipt == replies.receipt(report.code, gridcache.current().stations[
         report.station_code].name, lang="en")
     assert receipt.startswith(f"Report {report.code} ")  # English, but for the station name
-    assert status == replies.not_found("R0000000", lang="en")
+    assert status == replies.not_found("R7K3Q9M", lang="en")
     # ...and a Chinese reporter still in Chinese.
-    mo(client, "Q R0000000")
+    mo(client, "Q R7K3Q9M")
     run_jobs()
-    assert replies_to(REGISTERED) == [replies.not_found("R0000000")]
+    assert replies_to(REGISTERED) == [replies.not_found("R7K3Q9M")]
