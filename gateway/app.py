@@ -22,6 +22,7 @@ from werkzeug.wrappers import Response
 from gateway import bodies, extensions, security, startup
 from gateway.api.routes import register_blueprints
 from gateway.errors import Refusal
+from gateway.open311 import views as open311_views
 from gateway.settings import Settings, from_env
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         {"type": "http", "scheme": "bearer", "description": "a token from `safegrid token`"},
     )
     register_blueprints(api)
+    # A separate standard API (form bodies, XML, its own error list): outside the
+    # OpenAPI document, see gateway/open311/__init__.py.
+    app.register_blueprint(open311_views.blp)
     _serve_docs_assets(app)
     _install_guards(app)
     bodies.init_app(app, settings)  # size, nesting and Unicode, before any parser

@@ -85,6 +85,8 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8000"
     sms_rate_per_s: float = 20.0  # what the carrier's contract allows
     public_tips_per_hour: int = 5  # per unknown number; beyond, stored for a person only
+    # Service requests one Open311 API key may file in a clock hour; beyond, 429.
+    open311_requests_per_key_hour: int = 60
     # Registered reporters start each SMS with their PIN (`safegrid pin`, sms/pin.py);
     # without a good one a message is still filed, as an unverified tip. After
     # `sms_pin_max_failures` wrong PINs a phone's PIN is not checked for `sms_pin_lockout_s`.

@@ -35,7 +35,8 @@ ROOMS = (
     "custody",  # break-glass, legal hold, retention, the catalog of sealed values
     "enrolment",  # units, reporters, officers, stations kept by administrators
     "sample", "startup", "worker", "security", "bodies",  # the top floor: processes
-    "api", "cli", "app",
+    "api", "open311",  # the web APIs: flask-smorest's, and Open311 GeoReport v2's
+    "cli", "app",
 )
 MAX_MODULES_PER_ROOM = 12
 

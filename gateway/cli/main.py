@@ -8,6 +8,7 @@ import click
 
 from gateway.cli import accounts, audit, keys, people, retention, store, workers
 from gateway.cli.grid import grid
+from gateway.cli.open311 import open311_group
 
 
 @click.group()
@@ -27,5 +28,6 @@ for command in (
     retention.retention_group,
     grid,
     people.people_group, people.units_group,
+    open311_group,
 ):
     main.add_command(command)

@@ -59,7 +59,8 @@ def anonymise(report_id: ObjectId) -> bool:
         {"_id": report_id, "legal_hold": {"$ne": True}, "flags": {"$ne": "anonymised"}},
         {"$set": {"details": keyring().encrypt(REMOVED, context=DETAILS_CONTEXT),
                   "reporter_id": ANONYMOUS, "location.lat": None, "location.lon": None,
-                  "location.label": None, "client_id": f"anonymised-{report_id}"}},
+                  "location.label": None, "client_id": f"anonymised-{report_id}"},
+         "$unset": {"open311.contact": ""}},  # an Open311 reporter's contact fields
         projection={"reporter_id": 1, "dispatch_ids": 1},
     )
     if before is None:

@@ -26,6 +26,7 @@ from gateway.delivery.workflow import SEALED_TEXT_FIELDS
 from gateway.intake.inbound_sms import PHONE_PARAMS, TEXT_CONTEXT, TEXT_PARAMS
 from gateway.privacy import phonebook
 from gateway.privacy.crypto import SealedPaths, sealed_paths
+from gateway.records.open311 import CONTACT_CONTEXT
 from gateway.records.people import Officer, Reporter
 from gateway.records.reports import DISPATCH_TEXT_CONTEXT, Report
 from grid.documents import Dispatch
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 
 # Document class → {stored path: encryption context}.
 SEALED: Mapping[type[me.Document], SealedPaths] = {
-    Report: sealed_paths(Report),
+    # An Open311 request's contact fields, in its embedded origin.
+    Report: {**sealed_paths(Report), "open311.contact": CONTACT_CONTEXT},
     Reporter: sealed_paths(Reporter),
     Officer: sealed_paths(Officer),
     phonebook.Secret: sealed_paths(phonebook.Secret),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,8 @@ class NewReport:
     grid_code: str | None = None
     trust: str = "mandated"
     flags: tuple[str, ...] = ()
+    # Further fields stored with the report in the same insert (an Open311 request's origin).
+    also: Mapping[str, Any] | None = None
 
 
 def report_document(new: NewReport) -> dict[str, Any]:
@@ -84,6 +86,8 @@ def report_document(new: NewReport) -> dict[str, Any]:
     location = _location(new)
     if location is not None:
         doc["location"] = location
+    if new.also:
+        doc.update(new.also)
     return doc
 
 

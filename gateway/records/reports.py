@@ -5,6 +5,7 @@ from __future__ import annotations
 import mongoengine as me
 
 from gateway.privacy.crypto import EncryptedStringField
+from gateway.records.open311 import Open311Origin
 from grid.documents import utcnow
 
 # Encryption contexts (AES-GCM associated data): never change one once data exists.
@@ -44,7 +45,7 @@ class Report(me.Document):
     station_code = me.StringField()
     placed_by = me.StringField()  # gps, grid_code, reporter_home_cell or county_default
     status = me.StringField(required=True, choices=REPORT_STATUSES, default="received")
-    source = me.StringField(required=True, choices=("app", "sms"))
+    source = me.StringField(required=True, choices=("app", "sms", "open311"))
     priority = me.StringField()
     outcome = me.StringField()  # the case's outcome, once a dispatch of it is closed
     case_id = me.ObjectIdField()  # the linked Case (grid/documents.py)
@@ -55,6 +56,7 @@ class Report(me.Document):
     # mandated: a registered reporter (强制报告); public: an unknown number's tip (lower trust).
     trust = me.StringField(choices=("mandated", "public"), default="mandated")
     flags = me.ListField(me.StringField())  # e.g. triage, outside_grid_nearest_cell
+    open311 = me.EmbeddedDocumentField(Open311Origin)  # filed through Open311 (docs/interop.md)
     created_at = me.DateTimeField(required=True, default=utcnow)
     routed_at = me.DateTimeField()
 
@@ -67,5 +69,7 @@ class Report(me.Document):
             # A case's and a dispatch's reports; sparse: nothing to write at intake.
             {"fields": ["case_id"], "sparse": True},
             {"fields": ["dispatch_ids"], "sparse": True},
+            # An Open311 client's own requests, newest first (GET requests.json).
+            {"fields": ["open311.key_id", "-created_at"], "sparse": True},
         ],
     }
