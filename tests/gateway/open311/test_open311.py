@@ -133,6 +133,7 @@ def test_a_request_filed_as_the_spec_example_is_read_back_in_json(client, api_ke
     # Stored before it was answered: a public tip, waiting for the route job.
     report = Report.objects(code=code).first()
     assert (report.status, report.source, report.trust) == ("received", "open311", "public")
+    assert AuditEntry.objects(action="open311.request", subject=code).count() == 1
     run_jobs()
     [read] = client.get(f"{BASE}/requests/{code}.json", query_string={"api_key": api_key}).json
     assert list(read) == REQUEST_KEYS
