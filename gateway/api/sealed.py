@@ -58,6 +58,9 @@ class IdentitySchema(Schema):
     phone = fields.String()
     role = fields.String()
     organisation = fields.String(allow_none=True)
+    contact = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "an Open311 request's contact fields as its client sent them "
+                       "(first_name, last_name, email, phone, device_id, account_id)"})
 
 
 @blp.route("/dispatches/<string:dispatch_id>/reports")

@@ -21,6 +21,7 @@ from gateway.delivery.escalation import supervisor_phone
 from gateway.delivery.outbound_sms import queue_sms
 from gateway.delivery.visibility import held_dispatch, visible_dispatch
 from gateway.privacy import audit
+from gateway.records.open311 import contact_fields
 from gateway.records.people import Officer, Reporter
 from gateway.records.reports import Report
 from grid.documents import Dispatch, utcnow
@@ -83,14 +84,24 @@ def unseal(principal: Principal, dispatch_id: str, reason: str) -> list[dict[str
                           "station": principal.station_code})
     _tell_supervisor(dispatch, entry.seq)
     people = {p.id: p for p in Reporter.objects(id__in=[r.reporter_id for r in reports])}
-    return [{
-        "report_code": r.code,
-        "name": people[r.reporter_id].name if r.reporter_id in people else "",
-        "phone": people[r.reporter_id].phone if r.reporter_id in people else "",
-        "role": people[r.reporter_id].role if r.reporter_id in people else "unknown",
-        "organisation": people[r.reporter_id].organisation if r.reporter_id in people
-        else None,
-    } for r in reports]
+    return [_identity(r, people.get(r.reporter_id)) for r in reports]
+
+
+def _identity(report: Report, person: Reporter | None) -> dict[str, Any]:
+    """Who reported: the reporter record; for an Open311 request, the contact its client sent."""
+    identity: dict[str, Any] = {
+        "report_code": report.code,
+        "name": person.name if person else "",
+        "phone": person.phone if person else "",
+        "role": person.role if person else "unknown",
+        "organisation": person.organisation if person else None,
+    }
+    contact = contact_fields(report.open311)
+    if contact:
+        name = " ".join(filter(None, (contact.get("first_name"), contact.get("last_name"))))
+        identity.update(name=name or identity["name"], phone=contact.get("phone", ""),
+                        contact=contact)
+    return identity
 
 
 def unusual_volume(who: str, principal: Principal | None, limit: str, path: str) -> None:

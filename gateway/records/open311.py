@@ -7,6 +7,8 @@ A request is an ordinary Report (source `open311`, trust `public`) that carries 
 
 from __future__ import annotations
 
+import json
+
 import mongoengine as me
 
 from gateway.privacy.crypto import EncryptedStringField
@@ -36,3 +38,11 @@ class Open311Origin(me.EmbeddedDocument):
     # JSON of the contact fields sent (first_name, last_name, email, phone, device_id,
     # account_id), encrypted like a reporter's phone and name.
     contact = EncryptedStringField(context=CONTACT_CONTEXT)
+
+
+def contact_fields(origin: Open311Origin | None) -> dict[str, str]:
+    """The contact fields a request's client sent (unsealed; empty when there were none)."""
+    if origin is None or not origin.contact:
+        return {}
+    fields: dict[str, str] = json.loads(origin.contact)
+    return fields

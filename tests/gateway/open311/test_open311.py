@@ -357,3 +357,23 @@ def test_each_key_has_its_own_hourly_budget(client, api_key):
     other, _ = open311.issue_key("another client", None, "test")
     assert file(client, spec_example(other, lat, lon, description="第3条")).status_code == 200
     assert Report.objects(source="open311").count() == 3
+
+
+def test_breaking_the_glass_shows_the_contact_the_client_sent(client, county, api_key):
+    lat, lon = point()
+    code = file(client, spec_example(api_key, lat, lon)).json[0]["service_request_id"]
+    run_jobs()
+    report = Report.objects(code=code).first()
+    dispatch = Dispatch.objects(report_id=report.id, station_code="530627-PJ").get()
+    officer = auth(token_of(county, "officer 泼机派出所"))
+    read = client.get(f"/api/v1/dispatches/{dispatch.id}/reports", headers=officer).json
+    assert (read[0]["reporter_role"], read[0]["source"]) == ("public", "open311")
+    assert "contact" not in read[0]  # sealed until the glass is broken
+    resp = client.post(f"/api/v1/dispatches/{dispatch.id}/unseal", headers=officer,
+                       json={"reason": "需要联系举报人核实车辆去向"})
+    assert resp.status_code == 200, resp.json
+    [identity] = resp.json
+    assert (identity["name"], identity["phone"]) == ("john smith", "13912345678")
+    assert identity["contact"] == {"first_name": "john", "last_name": "smith",
+                                   "email": "smit333@example.cn", "phone": "13912345678",
+                                   "device_id": "tt222111", "account_id": "123456"}
