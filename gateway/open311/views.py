@@ -105,3 +105,10 @@ def get_request(code: str, fmt: str) -> Response:
     key = open311.key_for(request.args.get("api_key"))
     found = open311.request_of(key, code, request.args.get("jurisdiction_id"))
     return respond(fmt, "service_requests", [found], headers=PRIVATE)
+
+
+@blp.route("/<path:rest>", methods=["GET", "POST"])
+def unknown(rest: str) -> Response:
+    # Any other path here (a resource the spec does not define, `.html`): still its error list.
+    return errors("xml" if rest.endswith(".xml") else "json", 404,
+                  "no such Open311 resource (see discovery.json)")

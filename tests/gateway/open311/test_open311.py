@@ -377,3 +377,29 @@ def test_breaking_the_glass_shows_the_contact_the_client_sent(client, county, ap
     assert identity["contact"] == {"first_name": "john", "last_name": "smith",
                                    "email": "smit333@example.cn", "phone": "13912345678",
                                    "device_id": "tt222111", "account_id": "123456"}
+
+
+@pytest.mark.parametrize("body", [
+    "description=%ED%A0%80&service_code=CHILD&lat=27.4&long=104.9",  # a lone surrogate in UTF-8
+    "description=%FF%FE%00&service_code=CHILD&lat=27.4&long=104.9",  # not UTF-8, and a NUL
+    "service_code=%00&lat=27.4&long=104.9",
+    "service_code=CHILD&lat=nan&long=104.9",
+    "service_code=CHILD&lat=1e400&long=104.9",
+    "service_code=CHILD&address_id=545483",
+    "service_code=CHILD&lat=27.4&long=104.9&jurisdiction_id=%3Cx%3E",
+])
+def test_odd_bodies_are_answered_never_a_500(client, api_key, body):
+    resp = client.post(f"{BASE}/requests.xml", data=f"api_key={api_key}&{body}",
+                       content_type=FORM)
+    assert resp.status_code in {200, 400, 404}, resp.text
+    root = xml_of(resp)
+    assert root.tag == ("service_requests" if resp.status_code == 200 else "errors")
+
+
+def test_an_unknown_resource_is_404_in_the_spec_format(client, county):
+    resp = client.get(f"{BASE}/tokens/12345.json")
+    assert resp.status_code == 404
+    assert resp.json == [{"code": 404, "description": "no such Open311 resource (see "
+                                                      "discovery.json)"}]
+    assert xml_of(client.get(f"{BASE}/services.html.xml")).tag == "errors"
+    assert client.get(f"{BASE}/services.json").status_code == 200  # the real ones still win
