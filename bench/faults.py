@@ -47,7 +47,7 @@ from deploy.processes import Service, Stack, app_env  # noqa: E402
 
 DETAILS = "村口小卖部旁一名男子带着两个不会说本地话的孩子，孩子神情紧张，说要去外省。"
 TARGET_S = 1.0  # ARCHITECTURE.md: stored → dispatch in inbox, p99 ≤ 1 s at 20 reports/s
-RESTART_SEC = 1.0  # deploy/systemd/safegrid-worker@.service: RestartSec=1
+RESTART_SEC = 1.0  # deploy/systemd/safegrid-route@.service: RestartSec=1
 PROBE_WAIT_S = 15.0
 
 

@@ -321,7 +321,11 @@ def sweep(older_than_s: int | None = None) -> int:
     age = config.sweep_after_s if older_than_s is None else older_than_s
     cutoff = utcnow() - dt.timedelta(seconds=age)
     count = 0
+    # Reports whose route job still waits in a queue keep their place (a backlog).
+    waiting = queues.pending_job_ids(tuple(queues.BY_PRIORITY.values()))
     for report in Report.objects(status="received", created_at__lte=cutoff).only("id", "category"):
+        if route_job_id(str(report.id)) in waiting:
+            continue
         if enqueue_route(str(report.id), rules().rule_for(report.category).priority):
             count += 1
     if count:

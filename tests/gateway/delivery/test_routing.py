@@ -42,10 +42,32 @@ def test_sweep_requeues_old_unrouted_reports_on_their_priority_queue(county):
 def test_sweep_twice_still_one_dispatch(county):
     old = stored_but_never_queued(120, category="OTHER")
     assert sweep(older_than_s=60) == 1
+    Queue(queues.ROUTINE, connection=redis_store.conn).empty()  # lost: a Redis restart
     assert sweep(older_than_s=60) == 1
     run_jobs()
     assert Dispatch.objects(report_id=old.id).count() == 1
     assert Dispatch.objects(report_id=old.id).first().priority == "routine"
+
+
+def test_a_backlog_is_not_queued_again_behind_itself(county):
+    """A report whose route job still waits (a flood's backlog, a retry) keeps its one place;
+    before, each sweep added the job to the queue again, growing the backlog it was behind."""
+    waiting = [stored_but_never_queued(120, category="OTHER") for _ in range(3)]
+    retried = stored_but_never_queued(120, category="WOMAN")
+    assert sweep(older_than_s=60) == 4
+    routine = Queue(queues.ROUTINE, connection=redis_store.conn)
+    urgent = Queue(queues.URGENT, connection=redis_store.conn)
+    # One route job waits for its retry in RQ's scheduled registry, not in the queue.
+    job = urgent.fetch_job(route_job_id(str(retried.id)))
+    urgent.remove(job)
+    urgent.scheduled_job_registry.schedule(job, utcnow() + dt.timedelta(seconds=30))
+    assert sweep(older_than_s=60) == 0
+    assert sweep(older_than_s=60) == 0
+    assert routine.job_ids == [route_job_id(str(r.id)) for r in waiting]
+    assert urgent.job_ids == []
+    routine.remove(route_job_id(str(waiting[1].id)))  # a job lost: that one comes back
+    assert sweep(older_than_s=60) == 1
+    assert sorted(routine.job_ids) == sorted(route_job_id(str(r.id)) for r in waiting)
 
 
 def test_routed_reports_are_not_swept(county):

@@ -294,7 +294,7 @@ def test_the_first_messages_of_a_new_number_racing_all_get_an_outcome(client, co
     n = 8
     for i in range(n):
         mo(client, f"R 1 陌生人带小孩 {i}", sender=NEW_NUMBER, ucs2=True)
-    queues.queue(queues.URGENT).empty()  # handled here, all at once, not by the queued jobs
+    queues.queue(queues.INBOUND).empty()  # handled here, all at once, not by the queued jobs
     ids = [str(m.id) for m in InboundMessage.objects(state="stored")]
     assert len(ids) == n
     start = threading.Barrier(n)
@@ -325,7 +325,7 @@ def test_the_first_messages_of_a_new_number_racing_all_get_an_outcome(client, co
 
 def test_the_sweeper_requeues_a_message_whose_job_was_lost(client, county, settings):
     mo(client, "R 1 车站有人拐小孩", sender=NEW_NUMBER)
-    queues.queue(queues.URGENT).empty()  # the job is gone: a worker killed, Redis restarted
+    queues.queue(queues.INBOUND).empty()  # the job is gone: a worker killed, Redis restarted
     [msg] = InboundMessage.objects(state="stored")
     assert sweep_inbound() == 0  # not overdue yet
     InboundMessage.objects(id=msg.id).update_one(
@@ -335,3 +335,14 @@ def test_the_sweeper_requeues_a_message_whose_job_was_lost(client, county, setti
     assert InboundMessage.objects(id=msg.id).first().state != "stored"
     assert Report.objects(trust="public").count() == 1
     assert sweep_inbound() == 0
+
+
+def test_the_sweeper_leaves_a_message_whose_job_still_waits(client, county, settings):
+    mo(client, "R 1 车站有人拐小孩", sender=NEW_NUMBER)
+    [msg] = InboundMessage.objects(state="stored")
+    InboundMessage.objects(id=msg.id).update_one(
+        set__received_at=utcnow() - dt.timedelta(seconds=settings.sweep_after_s + 1))
+    assert sweep_inbound() == 0  # queued once already: not again behind itself
+    assert queues.queue(queues.INBOUND).count == 1
+    run_jobs()
+    assert InboundMessage.objects(id=msg.id).first().state == "handled"
