@@ -187,7 +187,7 @@ def main() -> int:
                           mongo_storage=":memory:" if args.memory else str(stack_dir / "mongo"),
                           extra_env=env)
     try:
-        wait_for_workers(running, args.workers)
+        wait_for_workers(running)
         count = int(args.rate * args.duration)
         plan = plan_reports(count, random.Random(args.seed), running.tokens, "latency")
         client = Http(running.port)

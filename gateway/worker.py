@@ -13,6 +13,7 @@ from rq.cron import CronScheduler
 from gateway import runtime
 from gateway.custody.retention import run_retention
 from gateway.delivery import queues
+from gateway.delivery.outbound_sms import sweep_outbound
 from gateway.delivery.routing import sweep
 from gateway.extensions import redis_store
 from gateway.intake.inbound_sms import sweep_inbound
@@ -75,6 +76,9 @@ def build_cron(settings: Settings, connection: Redis) -> CronScheduler:
                        interval=settings.sweep_interval_s, job_timeout=300)
     # Inbound SMS whose job died are re-queued as reports are (nothing lost).
     scheduler.register(sweep_inbound, queues.MAINTENANCE,
+                       interval=settings.sweep_interval_s, job_timeout=300)
+    # Replies and notices whose send job died are re-queued too.
+    scheduler.register(sweep_outbound, queues.MAINTENANCE,
                        interval=settings.sweep_interval_s, job_timeout=300)
     scheduler.register(run_retention, queues.MAINTENANCE, interval=6 * 3600,
                        job_timeout=3600)

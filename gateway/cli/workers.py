@@ -7,6 +7,7 @@ import sys
 import click
 
 from gateway.cli.common import configure
+from gateway.delivery.outbound_sms import sweep_outbound
 from gateway.delivery.queues import LANES
 from gateway.delivery.routing import sweep as sweep_job
 from gateway.intake.inbound_sms import sweep_inbound
@@ -43,8 +44,9 @@ def cron() -> None:
 @click.command("sweep")
 @click.option("--older-than", type=int, default=None, help="Seconds (default from settings).")
 def sweep(older_than: int | None) -> None:
-    """Re-queue reports stored but not yet routed, and SMS not yet handled, once."""
+    """Re-queue reports stored but not yet routed, and SMS not yet handled or sent, once."""
     configure()
     click.echo(f"re-queued {sweep_job(older_than)} reports")
     click.echo(f"re-queued {sweep_inbound(older_than)} inbound SMS")
+    click.echo(f"re-queued {sweep_outbound(older_than)} outbound SMS")
 

@@ -9,6 +9,7 @@ messages-per-second limit across all workers (a counter per second in Redis).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import time
@@ -78,6 +79,30 @@ def queue_sms(to: str, text: str, purpose: str, ref: str, **links: object) -> bo
 def enqueue_send(ref: str) -> None:
     queues.queue(queues.SMS).enqueue(send_sms, ref, job_id=send_job_id(ref), retry=SEND_RETRY,
                                      result_ttl=600, failure_ttl=7 * 24 * 3600)
+
+
+def sweep_outbound(grace_s: int | None = None) -> int:
+    """Re-queue recorded SMS still `queued` whose send job is gone (a worker killed, Redis
+    restarted): the reply or notice is not lost. Idempotent.
+
+    A send job that is waiting, scheduled for a retry, or running is left alone: two
+    runs at once could both hand the message to Kannel.
+    """
+    s = settings()
+    if not s.sms_enabled:
+        return 0
+    age = s.sweep_after_s if grace_s is None else grace_s
+    cutoff = utcnow() - dt.timedelta(seconds=age)
+    waiting = queues.pending_job_ids((queues.SMS,), running=True)
+    count = 0
+    for doc in OutboundMessage._get_collection().find(
+            {"state": "queued", "created_at": {"$lte": cutoff}}, {"ref": 1}):
+        if send_job_id(doc["ref"]) not in waiting:
+            enqueue_send(doc["ref"])
+            count += 1
+    if count:
+        log.warning("sweep: re-queued %d unsent SMS", count)
+    return count
 
 
 def _wait_for_a_slot(per_second: float) -> None:
