@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import http.client
 import random
+import re
 import secrets
 import threading
 import time
@@ -43,15 +44,17 @@ class SendSms:
     """A stand-in for Kannel's sendsms interface: answers `0: Accepted`, counts each ref."""
 
     def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()  # dlr-url (one per message ref) → calls
+        self.calls: Counter[str] = Counter()  # message ref (from its dlr-url) → calls
         self.lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
                 query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                found = re.search(r"[?&]ref=([^&]*)", (query.get("dlr-url") or [""])[0])
+                ref = urllib.parse.unquote(found.group(1).replace("%%", "%")) if found else "?"
                 with outer.lock:
-                    outer.calls[(query.get("dlr-url") or ["?"])[0]] += 1
+                    outer.calls[ref] += 1
                 body = b"0: Accepted for delivery"
                 self.send_response(202)
                 self.send_header("Content-Length", str(len(body)))
@@ -212,9 +215,9 @@ def _check(result: SmsDrillResult, plan: list[PlannedSms], sendsms: SendSms) -> 
         for out in own:
             if out.state == "queued":
                 result.lost.append(f"{p.message_id}: reply {out.ref} never sent")
-    for url, calls in sendsms.calls.items():
+    for ref, calls in sendsms.calls.items():
         if calls > 1:
-            result.twice.append(f"one SMS handed to the carrier {calls} times ({url[-40:]})")
+            result.twice.append(f"SMS {ref} handed to the carrier {calls} times")
 
 
 def run_sms_drill(stack_dir: Path, messages: int = 200, rate_per_s: float = 10.0,

@@ -38,6 +38,7 @@ import threading
 import time
 import urllib.parse
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -202,17 +203,46 @@ def by_clue_size(times: dict[str, float]) -> dict[str, list[float]]:
     return buckets
 
 
-def scaling(running: Running, counts: tuple[int, ...], reports: int, say: Any
-            ) -> list[tuple[int, float]]:
+@dataclass
+class Scaled:
+    """One step of the scaling stage: n routing workers."""
+
+    workers: int
+    route_per_s: float
+    bare_per_s: float  # bare RQ jobs (os.getpid) on the same workers: RQ's own ceiling
+    store_cpu: float  # SecantusDB's CPU seconds per wall second while routing (1.0: a core)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _drain_timed(conn: Any, done: Any) -> float:
+    """Seconds from `rq resume` until `done()`; workers look every second, hence a
+    batch long enough for that second not to matter."""
+    from rq.suspension import resume
+
+    started = time.monotonic()
+    resume(conn)
+    while not done():
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def scaling(running: Running, counts: tuple[int, ...], reports: int, say: Any) -> list[Scaled]:
     """Route jobs/s with n routing workers on fresh reports, before the flood.
 
     UNCLASSIFIED (urgent), which the flood does not use, and a linking window of
     1 s for these workers, so clue size stays out of it. The reports are stored
-    and queued while RQ is suspended (`rq suspend`: this process alone can store
+    and queued while RQ is suspended (`rq suspend`: this process alone stores
     only ~40 a second, which capped the first version of this stage), then timed
-    from the resume to the last one routed.
+    from the resume to the last one routed. The same for bare RQ jobs, and the
+    store's CPU use meanwhile: what limits routing, RQ or the store.
     """
-    from rq.suspension import resume, suspend
+    from rq import Queue
+    from rq.suspension import suspend
 
     from gateway.extensions import redis_store
     from gateway.intake.reports import NewReport, file_report
@@ -220,28 +250,38 @@ def scaling(running: Running, counts: tuple[int, ...], reports: int, say: Any
     from gateway.records.reports import Report
     from grid.documents import GridCell
 
+    conn = redis_store.conn
     reporter = str(Reporter.objects(role="grid_worker").first().id)
     cells = [c.code for c in GridCell.objects.only("code")]
+    store = next(s for s in running.stack.services if s.name.startswith("secantus"))
     env = {**running.env, "SAFEGRID_CASE_WINDOW_S": "1"}
+    urgent = Queue("urgent", connection=conn)
     results = []
     for n in counts:
         workers = [running.stack.worker(env, name=f"worker-scale{n}-{i}", lane="route")
                    for i in range(n)]
         running.workers.extend(workers)
-        suspend(redis_store.conn)
+        suspend(conn)
         wait_for_workers(running)
+        with conn.pipeline() as pipe:
+            for _ in range(reports * 5):
+                urgent.enqueue("os.getpid", result_ttl=0, pipeline=pipe)
+            pipe.execute()
+        bare = reports * 5 / _drain_timed(conn, lambda: urgent.count == 0
+                                          and not urgent.started_job_registry.count)
+        suspend(conn)
         prefix = f"scale{n}-"
         for i in range(reports):
             file_report(NewReport(reporter_id=reporter, client_id=f"{prefix}{i:05d}",
                                   category="UNCLASSIFIED", details=DETAILS,
                                   source="app", grid_code=cells[i % len(cells)]))
-        started = time.monotonic()
-        resume(redis_store.conn)  # the workers look every second: up to 1 s in the time
-        while Report.objects(status="received", client_id__startswith=prefix).count():
-            time.sleep(0.1)
-        rate = reports / (time.monotonic() - started)
-        results.append((n, rate))
-        say(f"{n} routing workers: {rate:.1f} route jobs/s")
+        cpu = _cpu_seconds(store.proc.pid)
+        took = _drain_timed(conn, lambda p=prefix: not Report.objects(
+            status="received", client_id__startswith=p).count())
+        step = Scaled(n, reports / took, bare, (_cpu_seconds(store.proc.pid) - cpu) / took)
+        results.append(step)
+        say(f"{n} routing workers: {step.route_per_s:.1f} route jobs/s, bare RQ jobs "
+            f"{step.bare_per_s:.0f}/s, store CPU {step.store_cpu:.2f} s/s")
         for w in workers:
             w.stop()
             running.workers.remove(w)
@@ -354,10 +394,15 @@ def main() -> int:
             print(f"  joined a clue of {size:7s}   mean {mean * 1000:7.1f} ms  "
                   f"{figures(clue[size])}{ratio}")
     if scaled:
-        base = scaled[0][1]
-        print("scaling (fresh reports, linking window 1 s): " + "; ".join(
-            f"{n} worker{'s' if n > 1 else ''} {rate:.1f} jobs/s (x{rate / base:.2f}, "
-            f"{rate / n:.1f}/s per worker)" for n, rate in scaled))
+        base, bare = scaled[0].route_per_s, scaled[0].bare_per_s
+        print("scaling (fresh reports, linking window 1 s; bare RQ jobs on the same workers):")
+        for step in scaled:
+            print(f"  {step.workers} routing worker{'s' if step.workers > 1 else ' '}  "
+                  f"route {step.route_per_s:6.1f} jobs/s (x{step.route_per_s / base:.2f}, "
+                  f"{step.route_per_s / step.workers:.1f}/s per worker)   bare RQ "
+                  f"{step.bare_per_s:6.0f} jobs/s (x{step.bare_per_s / bare:.2f})   "
+                  f"SecantusDB CPU {step.store_cpu:.2f} s/s, "
+                  f"{step.store_cpu / step.route_per_s * 1000:.1f} ms per route job")
     print(f"machine load (1 min) before / after: {load_before:.1f} / {load_after:.1f} on "
           f"{os.cpu_count()} CPUs (shared machine: compare ratios)")
     print(f"logs: {stack_dir / 'logs'}")
