@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 SEND_RETRY = Retry(max=5, interval=[5, 15, 60, 300, 900])
 RATE_KEY = "safegrid:sms:rate:{second}"
-SEND_CLAIM_S = 60  # well over a send (Kannel's timeout is 5 s)
+SEND_CLAIM_S = 30  # well over a send (Kannel's timeout is 5 s)
 # Outbound texts name report codes and stations: sealed at rest like the numbers.
 TEXT_CONTEXT = "sms.outbound"
 
@@ -86,15 +86,15 @@ def sweep_outbound(grace_s: int | None = None) -> int:
     """Re-queue recorded SMS still `queued` whose send job is gone (a worker killed, Redis
     restarted): the reply or notice is not lost. Idempotent.
 
-    A send job that is waiting, scheduled for a retry, or running is left alone: two
-    runs at once could both hand the message to Kannel.
+    A send job still waiting or scheduled for a retry is left alone; a copy of one
+    that is running finds the message claimed (`_claim`) and stands back.
     """
     s = settings()
     if not s.sms_enabled:
         return 0
     age = s.sweep_after_s if grace_s is None else grace_s
     cutoff = utcnow() - dt.timedelta(seconds=age)
-    waiting = queues.pending_job_ids((queues.SMS,), running=True)
+    waiting = queues.pending_job_ids((queues.SMS,))
     count = 0
     for doc in OutboundMessage._get_collection().find(
             {"state": "queued", "created_at": {"$lte": cutoff}}, {"ref": 1}):

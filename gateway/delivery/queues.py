@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 from rq import Queue
-from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from rq.registry import ScheduledJobRegistry
 
 from gateway.extensions import redis_store
 
@@ -52,28 +50,21 @@ def lane_queues(lane: str) -> tuple[str, ...]:
         raise ValueError(f"unknown lane {lane!r} (one of {', '.join(LANES)})") from None
 
 
-def pending_job_ids(names: tuple[str, ...], *, running: bool = False) -> set[str]:
-    """Ids of jobs waiting in these queues, or scheduled on them (a retry, a delay);
-    with `running`, also those a live worker runs now.
+def pending_job_ids(names: tuple[str, ...]) -> set[str]:
+    """Ids of jobs waiting in these queues, or scheduled on them (a retry, a delay).
 
     For the sweepers: re-queueing a job that is still queued puts its id in the
     list twice (RQ keeps one hash per id but runs every list entry), which grew a
-    routing backlog by itself at every sweep. Running jobs count only when asked:
-    a killed worker's job stays in RQ's started registry until its heartbeat
-    expires (about 90 s), so a route job is re-queued sooner without them (its
-    duplicate finds the work done), while sending an SMS twice at once must not be.
+    routing backlog by itself at every sweep. Running jobs are not counted: a
+    killed worker's job stays in RQ's started registry until its heartbeat expires
+    (90 s or more), and must be re-queued sooner; a copy of a job that is still
+    running finds the work done or claimed (jobs are idempotent).
     """
     conn = redis_store.conn
     with conn.pipeline(transaction=False) as pipe:
         for name in names:
             pipe.lrange(Queue(name, connection=conn).key, 0, -1)
             pipe.zrange(ScheduledJobRegistry(name, connection=conn).key, 0, -1)
-            if running:  # entries are `job_id:execution_id`, scored by heartbeat expiry
-                pipe.zrangebyscore(StartedJobRegistry(name, connection=conn).key,
-                                   time.time(), "+inf")
         found = pipe.execute()
-    ids = set()
-    for batch in found:
-        for raw in batch:
-            ids.add((raw.decode() if isinstance(raw, bytes) else str(raw)).split(":", 1)[0])
-    return ids
+    return {raw.decode() if isinstance(raw, bytes) else str(raw)
+            for batch in found for raw in batch}
