@@ -908,7 +908,7 @@ def _count_store(result: DrillResult, plan: list[PlannedReport], acknowledged: s
     result.acknowledged_not_stored = sorted(acknowledged - set(state.reports))
 
 
-_ROUTED = re.compile(rb"gateway\.jobs: routed to ")
+_ROUTED = re.compile(rb"gateway\.delivery\.routing: routed to ")
 _SWEEP = re.compile(rb"sweep: re-queued (\d+) unrouted reports")
 
 

@@ -65,7 +65,7 @@ def wait_until_in_inbox(plan: list[PlannedReport], timeout: float) -> None:
         time.sleep(0.5)
 
 
-_ROUTE_TIME = re.compile(rb"Successfully completed gateway\.jobs\.route\(.*? job in "
+_ROUTE_TIME = re.compile(rb"Successfully completed gateway\.delivery\.routing\.route\(.*? job in "
                          rb"(\d+):(\d+):([\d.]+)s")
 
 
