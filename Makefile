@@ -24,6 +24,7 @@ bench: ## Run the benchmarks and print their figures
 	$(VENV)/python bench/locate.py
 	$(VENV)/python bench/latency.py
 	$(VENV)/python bench/faults.py
+	$(VENV)/python bench/flood.py
 
 clean: ## Remove local data (./var) and the virtualenv
 	rm -rf var .venv
