@@ -8,8 +8,10 @@ be killed at any line and the sweeper re-enqueues whatever was left behind
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import secrets
 import time
 from dataclasses import replace
 from typing import Any
@@ -86,11 +88,50 @@ def route(report_id: str) -> str:
     if report.status != "received":
         # Routed already (the SMS handler routes inline, then this queued job runs).
         return str(report.station_code)
+    # One run at a time per report. The SMS handler routes inline while the route job
+    # queued by filing the report runs on a routing worker (another lane): both at
+    # once could each join the clue and text the station twice.
+    lock, token = ROUTING_LOCK.format(report_id=report_id), secrets.token_hex(8)
+    if not redis_store.conn.set(lock, token, nx=True, ex=ROUTING_LOCK_S):
+        return _routed_by_another_run(report_id)
+    try:
+        return _route(report, extra)
+    finally:
+        _release(lock, token)
+
+
+ROUTING_LOCK = "safegrid:routing:{report_id}"
+# Longer than a route takes under load (p99 ~1 s); a run killed while holding it
+# delays its report by at most this much (a route outliving it is merely run twice).
+ROUTING_LOCK_S = 15
+ROUTED_WAIT_S = 10.0
+
+
+def _routed_by_another_run(report_id: str) -> str:
+    """The station another run of `route` places the report at, once it has."""
+    deadline = time.monotonic() + ROUTED_WAIT_S
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        done = Report.objects(id=ObjectId(report_id)).only("status", "station_code").first()
+        if done is not None and done.status != "received":
+            return str(done.station_code)
+    # RQ retries a route job; an SMS whose handler fails is re-queued by the sweeper.
+    raise RuntimeError(f"report {report_id} is being routed by another run")
+
+
+def _release(lock: str, token: str) -> None:
+    """Drop the lock if it is still this run's (it may have expired and been taken)."""
+    with contextlib.suppress(RedisError):
+        if redis_store.conn.get(lock) == token.encode():
+            redis_store.conn.delete(lock)
+
+
+def _route(report: Report, extra: dict[str, str]) -> str:
     snapshot = gridcache.current()  # one snapshot for placing and for the recipients
     placement = _place(report, snapshot)
     if placement is None:
         # No cell and no county desk at all: fail loudly; RQ retries, the sweeper re-queues.
-        raise RuntimeError(f"report {report_id}: the grid has no station to route to")
+        raise RuntimeError(f"report {report.id}: the grid has no station to route to")
     placement = _in_force_when_made(placement, report, snapshot)
     rule = rules().rule_for(report.category)
     cell = snapshot.cells.get(placement.cell_code or "")

@@ -100,3 +100,36 @@ def test_a_report_routes_by_the_jurisdiction_in_force_when_it_was_made(county):
     assert before.station_code == "530627-NT"
     assert "routed_by_earlier_jurisdiction" in before.flags
     assert Report.objects(id=made_after.id).first().station_code == "530627-WF"
+
+
+def test_two_runs_of_one_route_at_once_place_it_once(county, monkeypatch):
+    """The SMS handler routes inline while the queued route job runs on a routing worker:
+    the second run waits for the first and answers its station, joining nothing twice."""
+    import threading
+
+    from gateway.delivery import routing
+
+    report = stored_but_never_queued(0, category="OTHER")
+    inside, release, attached = threading.Event(), threading.Event(), []
+    attach = routing.cases.attach
+
+    def slow_attach(*args, **kwargs):
+        attached.append(args[0].id)
+        inside.set()
+        release.wait(10)
+        return attach(*args, **kwargs)
+
+    monkeypatch.setattr(routing.cases, "attach", slow_attach)
+    answers: list[str] = []
+    first = threading.Thread(target=lambda: answers.append(routing.route(str(report.id))))
+    first.start()
+    assert inside.wait(10)
+    second = threading.Thread(target=lambda: answers.append(routing.route(str(report.id))))
+    second.start()
+    second.join(0.5)  # the second run, meanwhile, must not place the report again
+    release.set()
+    first.join(10)
+    second.join(15)
+    assert attached == [report.id]
+    assert answers == ["530627-WF", "530627-WF"]
+    assert Dispatch.objects(report_id=report.id).count() == 1
