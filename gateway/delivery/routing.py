@@ -76,9 +76,12 @@ def _job_log_extra(report_id: str) -> dict[str, str]:
     return {"job_id": job.id if job else "-", "report_id": report_id}
 
 
-def route(report_id: str) -> str:
+def route(report_id: str, *, wait: bool = False) -> str:
     """Place a stored report on the grid and hand it to its station: one Dispatch per
     (report, station), however many times this runs.
+
+    `wait`: when another run is placing it right now, wait for it and answer its
+    station (the SMS handler, for the receipt); a queued job just leaves it to that run.
     """
     extra = _job_log_extra(report_id)
     report = Report.objects(id=ObjectId(report_id)).first()
@@ -92,8 +95,13 @@ def route(report_id: str) -> str:
     # queued by filing the report runs on a routing worker (another lane): both at
     # once could each join the clue and text the station twice.
     lock, token = ROUTING_LOCK.format(report_id=report_id), secrets.token_hex(8)
-    if not redis_store.conn.set(lock, token, nx=True, ex=ROUTING_LOCK_S):
-        return _routed_by_another_run(report_id)
+    if not _take(lock, token):
+        if not wait:
+            # Left to that run; should it die, the sweeper re-queues the report.
+            return "routing"
+        station = _wait_for_other_run(report_id, lock, token)
+        if station is not None:
+            return station
     try:
         return _route(report, extra)
     finally:
@@ -103,19 +111,26 @@ def route(report_id: str) -> str:
 ROUTING_LOCK = "safegrid:routing:{report_id}"
 # Longer than a route takes under load (p99 ~1 s); a run killed while holding it
 # delays its report by at most this much (a route outliving it is merely run twice).
-ROUTING_LOCK_S = 15
-ROUTED_WAIT_S = 10.0
+ROUTING_LOCK_S = 10
+ROUTED_WAIT_S = 15.0
 
 
-def _routed_by_another_run(report_id: str) -> str:
-    """The station another run of `route` places the report at, once it has."""
+def _take(lock: str, token: str) -> bool:
+    return bool(redis_store.conn.set(lock, token, nx=True, ex=ROUTING_LOCK_S))
+
+
+def _wait_for_other_run(report_id: str, lock: str, token: str) -> str | None:
+    """The station another run placed the report at; None once this run holds the lock
+    (the other died)."""
     deadline = time.monotonic() + ROUTED_WAIT_S
     while time.monotonic() < deadline:
         time.sleep(0.05)
         done = Report.objects(id=ObjectId(report_id)).only("status", "station_code").first()
         if done is not None and done.status != "received":
             return str(done.station_code)
-    # RQ retries a route job; an SMS whose handler fails is re-queued by the sweeper.
+        if _take(lock, token):
+            return None
+    # An SMS whose handler fails is re-queued by the sweeper.
     raise RuntimeError(f"report {report_id} is being routed by another run")
 
 

@@ -289,7 +289,7 @@ def _report(came: Incoming, parsed: ParsedMessage) -> str:
     ))
     # Route now, in this job, so the receipt can name the station; the queued
     # route job finds the work done (route is idempotent).
-    station_code = route(str(doc["_id"]))
+    station_code = route(str(doc["_id"]), wait=True)
     station = gridcache.current().stations.get(station_code)
     station_name = station.name if station else None
     receipt = (replies.triage_receipt if triage else replies.receipt)(doc["code"], station_name)

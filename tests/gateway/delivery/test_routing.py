@@ -104,7 +104,7 @@ def test_a_report_routes_by_the_jurisdiction_in_force_when_it_was_made(county):
 
 def test_two_runs_of_one_route_at_once_place_it_once(county, monkeypatch):
     """The SMS handler routes inline while the queued route job runs on a routing worker:
-    the second run waits for the first and answers its station, joining nothing twice."""
+    neither places the report a second time; the handler waits and answers the station."""
     import threading
 
     from gateway.delivery import routing
@@ -124,12 +124,27 @@ def test_two_runs_of_one_route_at_once_place_it_once(county, monkeypatch):
     first = threading.Thread(target=lambda: answers.append(routing.route(str(report.id))))
     first.start()
     assert inside.wait(10)
-    second = threading.Thread(target=lambda: answers.append(routing.route(str(report.id))))
+    # Meanwhile: the queued job leaves it to that run; the SMS handler waits for it.
+    assert routing.route(str(report.id)) == "routing"
+    second = threading.Thread(
+        target=lambda: answers.append(routing.route(str(report.id), wait=True)))
     second.start()
-    second.join(0.5)  # the second run, meanwhile, must not place the report again
+    second.join(0.5)
     release.set()
     first.join(10)
     second.join(15)
     assert attached == [report.id]
     assert answers == ["530627-WF", "530627-WF"]
     assert Dispatch.objects(report_id=report.id).count() == 1
+
+
+def test_a_route_whose_run_died_holding_the_lock_is_placed_when_it_expires(county):
+    from gateway.delivery import routing
+
+    report = stored_but_never_queued(0, category="OTHER")
+    # A run killed mid-route left its lock (here with a 1 s life instead of 10 s).
+    redis_store.conn.set(routing.ROUTING_LOCK.format(report_id=report.id), "dead", ex=1)
+    assert routing.route(str(report.id)) == "routing"  # a queued job leaves it (swept later)
+    assert Report.objects(id=report.id).first().status == "received"
+    assert routing.route(str(report.id), wait=True) == "530627-WF"  # takes over on expiry
+    assert Report.objects(id=report.id).first().status == "routed"
