@@ -26,6 +26,7 @@ bench: ## Run the benchmarks and print their figures
 	$(VENV)/python bench/latency.py
 	$(VENV)/python bench/linking.py
 	$(VENV)/python bench/faults.py
+	$(VENV)/python bench/flood.py
 
 messages: ## Extract the SMS texts into sms/locale/messages.pot and update every catalog (docs/sms-languages.md)
 	@deploy/bootstrap.sh --dev

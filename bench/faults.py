@@ -15,6 +15,10 @@ A process that exits by itself (not killed by the drill) is restarted after
 1 s, as systemd's `Restart=always` does in production, and is reported.
 
     .venv/bin/python bench/faults.py [--reports 500] [--rate 10] [--kills 10] [--seed N]
+                                     [--leg reports|sms|all] [--sms 200] [--sms-kills 8]
+
+`--leg sms` (bench/faults_sms.py): inbound SMS through the webhook with workers
+killed and Redis restarted; every SMS must have exactly one outcome.
 
 Exits non-zero on any loss or duplicate (ARCHITECTURE.md: "Nothing lost").
 """
@@ -47,7 +51,7 @@ from deploy.processes import Service, Stack, app_env  # noqa: E402
 
 DETAILS = "村口小卖部旁一名男子带着两个不会说本地话的孩子，孩子神情紧张，说要去外省。"
 TARGET_S = 1.0  # ARCHITECTURE.md: stored → dispatch in inbox, p99 ≤ 1 s at 20 reports/s
-RESTART_SEC = 1.0  # deploy/systemd/safegrid-worker@.service: RestartSec=1
+RESTART_SEC = 1.0  # deploy/systemd/safegrid-route@.service: RestartSec=1
 PROBE_WAIT_S = 15.0
 
 
@@ -84,23 +88,33 @@ class Running:
     workers: list[Service] = field(default_factory=list)
     cron: Service | None = None
     spawned: int = 0
+    lanes: dict[int, str] = field(default_factory=dict)  # worker pid → its lane
 
     @property
     def port(self) -> int:
         assert self.web.port is not None
         return self.web.port
 
-    def add_worker(self) -> Service:
+    def add_worker(self, lane: str = "route") -> Service:
+        """A `safegrid worker --lane LANE` (as Stack.lanes starts them for `make run`)."""
         self.spawned += 1
-        service = self.stack.worker(self.env, name=f"worker-{self.spawned}")
+        service = self.stack.worker(self.env, name=f"worker-{self.spawned}-{lane}", lane=lane)
         self.workers.append(service)
+        self.lanes[service.proc.pid] = lane
         return service
+
+    def lane_of(self, service: Service) -> str:
+        return self.lanes.get(service.proc.pid, "route")
 
 
 def start_stack(stack_dir: Path, *, workers: int = 2, redis_data: bool = True,
                 mongo_storage: str = ":memory:", web_workers: int = 2, web_threads: int = 4,
-                cron: bool = True, extra_env: Mapping[str, str] | None = None) -> Running:
+                cron: bool = True, extra_env: Mapping[str, str] | None = None,
+                fast_workers: int = 1) -> Running:
     """Redis, SecantusDB, the sample county (loaded in this process), gunicorn, workers, cron.
+
+    Workers in lanes as `make run` starts them: `fast_workers` on the fast lane
+    (SMS, critical, the sweeper) and `workers` routing workers.
 
     This process stays configured (`startup.configure`) against the same stores,
     so the caller can read reports and dispatches with the product's documents.
@@ -118,8 +132,10 @@ def start_stack(stack_dir: Path, *, workers: int = 2, redis_data: bool = True,
         web = stack.gunicorn(env, workers=web_workers, threads=web_threads)
         running = Running(stack, env, redis, redis.port, redis_dir, mongo_uri, redis_url, web,
                           dict(county.tokens))
+        for _ in range(fast_workers):
+            running.add_worker("fast")
         for _ in range(workers):
-            running.add_worker()
+            running.add_worker("route")
         if cron:
             running.cron = stack.cron(env)
         return running
@@ -128,11 +144,13 @@ def start_stack(stack_dir: Path, *, workers: int = 2, redis_data: bool = True,
         raise
 
 
-def wait_for_workers(running: Running, count: int, timeout: float = 60.0) -> None:
-    """Until `count` RQ workers have registered in Redis (they import, connect, then listen)."""
+def wait_for_workers(running: Running, count: int | None = None, timeout: float = 60.0) -> None:
+    """Until `count` RQ workers (default: all started) have registered in Redis (they
+    import, connect, then listen)."""
     import redis as redis_lib
     from rq import Worker
 
+    count = len(running.workers) if count is None else count
     conn = redis_lib.Redis.from_url(running.redis_url)
     deadline = time.monotonic() + timeout
     try:
@@ -647,7 +665,7 @@ class Chaos:
             os.killpg(victim.proc.pid, signal.SIGKILL)
         with self.lock:
             self.running.workers.remove(victim)
-            replacement = self.running.add_worker()
+            replacement = self.running.add_worker(self.running.lane_of(victim))
         self.result.kills += 1
         self.result.kills_mid_job += int(bool(busy))
         self.result.orphans_reaped += int(orphan)
@@ -696,7 +714,7 @@ class Chaos:
                 with self.lock:
                     if service in self.running.workers:
                         self.running.workers.remove(service)
-                        new = self.running.add_worker()
+                        new = self.running.add_worker(self.running.lane_of(service))
                     elif service is self.running.cron:
                         new = self.running.cron = self.running.stack.cron(self.running.env)
                     else:
@@ -733,7 +751,7 @@ def run_fault_drill(stack_dir: Path, reports: int = 500, rate_per_s: float = 10.
         env["SAFEGRID_CASE_WINDOW_S"] = str(case_window_s)
     running = start_stack(stack_dir, workers=workers, extra_env=env)
     try:
-        wait_for_workers(running, workers)
+        wait_for_workers(running)
         plan = plan_reports(reports, rng, running.tokens, f"drill{seed}")
         client = Http(running.port)
         load_s = reports / rate_per_s
@@ -906,7 +924,7 @@ def _count_store(result: DrillResult, plan: list[PlannedReport], acknowledged: s
     result.acknowledged_not_stored = sorted(acknowledged - set(state.reports))
 
 
-_ROUTED = re.compile(rb"gateway\.jobs: routed to ")
+_ROUTED = re.compile(rb"gateway\.delivery\.routing: routed to ")
 _SWEEP = re.compile(rb"sweep: re-queued (\d+) unrouted reports")
 
 
@@ -1003,7 +1021,29 @@ def main() -> int:
                         help="seconds within which nearby reports of a category link into one "
                              "case; -1: the settings' default (6 h)")
     parser.add_argument("--dir", type=Path, default=None, help="where logs and Redis data go")
+    parser.add_argument("--leg", choices=("reports", "sms", "all"), default="all",
+                        help="reports over the API, inbound SMS through the webhook, or both")
+    parser.add_argument("--sms", type=int, default=200, help="inbound SMS in the SMS leg")
+    parser.add_argument("--sms-rate", type=float, default=10.0, help="SMS per second")
+    parser.add_argument("--sms-kills", type=int, default=8, help="worker kill -9s (SMS leg)")
     args = parser.parse_args()
+    say = lambda msg: print(f"==> {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    ok = True
+    if args.leg in ("sms", "all"):
+        from bench.faults_sms import run_sms_drill
+
+        sms_dir = (args.dir / "sms") if args.dir else Path(tempfile.mkdtemp(
+            prefix="safegrid-faults-sms-"))
+        sms = run_sms_drill(sms_dir, messages=args.sms, rate_per_s=args.sms_rate,
+                            kills=args.sms_kills, redis_restart=not args.no_redis_restart,
+                            seed=args.seed, redis_down_s=args.redis_down,
+                            settle_timeout_s=args.settle_timeout, sweep_s=args.sweep,
+                            progress=say)
+        print(sms.summary())
+        print(f"SMS leg: {'ok' if sms.ok else 'FAILED'}")
+        ok = ok and sms.ok
+    if args.leg == "sms":
+        return 0 if ok else 1
 
     stack_dir = args.dir or Path(tempfile.mkdtemp(prefix="safegrid-faults-"))
     result = run_fault_drill(
@@ -1012,10 +1052,10 @@ def main() -> int:
         redis_down_s=args.redis_down, redis_graceful=args.redis_graceful,
         settle_timeout_s=args.settle_timeout, sweep_s=args.sweep,
         case_window_s=None if args.case_window < 0 else args.case_window,
-        progress=lambda msg: print(f"==> {msg}", file=sys.stderr, flush=True))
+        progress=say)
     print(result.summary())
-    print(f"result: {'ok' if result.ok else 'FAILED'}")
-    return 0 if result.ok else 1
+    print(f"reports leg: {'ok' if result.ok else 'FAILED'}")
+    return 0 if ok and result.ok else 1
 
 
 if __name__ == "__main__":

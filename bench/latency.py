@@ -65,7 +65,7 @@ def wait_until_in_inbox(plan: list[PlannedReport], timeout: float) -> None:
         time.sleep(0.5)
 
 
-_ROUTE_TIME = re.compile(rb"Successfully completed gateway\.jobs\.route\(.*? job in "
+_ROUTE_TIME = re.compile(rb"Successfully completed gateway\.delivery\.routing\.route\(.*? job in "
                          rb"(\d+):(\d+):([\d.]+)s")
 
 
@@ -202,7 +202,7 @@ def main() -> int:
                           mongo_storage=":memory:" if args.memory else str(stack_dir / "mongo"),
                           extra_env=env)
     try:
-        wait_for_workers(running, args.workers)
+        wait_for_workers(running)
         count = int(args.rate * args.duration)
         plan = plan_reports(count, random.Random(args.seed), running.tokens, "latency")
         client = Http(running.port)

@@ -167,8 +167,22 @@ class Stack:
         return self._spawn(f"gunicorn-{port}", argv, port=port, env=env, wait=60.0)
 
     def worker(self, env: Mapping[str, str], name: str = "worker",
-               queue_names: Sequence[str] = ()) -> Service:
-        return self._spawn(name, [find_program("safegrid"), "worker", *queue_names], env=env)
+               queue_names: Sequence[str] = (), lane: str | None = None) -> Service:
+        """`safegrid worker`: on a lane (`fast`, `route`), on the queues named, or on all."""
+        argv = [find_program("safegrid"), "worker", *(["--lane", lane] if lane else []),
+                *queue_names]
+        return self._spawn(name, argv, env=env)
+
+    def lanes(self, env: Mapping[str, str], route_workers: int = 2,
+              prefix: str = "worker") -> list[Service]:
+        """One fast-lane worker (SMS, critical, sweeper) and `route_workers` routing workers.
+
+        How `make run`, the end-to-end tests and the benchmarks run SafeGrid's
+        workers, as deploy/systemd does: see LANES in gateway/delivery/queues.py.
+        """
+        fast = self.worker(env, name=f"{prefix}-fast", lane="fast")
+        return [fast, *(self.worker(env, name=f"{prefix}-route-{i + 1}", lane="route")
+                        for i in range(route_workers))]
 
     def cron(self, env: Mapping[str, str]) -> Service:
         return self._spawn("cron", [find_program("safegrid"), "cron"], env=env)

@@ -1,8 +1,9 @@
 """`make run`: SafeGrid on this machine with the embedded store and sample data.
 
 Starts Redis (AOF, under ./var/redis), SecantusDB (persistent, ./var/mongo),
-loads the sample county on first start, then gunicorn, two RQ workers and the
-cron scheduler; prints where to look and the tokens; Ctrl-C stops it all.
+loads the sample county on first start, then gunicorn, RQ workers in two lanes
+(one for SMS, critical clues and the sweeper, two for routing) and the cron
+scheduler; prints where to look and the tokens; Ctrl-C stops it all.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("SAFEGRID_PORT", 8000)))
     parser.add_argument("--redis-port", type=int, default=6390)
     parser.add_argument("--mongo-port", type=int, default=27090)
-    parser.add_argument("--workers", type=int, default=2, help="RQ worker processes")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="RQ routing workers (besides the one fast-lane worker)")
     args = parser.parse_args()
 
     stack = Stack(VAR / "log")
@@ -67,8 +69,7 @@ def main() -> int:
         print(loaded.stdout.splitlines()[0] if loaded.stdout else "sample data ready", flush=True)
         print("==> starting gunicorn, RQ workers and the cron scheduler", flush=True)
         stack.gunicorn(env, args.port)
-        for i in range(args.workers):
-            stack.worker(env, name=f"worker-{i + 1}")
+        stack.lanes(env, route_workers=args.workers)
         stack.cron(env)
         base = f"http://127.0.0.1:{args.port}"
         print(f"""

@@ -13,6 +13,7 @@ from rq.cron import CronScheduler
 from gateway import runtime
 from gateway.custody.retention import run_retention
 from gateway.delivery import queues
+from gateway.delivery.outbound_sms import sweep_outbound
 from gateway.delivery.routing import sweep
 from gateway.extensions import redis_store
 from gateway.intake.inbound_sms import sweep_inbound
@@ -25,15 +26,32 @@ MAINTENANCE_INTERVAL_S = 60
 RETRY_S = 2
 
 
-def run_worker(queue_names: tuple[str, ...] = (), *, burst: bool = False) -> bool:
-    """Work the queues in priority order; with the scheduler for `enqueue_in` jobs.
+def worker_queues(queue_names: tuple[str, ...] = (), lane: str | None = None) -> tuple[str, ...]:
+    """The queues a worker listens to: a lane's, the names given, or all of them."""
+    if lane is not None and queue_names:
+        raise ValueError("name a lane or queues, not both")
+    if lane is not None:
+        return queues.lane_queues(lane)
+    unknown = [n for n in queue_names if n not in queues.WORKER_QUEUES]
+    if unknown:  # fail before the worker starts, not at its first job
+        raise ValueError(f"unknown queue {unknown[0]!r} (one of {', '.join(queues.WORKER_QUEUES)})")
+    return queue_names or queues.WORKER_QUEUES
+
+
+def run_worker(queue_names: tuple[str, ...] = (), *, lane: str | None = None,
+               burst: bool = False) -> bool:
+    """Work the queues in order (a lane's, or the names given); with RQ's scheduler.
+
+    Every worker runs the scheduler: each queue's scheduled jobs (retries, SLA
+    checks) are moved by whichever worker listening to it holds that queue's lock,
+    so each lane needs at least one worker (`make run` and deploy/systemd start both).
 
     SimpleWorker runs jobs in this process: no fork per job (RQ's fork costs
     ~10 ms a job here) and one MongoDB client per process, which pymongo
     needs (its clients are not fork-safe). A worker killed mid-job leaves the
     report `received`; the sweeper re-queues it and the job is idempotent.
     """
-    names = queue_names or queues.WORKER_QUEUES
+    names = worker_queues(queue_names, lane)
     while True:
         # A short maintenance interval: when the worker holding RQ's scheduler lock
         # dies, another takes the scheduler over within a minute, not ten.
@@ -58,6 +76,9 @@ def build_cron(settings: Settings, connection: Redis) -> CronScheduler:
                        interval=settings.sweep_interval_s, job_timeout=300)
     # Inbound SMS whose job died are re-queued as reports are (nothing lost).
     scheduler.register(sweep_inbound, queues.MAINTENANCE,
+                       interval=settings.sweep_interval_s, job_timeout=300)
+    # Replies and notices whose send job died are re-queued too.
+    scheduler.register(sweep_outbound, queues.MAINTENANCE,
                        interval=settings.sweep_interval_s, job_timeout=300)
     scheduler.register(run_retention, queues.MAINTENANCE, interval=6 * 3600,
                        job_timeout=3600)

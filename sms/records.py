@@ -74,6 +74,7 @@ class OutboundMessage(me.Document):
     created_at = me.DateTimeField(required=True, default=utcnow)
     sent_at = me.DateTimeField()
     final_at = me.DateTimeField()
+    sending_until = me.DateTimeField()  # a send job's claim; expires if its worker died
 
     meta = {
         "collection": "sms_outbound",

@@ -9,6 +9,7 @@ messages-per-second limit across all workers (a counter per second in Redis).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import time
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 SEND_RETRY = Retry(max=5, interval=[5, 15, 60, 300, 900])
 RATE_KEY = "safegrid:sms:rate:{second}"
+SEND_CLAIM_S = 30  # well over a send (Kannel's timeout is 5 s)
 # Outbound texts name report codes and stations: sealed at rest like the numbers.
 TEXT_CONTEXT = "sms.outbound"
 
@@ -80,6 +82,30 @@ def enqueue_send(ref: str) -> None:
                                      result_ttl=600, failure_ttl=7 * 24 * 3600)
 
 
+def sweep_outbound(grace_s: int | None = None) -> int:
+    """Re-queue recorded SMS still `queued` whose send job is gone (a worker killed, Redis
+    restarted): the reply or notice is not lost. Idempotent.
+
+    A send job still waiting or scheduled for a retry is left alone; a copy of one
+    that is running finds the message claimed (`_claim`) and stands back.
+    """
+    s = settings()
+    if not s.sms_enabled:
+        return 0
+    age = s.sweep_after_s if grace_s is None else grace_s
+    cutoff = utcnow() - dt.timedelta(seconds=age)
+    waiting = queues.pending_job_ids((queues.SMS,))
+    count = 0
+    for doc in OutboundMessage._get_collection().find(
+            {"state": "queued", "created_at": {"$lte": cutoff}}, {"ref": 1}):
+        if send_job_id(doc["ref"]) not in waiting:
+            enqueue_send(doc["ref"])
+            count += 1
+    if count:
+        log.warning("sweep: re-queued %d unsent SMS", count)
+    return count
+
+
 def _wait_for_a_slot(per_second: float) -> None:
     """Block until this second's sending budget (shared by every worker) has room."""
     while True:
@@ -94,13 +120,32 @@ def _wait_for_a_slot(per_second: float) -> None:
         time.sleep(max(0.0, second + 1 - time.time()))
 
 
+def _claim(ref: str) -> bool:
+    """Take the message for this run, unless another run holds it (one atomic update).
+
+    Its job can be queued twice (two runs of one route at once, a sweep after Redis
+    lost the job) and two workers can pick both copies: without this, both texted.
+    A run killed while sending leaves the claim to expire; the sweeper then re-queues
+    the message (Kannel may have taken it already: at least once, never lost).
+    """
+    now = utcnow()
+    claimed = OutboundMessage._get_collection().update_one(
+        {"ref": ref, "state": "queued",
+         "$or": [{"sending_until": None}, {"sending_until": {"$lt": now}}]},
+        {"$set": {"sending_until": now + dt.timedelta(seconds=SEND_CLAIM_S)}})
+    return bool(claimed.modified_count)
+
+
 def send_sms(ref: str) -> str:
-    """Hand one recorded SMS to Kannel. Idempotent: only a `queued` message is sent."""
+    """Hand one recorded SMS to Kannel. Idempotent: only a `queued` message is sent, by one
+    run at a time."""
     message = OutboundMessage.objects(ref=ref).first()
     if message is None or message.state != "queued":
         return message.state if message is not None else "missing"
     s = settings()
     _wait_for_a_slot(s.sms_rate_per_s)
+    if not _claim(ref):
+        return "sending"  # another run of this job is handing it to Kannel right now
     callback = dlr_url(f"{s.public_base_url}/sms/dlr/kannel", ref, secret=s.sms_webhook_secret)
     to, text = recipient(message), message_text(message)
     try:
@@ -110,7 +155,7 @@ def send_sms(ref: str) -> str:
         job = get_current_job()
         last_try = exc.fatal or job is None or not job.retries_left
         OutboundMessage.objects(ref=ref, state="queued").update_one(
-            inc__attempts=1, set__last_error=exc.reason,
+            inc__attempts=1, set__last_error=exc.reason, set__sending_until=None,
             **({"set__state": "failed", "set__final_at": utcnow()} if last_try else {}),
         )
         log.warning("sms %s to %s: %s%s", ref, mask(to), exc.reason,

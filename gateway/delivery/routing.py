@@ -8,8 +8,10 @@ be killed at any line and the sweeper re-enqueues whatever was left behind
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -79,9 +81,12 @@ def _job_log_extra(report_id: str) -> dict[str, str]:
     return {"job_id": job.id if job else "-", "report_id": report_id}
 
 
-def route(report_id: str) -> str:
+def route(report_id: str, *, wait: bool = False) -> str:
     """Place a stored report on the grid and hand it to its station: one Dispatch per
     (report, station), however many times this runs.
+
+    `wait`: when another run is placing it right now, wait for it and answer its
+    station (the SMS handler, for the receipt); a queued job just leaves it to that run.
     """
     extra = _job_log_extra(report_id)
     report = Report.objects(id=ObjectId(report_id)).first()
@@ -91,11 +96,62 @@ def route(report_id: str) -> str:
     if report.status != "received":
         # Routed already (the SMS handler routes inline, then this queued job runs).
         return str(report.station_code)
+    # One run at a time per report. The SMS handler routes inline while the route job
+    # queued by filing the report runs on a routing worker (another lane): both at
+    # once could each join the clue and text the station twice.
+    lock, token = ROUTING_LOCK.format(report_id=report_id), secrets.token_hex(8)
+    if not _take(lock, token):
+        if not wait:
+            # Left to that run; should it die, the sweeper re-queues the report.
+            return "routing"
+        station = _wait_for_other_run(report_id, lock, token)
+        if station is not None:
+            return station
+    try:
+        return _route(report, extra)
+    finally:
+        _release(lock, token)
+
+
+ROUTING_LOCK = "safegrid:routing:{report_id}"
+# Longer than a route takes under load (p99 ~1 s); a run killed while holding it
+# delays its report by at most this much (a route outliving it is merely run twice).
+ROUTING_LOCK_S = 10
+ROUTED_WAIT_S = 15.0
+
+
+def _take(lock: str, token: str) -> bool:
+    return bool(redis_store.conn.set(lock, token, nx=True, ex=ROUTING_LOCK_S))
+
+
+def _wait_for_other_run(report_id: str, lock: str, token: str) -> str | None:
+    """The station another run placed the report at; None once this run holds the lock
+    (the other died)."""
+    deadline = time.monotonic() + ROUTED_WAIT_S
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        done = Report.objects(id=ObjectId(report_id)).only("status", "station_code").first()
+        if done is not None and done.status != "received":
+            return str(done.station_code)
+        if _take(lock, token):
+            return None
+    # An SMS whose handler fails is re-queued by the sweeper.
+    raise RuntimeError(f"report {report_id} is being routed by another run")
+
+
+def _release(lock: str, token: str) -> None:
+    """Drop the lock if it is still this run's (it may have expired and been taken)."""
+    with contextlib.suppress(RedisError):
+        if redis_store.conn.get(lock) == token.encode():
+            redis_store.conn.delete(lock)
+
+
+def _route(report: Report, extra: dict[str, str]) -> str:
     snapshot = gridcache.current()  # one snapshot for placing and for the recipients
     placement = _place(report, snapshot)
     if placement is None:
         # No cell and no county desk at all: fail loudly; RQ retries, the sweeper re-queues.
-        raise RuntimeError(f"report {report_id}: the grid has no station to route to")
+        raise RuntimeError(f"report {report.id}: the grid has no station to route to")
     placement = _in_force_when_made(placement, report, snapshot)
     rule = rules().rule_for(report.category)
     cell = snapshot.cells.get(placement.cell_code or "")
@@ -366,8 +422,16 @@ def sweep(older_than_s: int | None = None) -> int:
     age = config.sweep_after_s if older_than_s is None else older_than_s
     cutoff = utcnow() - dt.timedelta(seconds=age)
     count = 0
-    for report in Report.objects(status="received", created_at__lte=cutoff).only("id", "category"):
-        if enqueue_route(str(report.id), rules().rule_for(report.category).priority) is not None:
+    # Reports whose route job still waits in a queue keep their place (a backlog).
+    waiting = queues.pending_job_ids(tuple(queues.BY_PRIORITY.values()))
+    # Plain documents, not mongoengine's: a flood leaves thousands unrouted, and building
+    # a Document for each cost seconds of the fast lane every sweep.
+    for doc in Report._get_collection().find(
+            {"status": "received", "created_at": {"$lte": cutoff}}, {"_id": 1, "category": 1}):
+        report_id = str(doc["_id"])
+        if route_job_id(report_id) in waiting:
+            continue
+        if enqueue_route(report_id, rules().rule_for(doc.get("category")).priority) is not None:
             count += 1
     if count:
         log.warning("sweep: re-queued %d unrouted reports", count)

@@ -1,7 +1,7 @@
 """Inbound SMS: store the raw message first, then a job reads it and acts.
 
 `receive` runs inside the webhook and only stores and queues, so Kannel gets
-its answer in milliseconds. `handle_inbound` runs on the `urgent` queue; it is
+its answer in milliseconds. `handle_inbound` runs on the `inbound` queue; it is
 idempotent: the report's client id is the gateway's message id, the reply's
 ref is the inbound id, and a message already handled is left alone.
 """
@@ -148,18 +148,26 @@ def sweep_inbound(grace_s: int | None = None) -> int:
     age = settings().sweep_after_s if grace_s is None else grace_s
     cutoff = utcnow() - dt.timedelta(seconds=age)
     count = 0
+    waiting = queues.pending_job_ids((queues.INBOUND,))
     for doc in InboundMessage._get_collection().find(
             {"state": "stored", "received_at": {"$lte": cutoff}}, {"_id": 1}):
-        enqueue_handle(str(doc["_id"]))
-        count += 1
+        if handle_job_id(str(doc["_id"])) not in waiting:
+            enqueue_handle(str(doc["_id"]))
+            count += 1
     if count:
         log.warning("sweep: re-queued %d unhandled inbound SMS", count)
     return count
 
 
+def handle_job_id(inbound_id: str) -> str:
+    return f"sms-in-{inbound_id}"
+
+
 def enqueue_handle(inbound_id: str) -> None:
-    queues.queue(queues.URGENT).enqueue(handle_inbound, inbound_id, job_id=f"sms-in-{inbound_id}",
-                                        result_ttl=600, failure_ttl=7 * 24 * 3600)
+    # Its own queue, first in the fast lane: a texted report never waits behind routing.
+    queues.queue(queues.INBOUND).enqueue(handle_inbound, inbound_id,
+                                         job_id=handle_job_id(inbound_id),
+                                         result_ttl=600, failure_ttl=7 * 24 * 3600)
 
 
 @dataclass(frozen=True)
@@ -296,7 +304,7 @@ def _report(came: Incoming, parsed: ParsedMessage) -> str:
     ))
     # Route now, in this job, so the receipt can name the station; the queued
     # route job finds the work done (route is idempotent).
-    station_code = route(str(doc["_id"]))
+    station_code = route(str(doc["_id"]), wait=True)
     station = gridcache.current().stations.get(station_code)
     station_name = station.name if station else None
     receipt = (replies.triage_receipt if triage else replies.receipt)(

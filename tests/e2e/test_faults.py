@@ -49,3 +49,25 @@ def test_no_report_lost_or_duplicated_when_workers_are_killed_and_redis_restarts
                   if code not in result.http_inbox.get(station, set())]
     assert not_in_store == [], summary
     assert not_listed == [], summary
+
+
+@pytest.mark.timeout(420)  # start-up, ~10 s of SMS, up to 120 s to settle
+def test_no_sms_lost_or_handled_twice_when_workers_are_killed_and_redis_restarts(tmp_path):
+    """The SMS leg of bench/faults.py, smaller: inbound SMS through the webhook (first
+    messages of new numbers racing), both lanes' workers killed, Redis crashed."""
+    from bench.faults_sms import run_sms_drill
+
+    seed = os.environ.get("SAFEGRID_DRILL_SEED")
+    result = run_sms_drill(tmp_path, messages=100, rate_per_s=10.0, kills=6,
+                           redis_restart=True, seed=int(seed) if seed else None,
+                           settle_timeout_s=120.0)
+    summary = result.summary()
+    print(summary)
+    assert result.kills >= 6, summary
+    assert result.redis_restarts == 1, summary
+    assert result.answered == 100, summary
+    assert sum(result.outcomes.values()) == 100, summary
+    assert result.outcomes["stored"] == 0, summary
+    assert result.lost == [], summary
+    assert result.twice == [], summary
+    assert result.settled_s is not None, summary

@@ -88,13 +88,15 @@ def test_gps_report_reaches_the_station_inbox_and_is_acknowledged(running, count
     stack = running[0]
     [web] = [s for s in stack.services if s.name.startswith("gunicorn")]
     ack_route = "/api/v1/dispatches/<string:dispatch_id>/acknowledge"
-    # gunicorn writes a request's line after answering it: wait for the last one.
+    mine_line = '"GET /api/v1/reports/<string:code>" 200'
+    # gunicorn writes a request's line after answering it: wait for the last one (the GET
+    # of the report, made after the acknowledgement).
     def logged() -> str | None:
         text = web.log_path.read_text(encoding="utf-8")
-        return text if ack_route in text else None
+        return text if ack_route in text and mine_line in text else None
 
     access = wait_until(logged)
-    assert '"GET /api/v1/reports/<string:code>" 200' in access
+    assert mine_line in access
     assert "/api/v1/dispatches/<string:dispatch_id>/acknowledge" in access
     assert code not in access
     assert dispatch["id"] not in access

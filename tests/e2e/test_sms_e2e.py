@@ -37,7 +37,7 @@ def sms_stack(settings, county, tmp_path):
             SAFEGRID_SMS_SENDER=SHORT_CODE, SAFEGRID_PUBLIC_BASE_URL=f"http://127.0.0.1:{web_port}",
         )
         stack.gunicorn(env, port=web_port, workers=1, threads=4)
-        stack.worker(env)
+        stack.lanes(env, route_workers=1)  # the workers as `make run` starts them
         carrier = stack.fakesmsc(kannel)
         yield stack, carrier
     finally:

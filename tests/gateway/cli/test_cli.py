@@ -199,3 +199,14 @@ def test_an_auditor_token_acts_under_its_holders_name(run, client):
     assert who.actor == "auditor:A0231"  # not auditor:None
     resp = client.get("/api/v1/audit", headers={"Authorization": f"Bearer {issued.output.strip()}"})
     assert resp.status_code == 200
+
+
+def test_worker_names_a_lane_or_queues_and_refuses_unknown_ones(run):
+    from gateway.worker import worker_queues
+
+    assert worker_queues(lane="fast")[0] == "inbound"  # a texted report first
+    assert worker_queues(lane="route") == ("critical", "urgent", "routine")
+    assert worker_queues(("sms",)) == ("sms",)
+    for args in (["--lane", "fast", "critical"], ["--lane", "slow"], ["nosuch"]):
+        result = run("worker", "--burst", *args)
+        assert result.exit_code == 2, (args, result.output)

@@ -42,10 +42,32 @@ def test_sweep_requeues_old_unrouted_reports_on_their_priority_queue(county):
 def test_sweep_twice_still_one_dispatch(county):
     old = stored_but_never_queued(120, category="OTHER")
     assert sweep(older_than_s=60) == 1
+    Queue(queues.ROUTINE, connection=redis_store.conn).empty()  # lost: a Redis restart
     assert sweep(older_than_s=60) == 1
     run_jobs()
     assert Dispatch.objects(report_id=old.id).count() == 1
     assert Dispatch.objects(report_id=old.id).first().priority == "routine"
+
+
+def test_a_backlog_is_not_queued_again_behind_itself(county):
+    """A report whose route job still waits (a flood's backlog, a retry) keeps its one place;
+    before, each sweep added the job to the queue again, growing the backlog it was behind."""
+    waiting = [stored_but_never_queued(120, category="OTHER") for _ in range(3)]
+    retried = stored_but_never_queued(120, category="WOMAN")
+    assert sweep(older_than_s=60) == 4
+    routine = Queue(queues.ROUTINE, connection=redis_store.conn)
+    urgent = Queue(queues.URGENT, connection=redis_store.conn)
+    # One route job waits for its retry in RQ's scheduled registry, not in the queue.
+    job = urgent.fetch_job(route_job_id(str(retried.id)))
+    urgent.remove(job)
+    urgent.scheduled_job_registry.schedule(job, utcnow() + dt.timedelta(seconds=30))
+    assert sweep(older_than_s=60) == 0
+    assert sweep(older_than_s=60) == 0
+    assert routine.job_ids == [route_job_id(str(r.id)) for r in waiting]
+    assert urgent.job_ids == []
+    routine.remove(route_job_id(str(waiting[1].id)))  # a job lost: that one comes back
+    assert sweep(older_than_s=60) == 1
+    assert sorted(routine.job_ids) == sorted(route_job_id(str(r.id)) for r in waiting)
 
 
 def test_routed_reports_are_not_swept(county):
@@ -78,3 +100,51 @@ def test_a_report_routes_by_the_jurisdiction_in_force_when_it_was_made(county):
     assert before.station_code == "530627-NT"
     assert "routed_by_earlier_jurisdiction" in before.flags
     assert Report.objects(id=made_after.id).first().station_code == "530627-WF"
+
+
+def test_two_runs_of_one_route_at_once_place_it_once(county, monkeypatch):
+    """The SMS handler routes inline while the queued route job runs on a routing worker:
+    neither places the report a second time; the handler waits and answers the station."""
+    import threading
+
+    from gateway.delivery import routing
+
+    report = stored_but_never_queued(0, category="OTHER")
+    inside, release, attached = threading.Event(), threading.Event(), []
+    attach = routing.cases.attach
+
+    def slow_attach(*args, **kwargs):
+        attached.append(args[0].id)
+        inside.set()
+        release.wait(10)
+        return attach(*args, **kwargs)
+
+    monkeypatch.setattr(routing.cases, "attach", slow_attach)
+    answers: list[str] = []
+    first = threading.Thread(target=lambda: answers.append(routing.route(str(report.id))))
+    first.start()
+    assert inside.wait(10)
+    # Meanwhile: the queued job leaves it to that run; the SMS handler waits for it.
+    assert routing.route(str(report.id)) == "routing"
+    second = threading.Thread(
+        target=lambda: answers.append(routing.route(str(report.id), wait=True)))
+    second.start()
+    second.join(0.5)
+    release.set()
+    first.join(10)
+    second.join(15)
+    assert attached == [report.id]
+    assert answers == ["530627-WF", "530627-WF"]
+    assert Dispatch.objects(report_id=report.id).count() == 1
+
+
+def test_a_route_whose_run_died_holding_the_lock_is_placed_when_it_expires(county):
+    from gateway.delivery import routing
+
+    report = stored_but_never_queued(0, category="OTHER")
+    # A run killed mid-route left its lock (here with a 1 s life instead of 10 s).
+    redis_store.conn.set(routing.ROUTING_LOCK.format(report_id=report.id), "dead", ex=1)
+    assert routing.route(str(report.id)) == "routing"  # a queued job leaves it (swept later)
+    assert Report.objects(id=report.id).first().status == "received"
+    assert routing.route(str(report.id), wait=True) == "530627-WF"  # takes over on expiry
+    assert Report.objects(id=report.id).first().status == "routed"

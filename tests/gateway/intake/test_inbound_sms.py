@@ -295,7 +295,7 @@ def test_the_first_messages_of_a_new_number_racing_all_get_an_outcome(client, co
     n = 8
     for i in range(n):
         mo(client, f"R 1 陌生人带小孩 {i}", sender=NEW_NUMBER, ucs2=True)
-    queues.queue(queues.URGENT).empty()  # handled here, all at once, not by the queued jobs
+    queues.queue(queues.INBOUND).empty()  # handled here, all at once, not by the queued jobs
     ids = [str(m.id) for m in InboundMessage.objects(state="stored")]
     assert len(ids) == n
     start = threading.Barrier(n)
@@ -326,7 +326,7 @@ def test_the_first_messages_of_a_new_number_racing_all_get_an_outcome(client, co
 
 def test_the_sweeper_requeues_a_message_whose_job_was_lost(client, county, settings):
     mo(client, "R 1 车站有人拐小孩", sender=NEW_NUMBER)
-    queues.queue(queues.URGENT).empty()  # the job is gone: a worker killed, Redis restarted
+    queues.queue(queues.INBOUND).empty()  # the job is gone: a worker killed, Redis restarted
     [msg] = InboundMessage.objects(state="stored")
     assert sweep_inbound() == 0  # not overdue yet
     InboundMessage.objects(id=msg.id).update_one(
@@ -401,3 +401,60 @@ def test_a_reporter_is_answered_in_their_own_language(client, county):
     mo(client, "Q R7K3Q9M")
     run_jobs()
     assert replies_to(REGISTERED) == [replies.not_found("R7K3Q9M")]
+
+
+def test_the_sweeper_leaves_a_message_whose_job_still_waits(client, county, settings):
+    mo(client, "R 1 车站有人拐小孩", sender=NEW_NUMBER)
+    [msg] = InboundMessage.objects(state="stored")
+    InboundMessage.objects(id=msg.id).update_one(
+        set__received_at=utcnow() - dt.timedelta(seconds=settings.sweep_after_s + 1))
+    assert sweep_inbound() == 0  # queued once already: not again behind itself
+    assert queues.queue(queues.INBOUND).count == 1
+    run_jobs()
+    assert InboundMessage.objects(id=msg.id).first().state == "handled"
+
+
+def test_two_runs_of_one_send_job_at_once_text_once(client, county, monkeypatch):
+    """A send job queued twice (a route run twice at once, a sweep after Redis lost the job)
+    and picked by two workers: the second run finds the first sending and stands back."""
+    from gateway.delivery import outbound_sms
+    from sms.providers import SendResult
+
+    inside, release, calls = threading.Event(), threading.Event(), []
+
+    class SlowKannel:
+        def send(self, message):
+            calls.append(message.ref)
+            inside.set()
+            release.wait(10)
+            return SendResult(None, "accepted")
+
+    mo(client, "帮助")
+    [msg] = InboundMessage.objects(state="stored")
+    handle_inbound(str(msg.id))  # records the reply and queues its send job
+    [reply] = OutboundMessage.objects(purpose="help")
+    monkeypatch.setattr(outbound_sms, "provider", SlowKannel)
+    first = threading.Thread(target=send_sms, args=(reply.ref,))
+    first.start()
+    assert inside.wait(10)
+    assert send_sms(reply.ref) == "sending"  # the other worker's copy, meanwhile
+    release.set()
+    first.join(10)
+    assert calls == [reply.ref]
+    assert OutboundMessage.objects(ref=reply.ref).first().state == "sent"
+
+
+def test_a_reply_whose_send_job_was_lost_is_sent_after_a_sweep(client, county, sendsms):
+    from gateway.delivery.outbound_sms import sweep_outbound
+
+    mo(client, "帮助")
+    [msg] = InboundMessage.objects(state="stored")
+    handle_inbound(str(msg.id))
+    [reply] = OutboundMessage.objects(purpose="help")
+    assert sweep_outbound(0) == 0  # its send job still waits in the queue
+    queues.queue(queues.SMS).empty()  # then is lost: a Redis restart
+    assert sweep_outbound(0) == 1
+    assert sweep_outbound(0) == 0
+    run_jobs()
+    assert OutboundMessage.objects(ref=reply.ref).first().state == "sent"
+    assert len(sendsms.requests) == 1
