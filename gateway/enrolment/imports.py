@@ -58,6 +58,7 @@ class Outcome:
     results: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     written: bool = False
+    bad: list[Row] = field(default_factory=list)  # the rows with errors, values included
 
     @property
     def summary(self) -> dict[str, int]:
@@ -117,6 +118,7 @@ def import_roster(reach: Reach, data: bytes, *, kind: str | None = None,
                 pass
         if checked.failed:
             outcome.results = checked.results
+            outcome.bad = [row for s in sheets for row in s.rows if row.errors]
             _audit(reach, where, sheets, outcome, dry_run, all_or_nothing)
             return outcome
     done = 0
@@ -126,6 +128,7 @@ def import_roster(reach: Reach, data: bytes, *, kind: str | None = None,
             if progress is not None:
                 progress(done, total)
     outcome.written = write
+    outcome.bad = [row for s in sheets for row in s.rows if row.errors]
     _audit(reach, where, sheets, outcome, dry_run, all_or_nothing)
     log.info("roster import by %s: %s", reach.actor, outcome.summary)
     return outcome
@@ -378,6 +381,22 @@ def _welcome(planned: list[_Planned], county: _County) -> None:
             continue
         unit = county.units.get(plan.values["unit"] or "")
         cell = plan.values["home_cell"] or (unit[1] if unit else None)
-        text = replies.welcome(county.cells.get(cell or "", cell or county.code),
-                               unit[0] if unit else None, lang=plan.values["language"])
-        queue_sms(plan.phone, text, "welcome", f"welcome-{plan.existing}")
+        queue_sms(plan.phone, replies.welcome(county.cells.get(cell or "", cell or county.code),
+                                              unit[0] if unit else None,
+                                              lang=plan.values["language"]),
+                  "welcome", f"welcome-{plan.existing}")
+
+
+def send_welcome(reach: Reach, reporter_id: str) -> bool:
+    """The welcome SMS again, to one active reporter (the admin API's button); False when
+    SMS is off here or the same was queued this minute (a double click sends once)."""
+    reporter = people.get_reporter(reach, reporter_id)
+    if not reporter.active or reporter.erased_at is not None or not reporter.phone:
+        raise Refusal(409, "only an active reporter is welcomed")
+    unit = Unit.objects(code=reporter.unit).first() if reporter.unit else None
+    cell_code = reporter.home_cell or (unit.cell_code if unit else None)
+    cell = GridCell.objects(code=cell_code).only("name").first() if cell_code else None
+    text = replies.welcome(cell.name if cell else (cell_code or str(reporter.county_code)),
+                           unit.name if unit else None, lang=reporter.language)
+    return queue_sms(reporter.phone, text, "welcome",
+                     f"welcome-{reporter.id}-{utcnow():%Y%m%d%H%M}")
