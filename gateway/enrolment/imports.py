@@ -288,6 +288,7 @@ def _reporters(reach: Reach, rows: list[Row], county: _County, outcome: Outcome,
                write: bool, notify: bool) -> Iterator[int]:
     seen: set[str] = set()
     collection = Reporter._get_collection()
+    on_file = _on_file(collection, county.code)
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start:start + CHUNK]
         planned: list[_Planned] = []
@@ -304,34 +305,38 @@ def _reporters(reach: Reach, rows: list[Row], county: _County, outcome: Outcome,
             else:
                 planned.append(plan)
             seen.add(plan.index)
-        _compare(collection, planned, county.code)
+        _compare(planned, on_file)
         if write:
             _write(collection, planned)
             if notify:
                 _welcome(planned, county)
+        else:  # nothing is inserted: ask about the phones new to this county now
+            _elsewhere(collection, [p for p in planned if p.existing is None])
         outcome.results.extend(_result(row, "") for row in chunk if row.errors)
         outcome.results.extend(_result(p.row, p.status) for p in planned if not p.row.errors)
         yield len(chunk)
     outcome.results.sort(key=lambda r: (r["sheet"], r["row"]))
 
 
-def _compare(collection: Any, planned: list[_Planned], county: str) -> None:
-    """One query for the chunk's phones already on file: updated, unchanged or taken."""
-    if not planned:
-        return
-    by_index = {p.index: p for p in planned}
+def _on_file(collection: Any, county: str) -> dict[str, dict[str, Any]]:
+    """The county's reporters by phone blind index, in one query (names still sealed).
+
+    One scan of the county instead of a `$in` a chunk: on SecantusDB a `$in` of
+    1,000 blind indexes costs ~0.9 s, the county's scan ~35 µs a reporter.
+    """
+    wanted = {"phone_index": 1, **{k: 1 for k in COMPARED}}
+    return {doc["phone_index"]: doc for doc in collection.find(
+        {"county_code": county, "role": {"$ne": "public"}}, wanted)}
+
+
+def _compare(planned: list[_Planned], on_file: dict[str, dict[str, Any]]) -> None:
+    """Phones already on file in the county: `updated` or `unchanged`."""
     ring = keyring()
-    for doc in collection.find({"phone_index": {"$in": list(by_index)}},
-                               {"phone": 0, "password_hash": 0, "sms_pin_hash": 0}):
-        plan = by_index[doc["phone_index"]]
+    for plan in planned:
+        doc = on_file.get(plan.index)
+        if doc is None:
+            continue
         plan.existing = doc["_id"]
-        if doc.get("role") == "public":  # a tipster's record becomes this reporter
-            plan.tipster = True
-            continue
-        if doc.get("county_code") != county:
-            plan.row.error("phone", "phone_taken", "a reporter of another county has this "
-                           "phone (deactivate there, then import here)")
-            continue
         stored = {k: doc.get(k) for k in COMPARED}
         if stored["name"]:
             stored["name"] = ring.decrypt(stored["name"], context=NAME_CONTEXT)
@@ -339,12 +344,51 @@ def _compare(collection: Any, planned: list[_Planned], county: str) -> None:
         plan.status = "unchanged" if stored == plan.values else "updated"
 
 
+def _elsewhere(collection: Any, plans: list[_Planned]) -> list[_Planned]:
+    """Phones not on file in this county but held elsewhere: a tipster's record (it becomes
+    this reporter) or another county's reporter (phone_taken). Returns the tipsters."""
+    if not plans:
+        return []
+    by_index = {p.index: p for p in plans}
+    tipsters = []
+    for doc in collection.find({"phone_index": {"$in": list(by_index)}},
+                               {"phone_index": 1, "role": 1}, batch_size=len(by_index)):
+        plan = by_index[doc["phone_index"]]
+        plan.existing = doc["_id"]
+        if doc.get("role") == "public":
+            plan.tipster = True
+            tipsters.append(plan)
+        else:
+            plan.row.error("phone", "phone_taken", "a reporter of another county has this "
+                           "phone (deactivate there, then import here)")
+    return tipsters
+
+
 def _write(collection: Any, planned: list[_Planned]) -> None:
-    """One bulk write for the chunk's new and changed reporters (unordered)."""
+    """One bulk write for the chunk's new and changed reporters (unordered).
+
+    A new phone that another record holds (another county's reporter, a tipster)
+    fails its insert on the unique blind index; only those are looked up, and a
+    tipster's record becomes the reporter (it keeps the tips it sent)."""
+    todo = [p for p in planned if not p.row.errors and p.status != "unchanged"]
+    failed = _bulk(collection, todo)
+    if not failed:
+        return
+    for plan in failed:
+        plan.existing = None
+    tipsters = _elsewhere(collection, failed)
+    for plan in failed:
+        if plan.existing is None:  # gone again meanwhile, or a concurrent enrolment
+            plan.row.error("phone", "phone_taken", people.ENROLLED_MEANWHILE)
+    for plan in _bulk(collection, tipsters):
+        plan.row.error("phone", "phone_taken", people.ENROLLED_MEANWHILE)
+
+
+def _bulk(collection: Any, todo: list[_Planned]) -> list[_Planned]:
+    """Insert or update `todo` in one unordered bulk write; the plans whose write failed."""
     ring = keyring()
     now = utcnow()
     ops: list[Any] = []
-    todo = [p for p in planned if not p.row.errors and p.status != "unchanged"]
     for plan in todo:
         sealed = {**plan.values, "name": ring.encrypt(plan.values["name"], context=NAME_CONTEXT)}
         values = {k: v for k, v in sealed.items() if v is not None}
@@ -366,12 +410,12 @@ def _write(collection: Any, planned: list[_Planned]) -> None:
             update["$unset"] = unset
         ops.append(UpdateOne(guard, update))
     if not ops:
-        return
+        return []
     try:
         collection.bulk_write(ops, ordered=False)
-    except BulkWriteError as exc:  # a concurrent enrolment took a phone meanwhile
-        for error in exc.details.get("writeErrors", []):
-            todo[error["index"]].row.error("phone", "phone_taken", people.ENROLLED_MEANWHILE)
+    except BulkWriteError as exc:
+        return [todo[error["index"]] for error in exc.details.get("writeErrors", [])]
+    return []
 
 
 def _welcome(planned: list[_Planned], county: _County) -> None:

@@ -217,3 +217,19 @@ def test_notify_texts_each_new_reporter_the_welcome_in_their_language(run, count
     again = import_(run, path, "--kind", "reporters", "--notify")
     assert again.exit_code == 0
     assert OutboundMessage.objects(purpose="welcome").count() == 2  # not twice
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_tipsters_number_becomes_the_reporter_and_another_countys_is_taken(
+        run, county, write, dry_run):
+    tipster = Reporter(phone="+8613912340050", role="public").save()
+    Reporter(phone="+8613912340051", name="外县", role="teacher", county_code="530602").save()
+    path = write("r.csv", "name,phone,role\n甲,13912340050,teacher\n乙,13912340051,teacher\n")
+    result = import_(run, path, "--kind", "reporters", *(["--dry-run"] if dry_run else []))
+    assert result.exit_code == 1, result.output
+    assert rows_of(result)[2]["status"] == "created"
+    assert codes(result, 3) == {"phone_taken"}
+    became = Reporter.objects(id=tipster.id).get()
+    assert (became.role, became.county_code) == (("public", None) if dry_run
+                                                 else ("teacher", "530627"))
+    assert Reporter.by_phone("+8613912340051").get().county_code == "530602"
