@@ -82,7 +82,7 @@ class Unusable(ValueError):
     """The file cannot be used at all (exit status 2; nothing written)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """One data row: `values` by column key (None when empty), or the errors already seen."""
 
