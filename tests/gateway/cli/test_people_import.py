@@ -141,7 +141,9 @@ def test_an_xlsx_workbook_with_three_sheets_numbers_formulas_and_dates(run, coun
     import datetime as dt
     data = workbook({
         "单位": [["单位编码", "单位名称", "类型", "网格编码"],
-                 ["91530627MA6K000009", "第三幼儿园", "幼儿园", CELL]],
+                 ["91530627MA6K000009", "第三幼儿园", "幼儿园", CELL],
+                 ["91530627MA6K000010", "无网格", "学校", "530627999999999"],
+                 ["91530627MA6K000011", "怪单位", "马戏团", CELL]],
         "人员": [["姓名", "手机号", "角色", "单位", "网格编码"],
                  ["钱老师", 13912340030, "教师", "91530627MA6K000009", None],
                  [None, None, None, None, None],
@@ -149,7 +151,10 @@ def test_an_xlsx_workbook_with_three_sheets_numbers_formulas_and_dates(run, coun
                  ["李护士", dt.datetime(2024, 1, 5), "护士", None, None]],
         "民警": [["姓名", "手机号", "职务", "派出所", "县区"],
                  ["新民警", "13912340031", "民警", "530627-NT", "530627"],
-                 ["没所的", "13912340032", "值班民警", None, "530627"]],
+                 ["没所的", "13912340032", "值班民警", None, "530627"],
+                 ["错所的", "13912340033", "民警", "530627-XX", "530627"],
+                 ["报告人", "+8613800001001", "民警", "530627-NT", "530627"],
+                 ["怪职务", "13912340034", "局长", "530627-NT", "530627"]],
         "备注": [["说明"]],
     })
     path = write("roster.xlsx", data)
@@ -166,6 +171,11 @@ def test_an_xlsx_workbook_with_three_sheets_numbers_formulas_and_dates(run, coun
     assert by[("officers", 2)]["status"] == "created"
     assert Officer.by_phone("+8613912340031").get().station_code == "530627-NT"
     assert {e["code"] for e in by[("officers", 3)]["errors"]} == {"required"}
+    assert {e["code"] for e in by[("officers", 4)]["errors"]} == {"unknown_station"}
+    assert {e["code"] for e in by[("officers", 5)]["errors"]} == {"phone_taken"}
+    assert {e["code"] for e in by[("officers", 6)]["errors"]} == {"unknown_role"}
+    assert {e["code"] for e in by[("units", 3)]["errors"]} == {"unknown_cell"}
+    assert by[("units", 4)]["status"] == "error"  # 马戏团 is no unit type
     assert "sheet 备注 ignored" in result.output
     again = import_(run, path)
     assert {r["status"] for r in lines(again)[:-1] if r["sheet"] != "reporters"
