@@ -314,6 +314,10 @@ def _reporters(reach: Reach, rows: list[Row], county: _County, outcome: Outcome,
             _elsewhere(collection, [p for p in planned if p.existing is None])
         outcome.results.extend(_result(row, "") for row in chunk if row.errors)
         outcome.results.extend(_result(p.row, p.status) for p in planned if not p.row.errors)
+        if write:  # a written row's values are not needed again (only bad rows' are)
+            for row in chunk:
+                if not row.errors:
+                    row.values.clear()
         yield len(chunk)
     outcome.results.sort(key=lambda r: (r["sheet"], r["row"]))
 
