@@ -130,7 +130,7 @@ def import_roster(reach: Reach, data: bytes, *, kind: str | None = None,
     outcome.written = write
     outcome.bad = [row for s in sheets for row in s.rows if row.errors]
     _audit(reach, where, sheets, outcome, dry_run, all_or_nothing)
-    log.info("roster import by %s: %s", reach.actor, outcome.summary)
+    log.info("roster import: %s", outcome.summary)  # counts only: no actor label, no value
     return outcome
 
 

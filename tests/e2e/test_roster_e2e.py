@@ -95,3 +95,11 @@ def test_a_roster_imported_by_api_and_by_cli_is_welcomed_in_each_language(
     [tip] = [r for r in Report.objects(source="sms") if r.details == "学校门口有陌生人纠缠学生"]
     assert tip.trust == "public"
     assert "reporter_deactivated" in tip.flags
+
+    time.sleep(0.5)  # let the last log lines reach the files
+    logs = "\n".join(s.log_path.read_text(errors="replace") for s in stack.services
+                     if s.name.startswith(("gunicorn", "worker")) and s.log_path)
+    assert "/api/v1/imports" in logs  # the logs were read and do cover the upload
+    for secret in ("13912346001", "13912346002", "13912346003", "孙老师", "Ms Li", "钱网格"):
+        assert secret not in logs, f"{secret!r} in SafeGrid's logs"
+    assert not any(secret in done.stdout + done.stderr for secret in ("13912346003", "钱网格"))
