@@ -24,6 +24,7 @@ from gateway.errors import Refusal
 from gateway.privacy import audit
 from gateway.records.people import DUTY_ROLES, LANGUAGES, Officer, Reporter
 from gateway.records.units import UNIT_TYPES
+from gateway.runtime import settings
 from sms.phones import InvalidPhone, mask, normalise
 
 REFUSED = 2
@@ -180,6 +181,9 @@ def people_import(file: str, kind: str | None, county: str | None, dry_run: bool
             sys.exit(REFUSED)
     for warning in outcome.warnings:
         click.echo(f"warning: {warning}", err=True)
+    if notify and not settings().sms_enabled:
+        click.echo("warning: SMS is not enabled here (SAFEGRID_SMS_ENABLED): no welcome sent",
+                   err=True)
     for result in outcome.results:
         if output == "json":
             click.echo(json.dumps(result, ensure_ascii=False))

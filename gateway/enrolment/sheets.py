@@ -28,6 +28,9 @@ from typing import Any
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 100_000
 MAX_COLUMNS = 100  # a header wider than this is not a roster
+# A workbook is a zip: what it unpacks to is bounded too (openpyxl holds the shared
+# strings in memory), so a small file cannot unpack into gigabytes (a zip bomb).
+MAX_UNPACKED = 200 * 1024 * 1024
 
 KINDS = ("units", "reporters", "officers")
 SHEET_KINDS = {"units": "units", "单位": "units", "reporters": "reporters", "人员": "reporters",
@@ -161,6 +164,14 @@ def _decode(data: bytes) -> str:
 def _read_xlsx(data: bytes, kind: str | None) -> list[Sheet]:
     import openpyxl  # only imported when a workbook comes (its import costs ~0.2 s)
 
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise Unusable("not a readable XLSX workbook") from exc
+    if unpacked > MAX_UNPACKED:
+        raise Unusable(f"the workbook unpacks to more than {MAX_UNPACKED // (1024 * 1024)} MB: "
+                       "split it")
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:

@@ -71,3 +71,11 @@ def test_other_sheets_are_ignored_with_a_warning():
     [sheet] = read(out.getvalue())
     assert sheet.kind == "reporters"
     assert sheet.warnings == ["sheet 说明 ignored (not a roster sheet)"]
+
+
+def test_a_workbook_that_unpacks_into_too_much_is_refused(monkeypatch):
+    from gateway.enrolment import sheets
+    data = xlsx([["姓名", "手机号", "角色"], ["张三" * 2000, "13800138000", "教师"]])
+    monkeypatch.setattr(sheets, "MAX_UNPACKED", 10_000)
+    with pytest.raises(Unusable, match="unpacks to more than"):
+        read(data)
