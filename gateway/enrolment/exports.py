@@ -6,7 +6,8 @@ formula (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) is
 escaped with a leading apostrophe (OWASP's CSV-injection advice): a name typed
 as `=HYPERLINK(…)` must not run on an admin's machine. Phones are E.164
 (`+86…`) and would be escaped too, so they are written without the `+`
-(`8613800138000`), which imports back as the same number.
+(`8613800138000`), which imports back as the same number; the importer takes
+the apostrophe off a cell it escaped, so an exported file imports unchanged.
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from gateway.enrolment.checks import Reach
-from gateway.enrolment.sheets import COLUMNS
+from gateway.enrolment.sheets import COLUMNS, FORMULA_STARTS
 from gateway.privacy import audit
 from gateway.records.people import Officer, Reporter
 from gateway.records.units import Unit
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 FORMATS = ("csv", "xlsx")
 
 

@@ -76,6 +76,9 @@ LABELS: dict[str, dict[str, str]] = {
                            "彝文": "ii"},
 }
 
+# What a spreadsheet takes for a formula; an export escapes such a cell with a leading
+# apostrophe (gateway/enrolment/exports.py), and reading takes the apostrophe off again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _SEPARATORS = re.compile(r"[\s_\-]+")
 _XLSX_MAGIC = b"PK\x03\x04"
 _XLS_MAGIC = b"\xd0\xcf\x11\xe0"
@@ -229,6 +232,8 @@ def _text(value: Any) -> str | None:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     text = trim(str(value))
+    if text.startswith("'") and text[1:].startswith(FORMULA_STARTS):
+        text = text[1:]  # escaped by an export: the value is what follows
     return text or None
 
 

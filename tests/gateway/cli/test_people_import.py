@@ -243,3 +243,17 @@ def test_a_tipsters_number_becomes_the_reporter_and_another_countys_is_taken(
     assert (became.role, became.county_code) == (("public", None) if dry_run
                                                  else ("teacher", "530627"))
     assert Reporter.by_phone("+8613912340051").get().county_code == "530602"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_an_exported_roster_imports_again_unchanged(run, county, write, tmp_path, fmt):
+    path = write("r.csv", "name,phone,role,language\n=1+1,13912340060,teacher,en\n")
+    assert import_(run, path, "--kind", "reporters").exit_code == 0
+    out = str(tmp_path / f"out.{fmt}")
+    exported = run("people", "export", "--kind", "reporters", "--county", "530627",
+                   "--format", fmt, "-o", out)
+    assert exported.exit_code == 0, exported.output
+    again = import_(run, out, "--kind", "reporters")
+    assert again.exit_code == 0, again.output
+    statuses = {r["status"] for r in lines(again)[:-1]}
+    assert statuses == {"unchanged"}, lines(again)
