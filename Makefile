@@ -25,6 +25,7 @@ bench: ## Run the benchmarks and print their figures
 	$(VENV)/python bench/places.py
 	$(VENV)/python bench/latency.py
 	$(VENV)/python bench/linking.py
+	$(VENV)/python bench/roster.py
 	$(VENV)/python bench/faults.py
 	$(VENV)/python bench/flood.py
 

@@ -113,7 +113,8 @@ def _install_guards(app: Flask) -> None:
     def require_json_body() -> None:
         if request.method in {"POST", "PUT", "PATCH"} and request.path.startswith("/api/"):
             has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding")
-            if has_body and not request.is_json:
+            upload = request.path in bodies.UPLOADS and request.mimetype == "multipart/form-data"
+            if has_body and not request.is_json and not upload:
                 got = request.mimetype or "none"
                 abort(415, message=f"Content-Type must be application/json, not {got!r}")
 

@@ -5,6 +5,10 @@ it when it is too large (413), nested deeper than `max_json_depth` (400: the
 depth is counted by a flat scan of the bytes, so no recursion), or carries
 text that is not Unicode — a lone surrogate such as ``"\\ud800"`` (422: it
 could not be sealed or stored). Every refusal has the usual JSON error body.
+
+One endpoint takes more: a roster upload (`POST /api/v1/imports`, multipart) may
+be as large as a roster file may be (gateway/enrolment/sheets.py, 20 MB) plus
+the multipart envelope; werkzeug spools such a file to disk, not to memory.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from typing import Any
 from flask import Flask, request
 from flask_smorest import abort
 
+from gateway.enrolment.sheets import MAX_BYTES as ROSTER_MAX_BYTES
 from gateway.settings import Settings
 
+UPLOADS = {"/api/v1/imports": ROSTER_MAX_BYTES + 64 * 1024}  # path → its body limit
 _OPEN, _CLOSE = frozenset(b"[{"), frozenset(b"]}")
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
 
@@ -71,6 +77,9 @@ def init_app(app: Flask, settings: Settings) -> None:
     @app.before_request
     def judge_body() -> None:
         limit = settings.max_body_bytes
+        if request.method == "POST" and request.path in UPLOADS:
+            limit = UPLOADS[request.path]
+            request.max_content_length = limit
         if request.content_length is not None and request.content_length > limit:
             abort(413, message=f"the body is larger than {limit} bytes")
         if request.method not in {"POST", "PUT", "PATCH"} or not request.is_json:

@@ -18,6 +18,7 @@ from gateway.extensions import connect_db, redis_store
 from gateway.privacy import phonebook
 from gateway.privacy.audit import AuditEntry
 from gateway.privacy.crypto import Keyring, set_keyring
+from gateway.records.imports import Import, ImportFile, ImportRows
 from gateway.records.people import Officer, Reporter
 from gateway.records.reports import Report
 from gateway.records.tokens import ApiToken
@@ -27,7 +28,7 @@ from grid.documents import Case, Dispatch, GridCell, Station
 from grid.jurisdiction import Generation, Jurisdiction
 from sms.records import ALL_DOCUMENTS as SMS_DOCUMENTS
 
-ALL_DOCUMENTS = (Reporter, Officer, Report, ApiToken, Unit)
+ALL_DOCUMENTS = (Reporter, Officer, Report, ApiToken, Unit, Import, ImportRows, ImportFile)
 
 
 def configure(settings: Settings) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from flask import Response
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 from mongoengine.queryset import QuerySet
@@ -19,8 +20,9 @@ from mongoengine.queryset import QuerySet
 from gateway.access.tokens import current_principal, require
 from gateway.api.dispatches import PagedBlueprint, QuerySetPage
 from gateway.api.schemas import StrictSchema, UtcDateTime, error_responses
-from gateway.enrolment import people, units
+from gateway.enrolment import exports, import_jobs, imports, people, sheets, units
 from gateway.enrolment.checks import Reach
+from gateway.records.imports import Import
 from gateway.records.people import DUTY_ROLES, LANGUAGES, Officer, Reporter
 from gateway.records.units import UNIT_TYPES, Unit
 
@@ -125,6 +127,63 @@ class OfficerOutSchema(Schema):
 
 REPORTER = ReporterOutSchema()
 OFFICER = OfficerOutSchema()
+
+
+class WelcomeOutSchema(Schema):
+    queued = fields.Boolean(required=True, metadata={
+        "description": "false when SMS is off here or the same was queued this minute"})
+
+
+class ImportFormSchema(StrictSchema):
+    kind = fields.String(validate=validate.OneOf(sheets.KINDS), metadata={
+        "description": "units, reporters or officers (a CSV needs it)"})
+    county = fields.String(validate=validate.Length(6, 6), metadata={
+        "description": "6-digit adcode; an admin of one county may leave it out"})
+    dry_run = fields.Boolean(load_default=False)
+    all_or_nothing = fields.Boolean(load_default=False)
+    notify = fields.Boolean(load_default=False, metadata={
+        "description": "text each new reporter the welcome SMS"})
+
+
+class ImportFileSchema(Schema):
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+
+
+class ImportPageSchema(StrictSchema):
+    page = fields.Integer(load_default=1, validate=validate.Range(1, 1000), metadata={
+        "description": f"the per-row answers, {imports.CHUNK} a page"})
+
+
+class ImportOutSchema(Schema):
+    id = fields.String(required=True)
+    state = fields.String(required=True, metadata={"enum": ["queued", "running", "done",
+                                                             "failed"]})
+    kind = fields.String(allow_none=True)
+    county_code = fields.String(allow_none=True)
+    dry_run = fields.Boolean()
+    all_or_nothing = fields.Boolean()
+    notify = fields.Boolean()
+    rows_done = fields.Integer()
+    rows_total = fields.Integer(allow_none=True)
+    summary = fields.Dict(keys=fields.String(), values=fields.Integer())
+    warnings = fields.List(fields.String())
+    problem = fields.String(allow_none=True, metadata={
+        "description": "why the file could not be used (state failed)"})
+    written = fields.Boolean()
+    has_errors_file = fields.Boolean(metadata={
+        "description": "an error workbook waits at /api/v1/imports/<id>/errors"})
+    created_at = UtcDateTime()
+    finished_at = UtcDateTime(allow_none=True)
+    rows = fields.List(fields.Dict(), metadata={"description": "ROSTER_FORMAT.md's objects"})
+
+
+class ExportQuerySchema(StrictSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(sheets.KINDS))
+    format = fields.String(load_default="xlsx", validate=validate.OneOf(exports.FORMATS))
+    county = fields.String(validate=validate.Length(6, 6))
+
+
+IMPORT = ImportOutSchema()
 
 
 @blp.route("/reporters")
@@ -402,3 +461,80 @@ class ReactivateUnit(MethodView):
     def post(self, code: str) -> Unit:
         """Reactivate a unit."""
         return units.set_active(_reach(), code, True)
+
+
+@blp.route("/reporters/<string:reporter_id>/welcome")
+class WelcomeReporter(MethodView):
+    @require("admin")
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404, 409)
+    @blp.response(202, WelcomeOutSchema)
+    def post(self, reporter_id: str) -> dict[str, bool]:
+        """Text an active reporter the welcome SMS in their language (once a minute at most)."""
+        return {"queued": imports.send_welcome(_reach(), reporter_id)}
+
+
+# --- roster files: import (a job) and export ---------------------------------------------
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": XLSX}
+
+
+@blp.route("/imports")
+class Imports(MethodView):
+    @require("admin")
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 413, 422)
+    @blp.arguments(ImportFormSchema, location="form")
+    @blp.arguments(ImportFileSchema, location="files")
+    @blp.response(202, IMPORT)
+    def post(self, form: dict[str, Any], files: dict[str, Any]) -> Import:
+        """Import a roster file (ROSTER_FORMAT.md, at most 20 MB) as a job on the maintenance
+        queue; follow it at `GET /api/v1/imports/<id>`."""
+        return import_jobs.start(_reach(), files["file"].read(sheets.MAX_BYTES + 1),
+                                 kind=form.get("kind"), county=form.get("county"),
+                                 dry_run=form["dry_run"], all_or_nothing=form["all_or_nothing"],
+                                 notify=form["notify"])
+
+
+@blp.route("/imports/<string:import_id>")
+class OneImport(MethodView):
+    @require("admin")
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404, 422)
+    @blp.arguments(ImportPageSchema, location="query")
+    @blp.response(200, IMPORT)
+    def get(self, query: dict[str, Any], import_id: str) -> dict[str, Any]:
+        """An import's state and progress, its counts and one page of its per-row answers."""
+        record = import_jobs.find(_reach(), import_id)
+        return {**{name: getattr(record, name) for name in ImportOutSchema._declared_fields
+                   if name != "rows"}, "rows": import_jobs.rows(record, query["page"])}
+
+
+@blp.route("/imports/<string:import_id>/errors")
+class ImportErrors(MethodView):
+    @require("admin")
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404)
+    @blp.response(200, content_type=XLSX, description="each bad row as it was, and what to fix")
+    def get(self, import_id: str) -> Response:
+        """The error workbook of an import (kept 7 days): each bad row and what to fix."""
+        data = import_jobs.errors_file(_reach(), import_id)
+        return Response(data, mimetype=XLSX, headers={
+            "Content-Disposition": f"attachment; filename=import-{import_id}-errors.xlsx"})
+
+
+@blp.route("/roster/export")
+class RosterExport(MethodView):
+    @require("admin")
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 422)
+    @blp.arguments(ExportQuerySchema, location="query")
+    @blp.response(200, description="the roster file (CSV or XLSX), ROSTER_FORMAT.md's columns")
+    def get(self, query: dict[str, Any]) -> Response:
+        """Your county's active units, reporters or officers as CSV or XLSX (audited);
+        a cell that would be a spreadsheet formula is escaped."""
+        kind, fmt = query["kind"], query["format"]
+        data = exports.export(_reach(), kind, fmt, query.get("county"))
+        return Response(data, mimetype=MEDIA[fmt], headers={
+            "Content-Disposition": f"attachment; filename={kind}.{fmt}"})

@@ -7,6 +7,7 @@ sentence on stderr and exit status 2; nothing is half done.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from typing import Any
 import click
 
 from gateway.cli.common import configure, who_ran
+from gateway.enrolment import exports, imports, sheets
 from gateway.enrolment import people as enrol
 from gateway.enrolment import units as unit_rules
 from gateway.enrolment.checks import Reach
@@ -22,9 +24,11 @@ from gateway.errors import Refusal
 from gateway.privacy import audit
 from gateway.records.people import DUTY_ROLES, LANGUAGES, Officer, Reporter
 from gateway.records.units import UNIT_TYPES
+from gateway.runtime import settings
 from sms.phones import InvalidPhone, mask, normalise
 
 REFUSED = 2
+SOME_ROWS_FAILED = 1
 
 
 @contextmanager
@@ -145,6 +149,71 @@ def people_add(kind: str, name: str, phone: str, role: str, county: str | None,
                                                  "duty_role": role, "county_code": county,
                                                  "station_code": station})
     click.echo(f"enrolled {kind} {person.id}")
+
+
+@people_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=False))
+@click.option("--kind", type=click.Choice(sheets.KINDS),
+              help="units, reporters or officers (CSV needs it; XLSX names its sheets).")
+@click.option("--county", help="6-digit county adcode the units and reporters belong to.")
+@click.option("--dry-run", is_flag=True, help="Check every row, write nothing.")
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
+@click.option("--all-or-nothing", is_flag=True, help="Write nothing if one row has an error.")
+@click.option("--notify", is_flag=True, help="Text each new reporter the welcome SMS.")
+def people_import(file: str, kind: str | None, county: str | None, dry_run: bool, output: str,
+                  all_or_nothing: bool, notify: bool) -> None:
+    """Import a roster (ROSTER_FORMAT.md): exit 0 all rows fine, 1 some rows had errors,
+    2 the file could not be used (nothing written)."""
+    try:
+        with open(file, "rb") as handle:  # noqa: PTH123 (read at most the limit and a byte)
+            data = handle.read(sheets.MAX_BYTES + 1)
+    except OSError as exc:
+        click.echo(f"safegrid: cannot read {file}: {exc.strerror}", err=True)
+        sys.exit(REFUSED)
+    configure()
+    with refusals():
+        try:
+            outcome = imports.import_roster(
+                _operator(), data, kind=kind, county=county, dry_run=dry_run,
+                all_or_nothing=all_or_nothing, notify=notify)
+        except sheets.Unusable as exc:
+            click.echo(f"safegrid: {exc}", err=True)
+            sys.exit(REFUSED)
+    for warning in outcome.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if notify and not settings().sms_enabled:
+        click.echo("warning: SMS is not enabled here (SAFEGRID_SMS_ENABLED): no welcome sent",
+                   err=True)
+    for result in outcome.results:
+        if output == "json":
+            click.echo(json.dumps(result, ensure_ascii=False))
+        elif result["status"] == "error":
+            click.echo(f"{result['sheet']} row {result['row']}: " + "; ".join(
+                f"{e['field']}: {e['message']} ({e['code']})" for e in result["errors"]))
+    summary = outcome.summary
+    if output == "json":
+        click.echo(json.dumps({"summary": summary}))
+    else:
+        written = "written" if outcome.written else "nothing written"
+        click.echo(", ".join(f"{n} {k}" for k, n in summary.items()) + f" ({written})")
+    if outcome.failed:
+        sys.exit(SOME_ROWS_FAILED)
+
+
+@people_group.command("export")
+@click.option("--kind", type=click.Choice(sheets.KINDS), required=True)
+@click.option("--county", required=True, help="6-digit county adcode.")
+@click.option("--format", "fmt", type=click.Choice(exports.FORMATS), default="xlsx")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), required=True,
+              help="The file to write (it holds names and phones: keep it safe).")
+def people_export(kind: str, county: str, fmt: str, output: str) -> None:
+    """A county's active roster as CSV or XLSX, in the import's columns (audited)."""
+    configure()
+    with refusals():
+        data = exports.export(_operator(), kind, fmt, county)
+    with open(output, "wb") as handle:  # noqa: PTH123 (one write)
+        handle.write(data)
+    click.echo(f"wrote {kind} of county {county} to {output}")
 
 
 def _act(action: str, phone: str | None, person_id: str | None) -> None:

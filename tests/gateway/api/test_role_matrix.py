@@ -6,6 +6,8 @@ endpoint cannot ship without a decision about who may call it.
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from gateway.access.tokens import issue_token
@@ -59,6 +61,11 @@ TABLE: dict[tuple[str, str], set[str] | str] = {
     ("post", "/api/v1/reporters/{reporter_id}/deactivate"): {"admin"},
     ("post", "/api/v1/reporters/{reporter_id}/reactivate"): {"admin"},
     ("post", "/api/v1/reporters/{reporter_id}/erase"): {"admin"},
+    ("post", "/api/v1/reporters/{reporter_id}/welcome"): {"admin"},
+    ("post", "/api/v1/imports"): {"admin"},
+    ("get", "/api/v1/imports/{import_id}"): {"admin"},
+    ("get", "/api/v1/imports/{import_id}/errors"): {"admin"},
+    ("get", "/api/v1/roster/export"): {"admin"},
     ("get", "/api/v1/officers"): {"supervisor", "admin"},
     ("post", "/api/v1/officers"): {"admin"},
     ("get", "/api/v1/officers/{officer_id}"): {"supervisor", "admin"},
@@ -138,13 +145,25 @@ def world(client, county):
               # People no matrix token belongs to: deactivating or erasing them ends no one's
               # session here.
               "reporter_id": str(Reporter.by_phone("+8613800001005").get().id),
-              "officer_id": str(Officer.by_phone("+8613800003098").get().id)}
+              "officer_id": str(Officer.by_phone("+8613800003098").get().id),
+              "import_id": _an_import(client, tokens["admin"])}
     return tokens, values
+
+
+def _an_import(client, admin: str) -> str:
+    """An import with an error workbook, so its endpoints answer 200 to those allowed."""
+    resp = client.post("/api/v1/imports", headers=auth(admin), content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(b"name,phone,role\nx,123,teacher\n"), "r.csv"),
+                             "kind": "reporters", "county": "530627"})
+    run_jobs()
+    return str(resp.json["id"])
 
 
 def url_for(path: str, values: dict[str, str]) -> str:
     path = path.replace("{reporter_id}", values["reporter_id"]).replace(
-        "{officer_id}", values["officer_id"])
+        "{officer_id}", values["officer_id"]).replace("{import_id}", values["import_id"])
+    if path == "/api/v1/roster/export":
+        return path + "?kind=units&county=530627"
     if path.startswith("/api/v1/units/"):
         return path.replace("{code}", "530627-U05")
     if path.startswith("/api/v1/stations/"):
