@@ -147,6 +147,10 @@ class Dispatch(me.Document):
     duplicate_of = me.StringField()
     closed_by = me.StringField()
     closed_at = me.DateTimeField()
+    # Reopened after closing (grid/lifecycle.py): who, when, and why (sealed).
+    reopened_by = me.StringField()
+    reopened_at = me.DateTimeField()
+    reopen_reason = me.StringField()
     notes = me.ListField(me.DictField())  # {text, by, station, at}
     # Every transition, written in the same update as the transition itself.
     history = me.ListField(me.DictField())

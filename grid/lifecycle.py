@@ -61,6 +61,7 @@ ACTIONS = (
     "note",
     "close",
     "close_duplicate",
+    "reopen",
 )
 
 # Who may act: the delivery job, an officer of the dispatch's station, or an
@@ -120,7 +121,9 @@ TRANSITIONS: dict[str, Transition] = {
         Transition(
             "reject_transfer", frozenset({"transfer_requested"}), None, TARGET, restores=True
         ),
-        # Closed is final: reopening would be its own audited action.
+        # Closed stays closed unless an officer of its station reopens it, with a reason:
+        # back to acknowledged (it was acknowledged before it was closed).
+        Transition("reopen", frozenset({"closed"}), "acknowledged", STATION),
         Transition(
             "note",
             frozenset({"new", "delivered", "acknowledged", "transfer_requested"}),
@@ -272,6 +275,8 @@ def plan(
             raise TransitionError("reason_required", "a note needs text", current_status)
         note: dict[str, object] = {"text": reason, "by": actor, "station": actor_station}
         return Plan(current_status, current_status, guard, {}, audit, push={"notes": note})
+    if action == "reopen":
+        return _reopen(current_status, guard, audit, actor, reason, duplicate_of)
     if action == "close_duplicate":
         if duplicate_of is None:
             raise ValueError("close_duplicate needs the dispatch it duplicates")
@@ -447,4 +452,37 @@ def _close(
         {"status": "closed", "outcome": outcome, "outcome_reason": reason, "closed_by": actor},
         audit,
         stamp=("closed_at",),
+    )
+
+
+def _reopen(
+    current_status: str,
+    guard: dict[str, str | None],
+    audit: dict[str, object],
+    actor: str | None,
+    reason: str | None,
+    duplicate_of: str | None,
+) -> Plan:
+    """A closed clue worked again: explicit, with a reason, by its own station.
+
+    A copy closed as the duplicate of another dispatch (the county desk's) is not
+    reopened on its own: the clue it duplicates is the one to reopen.
+    """
+    if duplicate_of is not None:
+        raise TransitionError(
+            "not_allowed",
+            f"this copy was closed with dispatch {duplicate_of}: reopen that one",
+            current_status,
+        )
+    if reason is None:
+        raise TransitionError("reason_required", "reopening needs a reason", current_status)
+    guard["duplicate_of"] = None
+    return Plan(
+        current_status,
+        "acknowledged",
+        guard,
+        {"status": "acknowledged", "outcome": None, "outcome_reason": None, "closed_by": None,
+         "closed_at": None, "reopened_by": actor, "reopen_reason": reason},
+        audit,
+        stamp=("reopened_at",),
     )

@@ -188,6 +188,19 @@ class Close(MethodView):
         return _act(dispatch_id, "close", outcome=data["outcome"], reason=data["reason"])
 
 
+@blp.route("/dispatches/<string:dispatch_id>/reopen")
+class Reopen(MethodView):
+    @require("officer")
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404, 409, 415, 422)
+    @blp.arguments(ReasonInSchema)
+    @blp.response(200, DISPATCH)
+    def post(self, data: dict[str, str], dispatch_id: str) -> Dispatch:
+        """Reopen a closed clue of your station, with the reason (audited): it is
+        acknowledged again, and so are its reports."""
+        return _act(dispatch_id, "reopen", reason=data["reason"])
+
+
 @blp.route("/dispatches/<string:dispatch_id>/unlink")
 class Unlink(MethodView):
     @require("officer", "supervisor")

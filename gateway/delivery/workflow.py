@@ -72,7 +72,7 @@ def apply(dispatch_id: str, action: str, *, actor: str, actor_station: str | Non
         target_station=target_station, outcome=outcome, reason=reason,
         known_stations={code for code, station in gridcache.current().stations.items()
                         if station.active},  # no transfers to a deactivated station
-        duplicate_of=duplicate_of,
+        duplicate_of=doc.get("duplicate_of") if action == "reopen" else duplicate_of,
     )
     plan = _sealed(plan)
     now = utcnow()
@@ -126,7 +126,8 @@ def act(principal: Principal, dispatch_id: str, action: str, **inputs: Any) -> d
 # Officers' free text may name victims and suspects: sealed in the dispatch. The
 # history and the audit log, which are never rewritten (the audit is hash-chained),
 # keep only its SHA-256, enough to prove what was said without holding it.
-SEALED_TEXT_FIELDS = ("transfer_reason", "transfer_rejection_reason", "outcome_reason")
+SEALED_TEXT_FIELDS = ("transfer_reason", "transfer_rejection_reason", "outcome_reason",
+                      "reopen_reason")
 
 
 def seal_text(value: object) -> object:
@@ -161,6 +162,8 @@ def _after(action: str, dispatch: dict[str, Any], plan: lifecycle.Plan) -> None:
         _close_everywhere(dispatch)
     elif action == "close_duplicate":
         cancel_escalation(str(dispatch["_id"]), int(dispatch.get("escalation_level", 0)))
+    elif action == "reopen":
+        _reopen_everywhere(dispatch)
     elif action == "request_transfer":
         target = Station.objects(code=dispatch["transfer_to"]).only("duty_phone").first()
         source = gridcache.current().stations.get(dispatch["station_code"])
@@ -207,6 +210,19 @@ def _close_everywhere(dispatch: dict[str, Any]) -> None:
     if dispatch.get("case_id") is not None and _collection().find_one(
             {"case_id": dispatch["case_id"], "status": {"$ne": "closed"}}, {"_id": 1}) is None:
         Case.objects(id=dispatch["case_id"]).update_one(set__open=False)
+
+
+def _reopen_everywhere(dispatch: dict[str, Any]) -> None:
+    """A reopened clue's reports are worked again, and its case takes new reports again.
+
+    The copies closed as its duplicates stay closed: the reopened clue is the one
+    being worked. Reporters are not texted (a closing notice was final to them).
+    """
+    for report in dispatch_reports(dispatch["_id"]).only("id"):
+        Report.objects(id=report.id, status="closed").update_one(
+            set__status="acknowledged", unset__outcome=True)
+    if dispatch.get("case_id") is not None:
+        Case.objects(id=dispatch["case_id"]).update_one(set__open=True)
 
 
 def _tell_reporter_closed(report_id: ObjectId, code: str) -> None:

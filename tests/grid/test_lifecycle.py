@@ -43,6 +43,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         "acknowledged": "closed",
         "transfer_requested": "closed",
     },
+    "reopen": {"closed": "acknowledged"},
 }
 
 
@@ -105,11 +106,34 @@ def test_every_action_from_every_state(action: str, state: str) -> None:
         assert state in err.value.message
 
 
-def test_closed_is_final() -> None:
+def test_closed_is_final_but_for_an_explicit_reopen() -> None:
     for action in ACTIONS:
+        if action == "reopen":
+            continue
         with pytest.raises(TransitionError) as err:
             plan(action, "closed", **ctx(action, "closed"))
         assert (err.value.code, err.value.current_state) == ("not_allowed", "closed")
+
+
+def test_reopen_needs_a_reason_its_station_and_not_a_duplicate_copy() -> None:
+    p = plan("reopen", "closed", dispatch_station="S1", actor_station="S1", actor="o1",
+             reason="新线索")
+    assert p.set_fields["outcome"] is None
+    assert p.set_fields["closed_at"] is None
+    assert p.set_fields["reopen_reason"] == "新线索"
+    assert p.guard == {"status": "closed", "station_code": "S1", "duplicate_of": None}
+    assert p.stamp == ("reopened_at",)
+    with pytest.raises(TransitionError) as err:
+        plan("reopen", "closed", dispatch_station="S1", actor_station="S1", actor="o1")
+    assert err.value.code == "reason_required"
+    with pytest.raises(TransitionError) as err:
+        plan("reopen", "closed", dispatch_station="S1", actor_station="S2", actor="o2",
+             reason="x")
+    assert err.value.code == "forbidden"
+    with pytest.raises(TransitionError) as err:
+        plan("reopen", "closed", dispatch_station="S1", actor_station="S1", actor="o1",
+             reason="x", duplicate_of="d1")
+    assert (err.value.code, err.value.http_status) == ("not_allowed", 409)
 
 
 def test_acknowledge_plan() -> None:
@@ -399,7 +423,7 @@ def test_other_outcomes_need_no_reason(outcome: str) -> None:
 
 def test_programming_errors_are_value_errors() -> None:
     with pytest.raises(ValueError, match="unknown action"):
-        plan("reopen", "closed", dispatch_station="S1")
+        plan("reopen-everything", "closed", dispatch_station="S1")
     with pytest.raises(ValueError, match="unknown dispatch status"):
         plan("note", "lost", dispatch_station="S1", actor_station="S1", reason="x")
 

@@ -258,3 +258,48 @@ def test_a_joining_report_brings_its_new_numbers_to_the_case(file, county):
     assert len(case.keys) == 2
     assert case.report_count == 3
     assert Report.objects(code=c).first().case_id == case.id
+
+
+def test_reopening_is_explicit_audited_and_works_the_reports_again(client, file, county):
+    from gateway.privacy.audit import AuditEntry
+
+    a = file("CHILD", cell_code(0, 0, 0), "陌生人带着哭闹的小孩")
+    b = file("ORIGIN", cell_code(0, 0, 0), "有人抱着小孩上了面包车", who="reporter 李国强")
+    run_jobs()
+    [station] = station_dispatches("530627-WF")
+    [desk] = station_dispatches("530627-XJ")
+    officer = auth(token_of(county, "officer 乌峰派出所"))
+    url = f"/api/v1/dispatches/{station.id}"
+    assert client.post(f"{url}/reopen", headers=officer,
+                       json={"reason": "家属提供新线索"}).status_code == 409  # not closed
+    client.post(f"{url}/acknowledge", headers=officer)
+    client.post(f"{url}/close", headers=officer, json={"outcome": "rescued"})
+    # A reason is required; another station cannot; the desk's copy reopens with its clue.
+    assert client.post(f"{url}/reopen", headers=officer, json={}).status_code == 422
+    other = auth(token_of(county, "officer 南台派出所"))
+    assert client.post(f"{url}/reopen", headers=other,
+                       json={"reason": "家属提供新线索"}).status_code == 403
+    desk_officer = auth(token_of(county, "officer 镇雄县公安局刑侦大队值班室"))
+    resp = client.post(f"/api/v1/dispatches/{desk.id}/reopen", headers=desk_officer,
+                       json={"reason": "家属提供新线索"})
+    assert resp.status_code == 409
+    assert str(station.id) in resp.json["message"]
+
+    resp = client.post(f"{url}/reopen", headers=officer, json={"reason": "家属提供新线索"})
+    assert resp.status_code == 200, resp.json
+    assert (resp.json["status"], resp.json["outcome"]) == ("acknowledged", None)
+    reopened = Dispatch.objects(id=station.id).first()
+    assert reopened.history[-1]["action"] == "reopen"
+    assert "家属" not in str(reopened.history[-1])
+    assert "家属" not in (reopened.reopen_reason or "")
+    assert {(r.code, r.status, r.outcome) for r in Report.objects} == {
+        (a, "acknowledged", None), (b, "acknowledged", None)}
+    assert Case.objects(id=station.case_id).first().open is True
+    assert Dispatch.objects(id=desk.id).first().status == "closed"  # the copy stays closed
+    [entry] = AuditEntry.objects(action="dispatch.reopen")
+    assert entry.subject == f"dispatch:{station.id}"
+    assert "reason_sha256" in entry.details
+    # Worked again, it closes again like any acknowledged clue.
+    assert client.post(f"{url}/close", headers=officer,
+                       json={"outcome": "arrested"}).status_code == 200
+    assert {r.outcome for r in Report.objects} == {"arrested"}
