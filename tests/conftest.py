@@ -96,3 +96,12 @@ def sendsms():
     with recording_server() as server:
         yield server
 
+
+
+@pytest.fixture(autouse=True)
+def _no_make_run_settings(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The CLI reads `var/safegrid.env` when `make run` wrote one in the checkout; the tests
+    point it at the test's own directory instead, so a running `make run` never leaks in."""
+    from gateway.cli import common
+
+    monkeypatch.setattr(common, "LOCAL_ENV_FILE", tmp_path / "var" / "safegrid.env")

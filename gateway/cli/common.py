@@ -27,8 +27,10 @@ LOCAL_ENV_FILE = Path("var") / "safegrid.env"
 SETTINGS_ERROR = 2
 
 
-def local_env(path: Path = LOCAL_ENV_FILE) -> dict[str, str]:
-    """KEY=value lines of `path` (none when it does not exist); comments and blanks skipped."""
+def local_env(path: Path | None = None) -> dict[str, str]:
+    """KEY=value lines of `path` (default LOCAL_ENV_FILE; none when it does not exist);
+    comments and blanks skipped."""
+    path = LOCAL_ENV_FILE if path is None else path
     if not path.is_file():
         return {}
     found = {}

@@ -83,7 +83,8 @@ def test_without_redis_the_cache_is_trusted_rather_than_refusing_reports(
         def __getattr__(self, name: str) -> None:
             raise RedisConnectionError("Redis is away")
 
-    monkeypatch.setattr(tokens.redis_store, "_conn", Away())
-    who = tokens.principal_for(token, 30)
+    with monkeypatch.context() as away:
+        away.setattr(tokens.redis_store, "_conn", Away())
+        who = tokens.principal_for(token, 30)
     assert who is not None
     assert who.role == "reporter"
