@@ -9,6 +9,7 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, SimpleWorker
 from rq.cron import CronScheduler
+from rq.executions import Execution
 from rq.job import Job
 
 from gateway import jsonlog, runtime
@@ -45,11 +46,11 @@ class TracedWorker(SimpleWorker):
     Both are context variables while the job runs (gateway/jsonlog.py), so every log
     line of the job carries them, and jobs it queues carry the request id on."""
 
-    def perform_job(self, job: Job, queue: Queue, *args: object, **kwargs: object) -> bool:
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
         request = jsonlog.request_id.set((job.meta or {}).get("request_id"))
         current = jsonlog.job_id.set(job.id)
         try:
-            return bool(super().perform_job(job, queue, *args, **kwargs))
+            return bool(super().perform_job(job, queue, execution))
         finally:
             jsonlog.job_id.reset(current)
             jsonlog.request_id.reset(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -15,6 +16,7 @@ from gateway.delivery import queues
 from gateway.delivery.outbound_sms import record_delivery
 from gateway.extensions import redis_store
 from gateway.sample import cell_code
+from gateway.worker import TracedWorker
 from sms.providers import DeliveryReport
 from tests.gateway.api.test_reports_api import run_jobs
 from tests.helpers import auth, token_of, with_sms
@@ -140,3 +142,40 @@ def test_json_log_lines_carry_ids_and_no_personal_data():
     assert line["message"] == "routed to S1"
     assert set(line) == {"time", "level", "logger", "message", "request_id", "job_id",
                          "report_id"}
+
+
+class TracedBurstWorker(TracedWorker):
+    """The worker's job wrapper, in a burst, without RQ's command channel (see BurstWorker)."""
+
+    def subscribe(self) -> None:
+        pass
+
+    def unsubscribe(self) -> None:
+        pass
+
+
+def test_the_worker_logs_the_request_id_and_job_id_of_the_route_job(metrics_client, county):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(jsonlog.JsonFormatter())
+    logger = logging.getLogger("gateway")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        file(metrics_client, county, "app-metrics-0005")
+        jsonlog.request_id.set(None)  # the test's own context is not the worker's
+        TracedBurstWorker([queues.queue(n) for n in queues.WORKER_QUEUES],
+                          connection=redis_store.conn).work(burst=True)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    routed = [line for line in lines if line["message"].startswith("routed to")]
+    assert routed, lines
+    assert routed[0]["request_id"] == "req-abcdef-0001"
+    assert routed[0]["job_id"].startswith("route-")
+    assert "report_id" in routed[0]
+    assert jsonlog.request_id.get() is None  # reset after the job
+    for text in ("13800001004", "张秀英", "面包车"):
+        assert text not in stream.getvalue()
