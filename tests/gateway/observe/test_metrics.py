@@ -179,3 +179,32 @@ def test_the_worker_logs_the_request_id_and_job_id_of_the_route_job(metrics_clie
     assert jsonlog.request_id.get() is None  # reset after the job
     for text in ("13800001004", "张秀英", "面包车"):
         assert text not in stream.getvalue()
+
+
+def test_geocoder_cache_hits_and_misses_are_counted(settings, county, sendsms):
+    from gateway import startup
+    from grid.documents import GridCell
+    from tests.fakes import recording_server
+    from tests.helpers import cell_centre
+
+    cell = GridCell.objects(code=cell_code(1, 2, 1)).first()
+    lat, lon = cell_centre(cell.ring)
+    answer = [{"lat": str(lat), "lon": str(lon), "display_name": "镇雄客运站",
+               "boundingbox": [str(lat - 0.001), str(lat + 0.001), str(lon - 0.001),
+                               str(lon + 0.001)], "class": "amenity", "type": "bus_station"}]
+    reporter = auth(token_of(county, "reporter 张秀英"))
+    with recording_server(status=200, body=json.dumps(answer)) as nominatim:
+        app = create_app(with_sms(settings, sendsms, metrics_token=TOKEN,
+                                  geocoder_url=nominatim.url, geocoder_min_delay_s=0.01))
+        client = app.test_client()
+        for client_id in ("app-geo-0001", "app-geo-0002"):  # the same text twice
+            resp = client.post("/api/v1/reports", headers=reporter, json={
+                "client_id": client_id, "category": "WOMAN",
+                "details": "客运站候车室有人拉着哭泣女子"})
+            assert resp.status_code == 201
+            run_jobs()
+        startup.configure(settings)
+    assert len(nominatim.requests) == 1  # the second came from the cache
+    found = scrape(client)
+    assert found[("safegrid_geocoder_cache_total", (("result", "miss"),))] == 1
+    assert found[("safegrid_geocoder_cache_total", (("result", "hit"),))] == 1
