@@ -25,3 +25,5 @@ accesslog = "-"
 # (the same format as deploy/processes.py's ACCESS_LOG_FORMAT)
 logger_class = "deploy.gunicorn_logging.RouteLogger"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+# Every log line one JSON object with the request id (gateway/jsonlog.py, docs/metrics.md).
+logconfig_json = os.path.join(os.path.dirname(os.path.abspath(__file__)), "logging.json")

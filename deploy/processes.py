@@ -163,6 +163,7 @@ class Stack:
                   ["--worker-connections", str(WORKER_CONNECTIONS)]),
                 "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
                 "--logger-class", "deploy.gunicorn_logging.RouteLogger",
+                "--log-config-json", str(LOG_CONFIG),  # JSON lines (gateway/jsonlog.py)
                 "--graceful-timeout", "5"]
         return self._spawn(f"gunicorn-{port}", argv, port=port, env=env, wait=60.0)
 
@@ -284,6 +285,7 @@ def app_env(mongodb_uri: str, redis_url: str, data_keys: str, **extra: str) -> d
 
 # --- Kannel with fakesmsc (Stack.kannel, Stack.fakesmsc) ---
 
+LOG_CONFIG = ROOT / "deploy" / "logging.json"
 KANNEL_TEST_TEMPLATE = ROOT / "deploy" / "kannel" / "test.conf.template"
 
 

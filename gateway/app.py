@@ -22,6 +22,7 @@ from werkzeug.wrappers import Response
 from gateway import bodies, extensions, security, startup
 from gateway.api.routes import register_blueprints
 from gateway.errors import Refusal
+from gateway.observe import views as observe_views
 from gateway.open311 import views as open311_views
 from gateway.settings import Settings, from_env
 
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # A separate standard API (form bodies, XML, its own error list): outside the
     # OpenAPI document, see gateway/open311/__init__.py.
     app.register_blueprint(open311_views.blp)
+    observe_views.init_app(app)  # /metrics; the request id, before any other hook runs
     _serve_docs_assets(app)
     _install_guards(app)
     bodies.init_app(app, settings)  # size, nesting and Unicode, before any parser

@@ -120,6 +120,9 @@ class Settings:
     proxy_hops: int = 0
     # Every client reaches SafeGrid over HTTPS (TLS ends at the proxy): always send HSTS.
     https_only: bool = False
+    # Bearer token Prometheus presents at /metrics (docs/metrics.md); empty: /metrics
+    # answers only requests from loopback that came through no proxy.
+    metrics_token: str = field(default="", repr=False)
     testing: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 

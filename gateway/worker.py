@@ -7,10 +7,12 @@ import time
 
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
 from rq.cron import CronScheduler
+from rq.executions import Execution
+from rq.job import Job
 
-from gateway import runtime
+from gateway import jsonlog, runtime
 from gateway.custody.retention import run_retention
 from gateway.delivery import queues
 from gateway.delivery.outbound_sms import sweep_outbound
@@ -38,6 +40,22 @@ def worker_queues(queue_names: tuple[str, ...] = (), lane: str | None = None) ->
     return queue_names or queues.WORKER_QUEUES
 
 
+class TracedWorker(SimpleWorker):
+    """SimpleWorker that logs each job's id and the request id it was queued under.
+
+    Both are context variables while the job runs (gateway/jsonlog.py), so every log
+    line of the job carries them, and jobs it queues carry the request id on."""
+
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        request = jsonlog.request_id.set((job.meta or {}).get("request_id"))
+        current = jsonlog.job_id.set(job.id)
+        try:
+            return bool(super().perform_job(job, queue, execution))
+        finally:
+            jsonlog.job_id.reset(current)
+            jsonlog.request_id.reset(request)
+
+
 def run_worker(queue_names: tuple[str, ...] = (), *, lane: str | None = None,
                burst: bool = False) -> bool:
     """Work the queues in order (a lane's, or the names given); with RQ's scheduler.
@@ -56,7 +74,7 @@ def run_worker(queue_names: tuple[str, ...] = (), *, lane: str | None = None,
         # A short maintenance interval: when the worker holding RQ's scheduler lock
         # dies, another takes the scheduler over within a minute, not ten.
         try:
-            worker = SimpleWorker([queues.queue(n) for n in names],
+            worker = TracedWorker([queues.queue(n) for n in names],
                                   connection=redis_store.conn,
                                   maintenance_interval=MAINTENANCE_INTERVAL_S)
             return bool(worker.work(burst=burst, with_scheduler=True))

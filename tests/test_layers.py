@@ -26,7 +26,7 @@ ALLOWED = {
 # The floors of gateway/, from the ground up: a module or subpackage may import
 # only from its own floor or one below. docs/architecture.md draws the same order.
 ROOMS = (
-    "settings", "errors", "extensions", "runtime", "gridcache",  # the ground floor
+    "settings", "errors", "extensions", "jsonlog", "telemetry", "runtime", "gridcache",  # ground
     "privacy",  # sealing, the phone book, the audit log, no genetic data
     "records",  # people, reports and tokens as stored
     "access",  # tokens, login, passwords, TOTP, SMS PIN
@@ -36,6 +36,7 @@ ROOMS = (
     "enrolment",  # units, reporters, officers, stations kept by administrators
     "sample", "startup", "worker", "security", "bodies",  # the top floor: processes
     "api", "open311",  # the web APIs: flask-smorest's, and Open311 GeoReport v2's
+    "observe",  # /metrics for Prometheus, the request id
     "cli", "app",
 )
 MAX_MODULES_PER_ROOM = 12

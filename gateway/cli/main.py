@@ -6,16 +6,24 @@ import logging
 
 import click
 
+from gateway import jsonlog
 from gateway.cli import accounts, audit, keys, people, retention, store, workers
 from gateway.cli.grid import grid
 from gateway.cli.open311 import open311_group
 
+# Long-running processes log JSON lines (docs/metrics.md); commands people run, plain text.
+JSON_LOGGED = frozenset({"worker", "cron"})
+
 
 @click.group()
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """SafeGrid administration."""
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if ctx.invoked_subcommand in JSON_LOGGED:
+        jsonlog.configure(logging.INFO)
+    else:
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 for command in (

@@ -20,7 +20,7 @@ from pymongo import ReturnDocument
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from gateway import gridcache
+from gateway import gridcache, telemetry
 from gateway.delivery import queues
 from gateway.delivery.outbound_sms import queue_sms
 from gateway.privacy import audit
@@ -91,6 +91,7 @@ def escalate(dispatch_id: str, level: int) -> str:
     )
     if updated is None:
         return "stale"
+    telemetry.count("escalations", level=next_level)
     audit.append("system:escalation", "dispatch.escalate", f"dispatch:{oid}",
                  {"level": next_level, "role": role, "status": doc["status"]})
     phone = _phone_for(role, updated)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 
+from gateway import telemetry
 from gateway.extensions import redis_store
 from gateway.runtime import settings
 from geo.gazetteer import Gazetteer
@@ -24,6 +25,7 @@ class RedisCache:
 
     def get(self, key: str) -> str | None:
         raw = redis_store.conn.get(key)
+        telemetry.count("geocoder_cache", result="miss" if raw is None else "hit")
         return raw.decode() if isinstance(raw, bytes) else raw
 
     def set(self, key: str, value: str, ttl_s: int) -> None:

@@ -17,6 +17,7 @@ import time
 from pymongo import ReturnDocument
 from rq import Retry, get_current_job
 
+from gateway import telemetry
 from gateway.delivery import queues
 from gateway.extensions import redis_store
 from gateway.privacy import phonebook
@@ -103,6 +104,7 @@ def sweep_outbound(grace_s: int | None = None) -> int:
             count += 1
     if count:
         log.warning("sweep: re-queued %d unsent SMS", count)
+        telemetry.count("sweeper_found", count, kind="outbound_sms")
     return count
 
 
@@ -161,12 +163,14 @@ def send_sms(ref: str) -> str:
         log.warning("sms %s to %s: %s%s", ref, mask(to), exc.reason,
                     " (final)" if last_try else " (will retry)")
         if last_try:
+            telemetry.count("sms_failed", reason=exc.reason)
             return "failed"
         raise
-    OutboundMessage.objects(ref=ref, state="queued").update_one(
+    if OutboundMessage.objects(ref=ref, state="queued").update_one(
         inc__attempts=1, set__state="sent", set__sent_at=utcnow(),
         set__provider_id=result.provider_id,
-    )
+    ):
+        telemetry.count("sms_sent", purpose=message.purpose)
     return "sent"
 
 
@@ -189,4 +193,9 @@ def record_delivery(report: DeliveryReport) -> bool:
         set__state=final, set__final_at=utcnow(),
         **({"set__last_error": f"dlr:{report.status}"} if final == "failed" else {}),
     )
+    if updated:  # once per message: only the first final report changes its state
+        if final == "delivered":
+            telemetry.count("sms_delivered")
+        else:
+            telemetry.count("sms_failed", reason=f"dlr_{report.status}")
     return bool(updated)

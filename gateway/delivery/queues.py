@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rq import Queue
+from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
+from gateway import jsonlog
 from gateway.extensions import redis_store
 
 CRITICAL = "critical"
@@ -35,11 +39,22 @@ LANES: dict[str, tuple[str, ...]] = {
 WORKER_QUEUES = (CRITICAL, INBOUND, ALERTS, MAINTENANCE, URGENT, ROUTINE, SMS)
 
 
+class TracedQueue(Queue):
+    """A queue whose jobs carry the request id they were queued under (job meta), so the
+    worker logs it with the job's own id (gateway/jsonlog.py, gateway/worker.py)."""
+
+    def create_job(self, *args: Any, **kwargs: Any) -> Job:
+        request_id = jsonlog.request_id.get()
+        if request_id is not None:
+            kwargs["meta"] = {**(kwargs.get("meta") or {}), "request_id": request_id}
+        return super().create_job(*args, **kwargs)
+
+
 def queue(name: str) -> Queue:
     """The named queue on this process's Redis connection."""
     if name not in WORKER_QUEUES:
         raise ValueError(f"unknown queue {name!r}")
-    return Queue(name, connection=redis_store.conn)
+    return TracedQueue(name, connection=redis_store.conn)
 
 
 def lane_queues(lane: str) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Retry, get_current_job
 
-from gateway import gridcache
+from gateway import gridcache, telemetry
 from gateway.delivery import cases, locating, queues, workflow
 from gateway.delivery.escalation import schedule_escalation
 from gateway.delivery.outbound_sms import queue_sms
@@ -175,17 +175,20 @@ def _route(report: Report, extra: dict[str, str]) -> str:
             workflow.announce_delivery(dispatch_id, report.id, report.code, report.category,
                                        station_code, cell_name)
             schedule_escalation(dispatch_id, deadline, 0)
-    Report.objects(id=report.id, status="received").update_one(
+    routed_at = utcnow()
+    newly_routed = Report.objects(id=report.id, status="received").update_one(
         set__status="routed",
         set__case_id=case_id,
         set__cell_code=placement.cell_code,
         set__station_code=placement.station_code,
         set__placed_by=placement.method,
         set__priority=rule.priority,
-        set__routed_at=utcnow(),
+        set__routed_at=routed_at,
         add_to_set__flags=list(placement.flags),
         add_to_set__dispatch_ids=joined,
     )
+    if newly_routed:  # stored → routed, once per report (docs/metrics.md)
+        telemetry.observe("route_seconds", (routed_at - report.created_at).total_seconds())
     log.info("routed to %s via %s", placement.station_code, placement.method, extra=extra)
     return placement.station_code
 
@@ -435,10 +438,13 @@ def sweep(older_than_s: int | None = None) -> int:
             count += 1
     if count:
         log.warning("sweep: re-queued %d unrouted reports", count)
+        telemetry.count("sweeper_found", count, kind="report")
     if importer.apply_due_generations():
         gridcache.bump_version()  # a future-dated jurisdiction came into force
     delivered, checks = workflow.sweep_dispatches()
     if delivered or checks:
         log.warning("sweep: %d dispatches to deliver, %d escalation checks", delivered, checks)
+        telemetry.count("sweeper_found", delivered, kind="delivery")
+        telemetry.count("sweeper_found", checks, kind="escalation_check")
     return count
 

@@ -20,7 +20,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from gateway import gridcache
+from gateway import gridcache, telemetry
 from gateway.access import sms_pin
 from gateway.delivery import queues
 from gateway.delivery.outbound_sms import queue_sms
@@ -156,6 +156,7 @@ def sweep_inbound(grace_s: int | None = None) -> int:
             count += 1
     if count:
         log.warning("sweep: re-queued %d unhandled inbound SMS", count)
+        telemetry.count("sweeper_found", count, kind="inbound_sms")
     return count
 
 

@@ -17,7 +17,7 @@ from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 from redis.client import Pipeline
 
-from gateway import gridcache
+from gateway import gridcache, telemetry
 from gateway.access.tokens import Principal
 from gateway.delivery.routing import enqueue_route
 from gateway.errors import Refusal
@@ -111,7 +111,7 @@ def file_report(new: NewReport) -> tuple[dict[str, Any], bool]:
                     return _opened(existing), False
             continue  # the random code collided: draw another
         answers = enqueue_route(str(doc["_id"]), doc["priority"],
-                                also=_count_filing(new.reporter_id, doc["created_at"]))
+                                also=_count_filing(new, doc["created_at"]))
         filed = {**doc, "details": new.details}
         if answers is not None and answers[-2] > settings().reports_per_reporter_hour:
             # Stored and queued all the same: the reply only asks the app to slow down.
@@ -131,11 +131,14 @@ def seconds_to_next_hour(now: dt.datetime | None = None) -> int:
     return 3600 - (now.minute * 60 + now.second)
 
 
-def _count_filing(reporter_id: str, at: dt.datetime) -> Callable[[Pipeline], None]:
-    """Count this report against its reporter's hour, in the enqueue's pipeline (INCR, EXPIRE)."""
+def _count_filing(new: NewReport, at: dt.datetime) -> Callable[[Pipeline], None]:
+    """Count this report against its reporter's hour, in the enqueue's pipeline (INCR, EXPIRE
+    last: the caller reads the INCR's answer), and for /metrics (docs/metrics.md)."""
 
     def count(pipe: Pipeline) -> None:
-        key = filing_count_key(reporter_id, at)
+        telemetry.count_in(pipe, "reports", channel=new.source, category=new.category)
+        telemetry.observe_request_in(pipe, "intake_seconds")  # request start → queued
+        key = filing_count_key(new.reporter_id, at)
         pipe.incr(key)
         pipe.expire(key, 2 * 3600)
 

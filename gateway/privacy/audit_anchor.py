@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from gateway import telemetry
 from gateway.privacy import audit
 from gateway.runtime import settings
 
@@ -159,4 +160,8 @@ def read(path: str | os.PathLike[str]) -> AnchorFile:
 def run_anchor() -> Anchoring | None:
     """The cron job: anchor to ``audit_anchor_file``; None when anchoring is off. Idempotent."""
     path = settings().audit_anchor_file
-    return anchor(path) if path else None
+    if not path:
+        return None
+    done = anchor(path)
+    telemetry.mark("audit_anchor")  # for the "anchor stale" alert (deploy/prometheus/)
+    return done

@@ -7,6 +7,7 @@ while reports are queued loses none of them.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -92,7 +93,9 @@ def test_gps_report_reaches_the_station_inbox_and_is_acknowledged(running, count
     # gunicorn writes a request's line after answering it: wait for the last one (the GET
     # of the report, made after the acknowledgement).
     def logged() -> str | None:
-        text = web.log_path.read_text(encoding="utf-8")
+        # One JSON object a line (deploy/logging.json): the access line is its message.
+        text = "\n".join(json.loads(line)["message"] for line in
+                         web.log_path.read_text(encoding="utf-8").splitlines() if line.strip())
         return text if ack_route in text and mine_line in text else None
 
     access = wait_until(logged)

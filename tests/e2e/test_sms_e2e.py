@@ -7,6 +7,7 @@ right report codes and station names. The station's duty phone gets a notice.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -107,3 +108,14 @@ def test_logs_carry_no_phone_numbers_or_names(sms_stack):
     assert "sms/inbound/kannel" in logs  # the logs were read and do cover the request
     for secret in ("13800001004", "%2B8613800001004", "陈建华", "13800002001"):
         assert secret not in logs, f"{secret!r} in SafeGrid's logs"
+    # One JSON object a line (gateway/jsonlog.py), with the ids the trail is followed by,
+    # and no personal data in any field either (json.loads undoes escaping).
+    records = [json.loads(line) for line in logs.splitlines() if line.strip()]
+    assert all({"time", "level", "logger", "message", "request_id", "job_id"} <= r.keys()
+               for r in records)
+    assert any(r["job_id"] and r["request_id"] for r in records)  # a job under a request
+    for record in records:
+        for value in record.values():
+            for secret in ("13800001004", "+8613800001004", "陈建华", "13800002001",
+                           "尾随学生"):
+                assert secret not in str(value), f"{secret!r} in a log field: {record}"

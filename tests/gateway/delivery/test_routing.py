@@ -7,6 +7,7 @@ import datetime as dt
 from bson import ObjectId
 from rq import Queue
 
+from gateway import telemetry
 from gateway.delivery import queues
 from gateway.delivery.routing import route_job_id, sweep
 from gateway.extensions import redis_store
@@ -31,6 +32,8 @@ def test_sweep_requeues_old_unrouted_reports_on_their_priority_queue(county):
     old = stored_but_never_queued(120)
     fresh = stored_but_never_queued(0)
     assert sweep(older_than_s=60) == 1
+    assert [(labels, value) for name, labels, value in telemetry.read_counters(redis_store.conn)
+            if name == "sweeper_found"] == [({"kind": "report"}, 1)]  # for /metrics' alert
     critical = Queue(queues.CRITICAL, connection=redis_store.conn)
     assert critical.job_ids == [route_job_id(str(old.id))]
     run_jobs()

@@ -7,8 +7,10 @@ import threading
 
 import pytest
 
+from gateway import telemetry
 from gateway.delivery import escalation
 from gateway.delivery.routing import sweep
+from gateway.extensions import redis_store
 from gateway.privacy import audit
 from gateway.records.reports import Report
 from gateway.sample import cell_code
@@ -179,6 +181,10 @@ def test_escalation_climbs_the_chain_and_repeats_until_acknowledged(client, offi
     assert len(sms_to("+8613800002099")) == 1  # county desk
     assert len(sms_to("+8613800003099")) == 3  # the supervisor, again and again
     assert sms_to("+8613800002001")[0].startswith("【督办1】")
+    # Counted for /metrics once per step taken, never for a stale or early run.
+    steps = {labels["level"]: value for name, labels, value
+             in telemetry.read_counters(redis_store.conn) if name == "escalations"}
+    assert steps == {str(level): 1 for level in range(1, 7)}
 
     act(client, officers[WF], dispatch_id, "acknowledge")
     assert escalation.escalate(dispatch_id, 6) == "not_due"
