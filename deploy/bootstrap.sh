@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what SafeGrid needs on a fresh Debian/Ubuntu machine, only what is missing:
-# Debian packages (redis-server; Kannel with --sms) and the Python packages into .venv.
+# Debian packages (redis-server; prometheus, for promtool, with --dev; Kannel with --sms)
+# and the Python packages into .venv.
 # Usage: deploy/bootstrap.sh [--dev] [--sms]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,7 @@ extras="embedded"
 packages=(redis-server)
 for arg in "$@"; do
   case "$arg" in
-    --dev) extras="dev" ;;
+    --dev) extras="dev"; packages+=(prometheus) ;;  # promtool checks deploy/prometheus/
     --sms) packages+=(kannel kannel-extras) ;;
     *) echo "bootstrap: unknown option $arg" >&2; exit 2 ;;
   esac
@@ -26,7 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
   # The packages start system-wide daemons; SafeGrid starts its own on its own ports.
-  for svc in redis-server kannel; do
+  for svc in redis-server kannel prometheus; do
     $sudo_cmd service "$svc" stop >/dev/null 2>&1 || true
   done
 fi
