@@ -1,0 +1,81 @@
+"""Missing-child alerts: issue, read, update, found, cancel (supervisors, county desk)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from gateway.access.tokens import current_principal, require
+from gateway.alert_api.schemas import (
+    AlertCancelSchema,
+    AlertInSchema,
+    AlertOutSchema,
+    AlertUpdateSchema,
+)
+from gateway.alerts import issuing
+from gateway.alerts.records import Alert
+from gateway.fields import error_responses
+
+blp = Blueprint("alerts", __name__, description="Missing-child rapid alerts (寻人)")
+ALERT = AlertOutSchema()
+ISSUERS = ("supervisor", "officer")  # officers of the county desk only: issuing.issuer
+
+
+@blp.route("/alerts")
+class Alerts(MethodView):
+    @require(*ISSUERS)
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 409, 415, 422)
+    @blp.arguments(AlertInSchema)
+    @blp.response(201, ALERT)
+    def post(self, data: dict[str, Any]) -> Alert:
+        """Issue an alert (supervisor, or an officer of the county desk); audited."""
+        return issuing.issue(current_principal(), data)
+
+
+@blp.route("/alerts/<string:code>")
+class OneAlert(MethodView):
+    @require(*ISSUERS)
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404)
+    @blp.response(200, ALERT)
+    def get(self, code: str) -> Alert:
+        """One alert of your county."""
+        return issuing.get_alert(current_principal(), code)
+
+
+@blp.route("/alerts/<string:code>/update")
+class UpdateAlert(MethodView):
+    @require(*ISSUERS)
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404, 409, 415, 422)
+    @blp.arguments(AlertUpdateSchema)
+    @blp.response(200, ALERT)
+    def post(self, data: dict[str, Any], code: str) -> Alert:
+        """News on an open alert, for everyone it reached (one SMS: say what to shorten)."""
+        return issuing.update(current_principal(), code, data)
+
+
+@blp.route("/alerts/<string:code>/found")
+class AlertFound(MethodView):
+    @require(*ISSUERS)
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404, 409)
+    @blp.response(200, ALERT)
+    def post(self, code: str) -> Alert:
+        """The child is found: the alert ends and its rings stop widening."""
+        return issuing.found(current_principal(), code)
+
+
+@blp.route("/alerts/<string:code>/cancel")
+class CancelAlert(MethodView):
+    @require(*ISSUERS)
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404, 409, 415, 422)
+    @blp.arguments(AlertCancelSchema)
+    @blp.response(200, ALERT)
+    def post(self, data: dict[str, Any], code: str) -> Alert:
+        """Withdraw an alert, with the reason."""
+        return issuing.cancel(current_principal(), code, data)
