@@ -2,8 +2,8 @@
 
 Only a county's supervisor and the officers of its county desk (刑侦值班) issue, update
 and end alerts. Every step is one atomic update of the Alert guarded by its status (so two
-officers ending it at once end it once) and one audit entry. Fan-out is not here: the
-rings' due times are stored, for the ring job and the sweeper to send.
+officers ending it at once end it once) and one audit entry. Issuing queues the first
+ring and schedules the others (gateway/alerts/fanout.py).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from mongoengine.errors import NotUniqueError
 
 from gateway import gridcache
 from gateway.access.tokens import Principal
+from gateway.alerts.fanout import schedule_rings
 from gateway.alerts.records import OPEN_STATUSES, Alert, AlertEvent, AlertRing, Child
 from gateway.delivery.locating import locate
 from gateway.errors import Refusal
@@ -149,8 +150,8 @@ def _new_code() -> str:
 
 
 def issue(principal: Principal, data: dict[str, Any]) -> Alert:
-    """Issue an alert: validated, stored with its ring schedule, audited. Fan-out is queued
-    by the caller (the first ring is due at once)."""
+    """Issue an alert: validated, stored with its ring schedule, audited; the first ring is
+    queued at once, the later ones scheduled (gateway/alerts/fanout.py)."""
     snapshot = gridcache.current()
     who = issuer(principal, snapshot)
     now = utcnow()
@@ -178,6 +179,7 @@ def issue(principal: Principal, data: dict[str, Any]) -> Alert:
     audit.append(who.actor, "alert.issue", f"alert:{alert.code}", {
         "county": who.county_code, "station": who.station_code, "cell": cell,
         "rings_km": [r.radius_m / 1000 for r in rings]})
+    schedule_rings(alert)
     return alert
 
 
