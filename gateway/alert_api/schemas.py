@@ -87,3 +87,26 @@ class AlertOutSchema(Schema):
     issued_at = UtcDateTime()
     updated_at = UtcDateTime()
     ended_at = UtcDateTime(allow_none=True)
+
+
+class ActiveAlertSchema(Schema):
+    """An open alert as a reporter's app shows it (no photo link, no officer)."""
+
+    code = fields.String(required=True)
+    status = fields.String(required=True)
+    summary = fields.String()
+    last_seen_place = fields.String(allow_none=True)
+    seen_at = UtcDateTime()
+    update_text = fields.String(allow_none=True)
+    issued_at = UtcDateTime()
+
+
+class CoverageSchema(Schema):
+    """GeoJSON FeatureCollection: each cell reached, `swept` or `not_swept`, with counts."""
+
+    type = fields.String(metadata={"enum": ["FeatureCollection"]})
+    features = fields.List(fields.Dict(), metadata={
+        "description": "Polygon features; properties: code, name, station, state "
+                       "(swept | not_swept), texted (recipients texted in the cell)"})
+    properties = fields.Dict(metadata={
+        "description": "alert, status, reached, swept, not_swept, texted, rings_sent"})

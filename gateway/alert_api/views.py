@@ -9,12 +9,14 @@ from flask_smorest import Blueprint
 
 from gateway.access.tokens import current_principal, require
 from gateway.alert_api.schemas import (
+    ActiveAlertSchema,
     AlertCancelSchema,
     AlertInSchema,
     AlertOutSchema,
     AlertUpdateSchema,
+    CoverageSchema,
 )
-from gateway.alerts import issuing
+from gateway.alerts import coverage, issuing
 from gateway.alerts.records import Alert
 from gateway.fields import error_responses
 
@@ -33,6 +35,28 @@ class Alerts(MethodView):
     def post(self, data: dict[str, Any]) -> Alert:
         """Issue an alert (supervisor, or an officer of the county desk); audited."""
         return issuing.issue(current_principal(), data)
+
+
+@blp.route("/alerts/active")
+class ActiveAlerts(MethodView):
+    @require("reporter")
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403)
+    @blp.response(200, ActiveAlertSchema(many=True))
+    def get(self) -> list[Alert]:
+        """Open alerts that have reached your cell, newest first (the app's 寻人 list)."""
+        return coverage.active_for(current_principal())
+
+
+@blp.route("/alerts/<string:code>/coverage")
+class AlertCoverage(MethodView):
+    @require(*ISSUERS)
+    @blp.doc(security=[{"bearerAuth": []}])
+    @error_responses(blp, 401, 403, 404)
+    @blp.response(200, CoverageSchema)
+    def get(self, code: str) -> dict[str, Any]:
+        """GeoJSON of the cells reached, swept and not yet swept, with counts (the map)."""
+        return coverage.coverage(current_principal(), code)
 
 
 @blp.route("/alerts/<string:code>")

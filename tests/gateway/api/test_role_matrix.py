@@ -85,6 +85,8 @@ TABLE: dict[tuple[str, str], set[str] | str] = {
     # station officer: tests/gateway/alerts/test_issuing.py tries the desk's).
     ("post", "/api/v1/alerts"): {"supervisor"},
     ("get", "/api/v1/alerts/{code}"): {"supervisor"},
+    ("get", "/api/v1/alerts/{code}/coverage"): {"supervisor"},
+    ("get", "/api/v1/alerts/active"): {"reporter", "other_reporter"},
     ("post", "/api/v1/alerts/{code}/update"): {"supervisor"},
     ("post", "/api/v1/alerts/{code}/found"): {"supervisor"},
     ("post", "/api/v1/alerts/{code}/cancel"): {"supervisor"},

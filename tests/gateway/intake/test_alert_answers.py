@@ -79,7 +79,8 @@ def test_ok_marks_the_senders_cell_swept(client, alert):
 def test_an_unknown_or_ended_code_is_stored_and_answered_plainly(client, county, alert):
     mo(client, "S 999999 看到了")
     run_jobs()
-    assert texts_to(WORKER)[-1] == "协查999999不存在或已结束，无需回复。如有新线索，请直接发送举报。"
+    assert texts_to(WORKER)[-1] == ("协查999999不存在或已结束，无需回复。"
+                                    "如有新线索，请直接发送举报。")
     client.post(f"/api/v1/alerts/{alert}/found", headers=auth(token_of(county, "supervisor")))
     mo(client, f"S{alert} 看到了")
     run_jobs()
