@@ -14,6 +14,8 @@ Only ids cross the queue: `open_ring(code, ring)` and `send_batch(batch_id)`.
   killed mid-batch leaves the lease to expire; the sweeper re-queues the batch and only
   records still `queued` are sent: at least once for the one in flight, never twice for
   the rest.
+- An update, found or cancel (`followup`) goes to everyone the alert was sent to, in
+  the same batches, keyed per message; found also thanks those who answered.
 - Later rings are RQ scheduled jobs (`enqueue_at`); `sweep_alerts` queues any ring that
   is due and not sent (Redis restarted, the job lost) and any batch whose job is gone.
 """
@@ -40,6 +42,7 @@ from gateway.runtime import settings
 from grid.documents import utcnow
 from sms import replies
 from sms.providers import OutboundSms, SendError
+from sms.records import Sighting
 
 log = logging.getLogger(__name__)
 
@@ -162,13 +165,63 @@ def open_ring(code: str, ring: int) -> int:
     return added
 
 
+def followup_job_id(code: str, message: str) -> str:
+    return f"alert-{code}-{message}"
+
+
+def queue_followup(code: str, message: str) -> None:
+    """Queue the fan-out of an update (`update-<n>`), `found` or `cancel` message."""
+    queues.queue(queues.ALERTS).enqueue(followup, code, message,
+                                        job_id=followup_job_id(code, message))
+
+
+def expected_followups(alert: Alert) -> list[str]:
+    """The follow-up messages the alert's events call for, in order."""
+    out, updates = [], 0
+    for event in alert.events:
+        if event.action == "update":
+            updates += 1
+            out.append(f"update-{updates}")
+        elif event.action in ("found", "cancel"):
+            out.append(event.action)
+    return out
+
+
+def followup(code: str, message: str) -> int:
+    """Send `message` to everyone the alert reached (and, when found, everyone who answered
+    it from a known number), through the same batches. Idempotent: the send record's key
+    includes the message. Returns how many new recipients it recorded."""
+    sends = AlertSend._get_collection()
+    reached = {row["phone_index"]: row for row in sends.find(
+        {"alert_code": code, "message": ALERT_MESSAGE, "state": "sent"},
+        {"_id": 0, "phone_index": 1, "reporter_id": 1, "cell_code": 1})}
+    if message == "found":
+        answered = set(Sighting.objects(alert_code=code, state="linked").distinct("phone_index"))
+        for person in Reporter._get_collection().find(
+                {"phone_index": {"$in": sorted(answered - reached.keys())}, "erased_at": None},
+                {"_id": 1, "phone_index": 1, "home_cell": 1}):
+            reached[person["phone_index"]] = {"phone_index": person["phone_index"],
+                                              "reporter_id": person["_id"],
+                                              "cell_code": person.get("home_cell")}
+    people = [{"_id": r["reporter_id"], "phone_index": r["phone_index"],
+               "home_cell": r.get("cell_code")} for r in reached.values()]
+    added = _write_sends(code, message, None, people)
+    _queue_batches({"alert_code": code, "message": message})
+    Alert.objects(code=code).update_one(add_to_set__followups_sent=message)
+    log.info("alert %s %s: %d recipients", code, message, added)
+    return added
+
+
 def _text(alert: Alert, message: str, lang: str) -> str:
     if message == ALERT_MESSAGE:
         seen = alert.seen_at.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(settings().timezone))
         return replies.alert(alert.code, alert.summary, seen.time(),
                              alert.last_seen_place or "", lang=lang)
-    if message.startswith("update"):
-        return replies.alert_update(alert.code, alert.update_text or "", lang=lang)
+    if message.startswith("update-"):
+        updates = [e.text for e in alert.events if e.action == "update"]
+        n = int(message.removeprefix("update-"))
+        text = updates[n - 1] if 0 < n <= len(updates) else alert.update_text
+        return replies.alert_update(alert.code, text or "", lang=lang)
     if message == "found":
         return replies.alert_found_thanks(alert.code, lang=lang)
     return replies.alert_cancelled(alert.code, lang=lang)
@@ -259,6 +312,13 @@ def sweep_alerts(grace_s: int | None = None) -> int:
                 count += 1
     age = settings().sweep_after_s if grace_s is None else grace_s
     cutoff = now - dt.timedelta(seconds=age)
+    for alert in Alert.objects(updated_at__gte=now - dt.timedelta(days=1),
+                               updated_at__lte=cutoff).only("code", "events", "followups_sent"):
+        for message in expected_followups(alert):
+            job_id = followup_job_id(alert.code, message)
+            if message not in alert.followups_sent and job_id not in waiting:
+                q.enqueue(followup, alert.code, message, job_id=job_id)
+                count += 1
     if settings().sms_enabled:
         count += _queue_batches({"created_at": {"$lte": cutoff}, "$or": [
             {"sending_until": None}, {"sending_until": {"$lt": now}}]})

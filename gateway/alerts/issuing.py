@@ -18,7 +18,7 @@ from mongoengine.errors import NotUniqueError
 
 from gateway import gridcache
 from gateway.access.tokens import Principal
-from gateway.alerts.fanout import schedule_rings
+from gateway.alerts.fanout import expected_followups, queue_followup, schedule_rings
 from gateway.alerts.records import OPEN_STATUSES, Alert, AlertEvent, AlertRing, Child
 from gateway.delivery.locating import locate
 from gateway.errors import Refusal
@@ -207,6 +207,7 @@ def _step(principal: Principal, code: str, action: str, changes: dict[str, Any],
                            "longer be updated, found or cancelled")
     audit.append(who.actor, f"alert.{action}", f"alert:{code}",
                  {"status": done.status, "chars": len(text or "")})
+    queue_followup(code, expected_followups(done)[-1])
     return done
 
 

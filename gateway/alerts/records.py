@@ -56,9 +56,10 @@ class Alert(me.Document):
     rings = me.EmbeddedDocumentListField(AlertRing)
     events = me.EmbeddedDocumentListField(AlertEvent)
     update_text = me.StringField()
+    followups_sent = me.ListField(me.StringField())  # update-<n>, found, cancel: fanned out
     issued_at = me.DateTimeField(default=utcnow)
     updated_at = me.DateTimeField(default=utcnow)
     ended_at = me.DateTimeField()
 
     meta = {"collection": "alerts",
-            "indexes": [("status", "county_code"), ("status", "rings.due_at")]}
+            "indexes": [("status", "county_code"), ("status", "rings.due_at"), "updated_at"]}
