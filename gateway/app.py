@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wrappers import Response
 
 from gateway import bodies, extensions, security, startup
+from gateway.alert_api import feeds as alert_feeds
 from gateway.alert_api import views as alert_views
 from gateway.api.routes import PREFIX, register_blueprints
 from gateway.errors import Refusal
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # A separate standard API (form bodies, XML, its own error list): outside the
     # OpenAPI document, see gateway/open311/__init__.py.
     app.register_blueprint(open311_views.blp)
+    app.register_blueprint(alert_feeds.blp)  # the CAP Atom feed: not JSON, outside /api
     _serve_docs_assets(app)
     _install_guards(app)
     bodies.init_app(app, settings)  # size, nesting and Unicode, before any parser

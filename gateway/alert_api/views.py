@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -16,8 +17,9 @@ from gateway.alert_api.schemas import (
     AlertUpdateSchema,
     CoverageSchema,
 )
-from gateway.alerts import coverage, issuing
+from gateway.alerts import cap, coverage, issuing
 from gateway.alerts.records import Alert
+from gateway.extensions import public_limit
 from gateway.fields import error_responses
 
 blp = Blueprint("alerts", __name__, description="Missing-child rapid alerts (寻人)")
@@ -57,6 +59,20 @@ class AlertCoverage(MethodView):
     def get(self, code: str) -> dict[str, Any]:
         """GeoJSON of the cells reached, swept and not yet swept, with counts (the map)."""
         return coverage.coverage(current_principal(), code)
+
+
+@blp.route("/alerts/<string:code>/cap.xml")
+class AlertCap(MethodView):
+    @public_limit
+    @blp.doc(responses={"200": {
+        "description": "the alert's current step as an OASIS CAP 1.2 document: msgType Alert "
+                       "(issued), Update (updated; found, with responseType AllClear) or "
+                       "Cancel; public, like the alert SMS (no photo link, no officer)",
+        "content": {cap.CAP_MIMETYPE: {"schema": {"type": "string"}}}}})
+    @error_responses(blp, 404)
+    def get(self, code: str) -> Response:
+        """An alert as OASIS CAP 1.2 XML, for other alerting systems."""
+        return Response(cap.cap_document(cap.public_alert(code)), mimetype=cap.CAP_MIMETYPE)
 
 
 @blp.route("/alerts/<string:code>")

@@ -87,6 +87,7 @@ TABLE: dict[tuple[str, str], set[str] | str] = {
     ("get", "/api/v1/alerts/{code}"): {"supervisor"},
     ("get", "/api/v1/alerts/{code}/coverage"): {"supervisor"},
     ("get", "/api/v1/alerts/active"): {"reporter", "other_reporter"},
+    ("get", "/api/v1/alerts/{code}/cap.xml"): PUBLIC,  # public like the alert SMS: for CAP
     ("post", "/api/v1/alerts/{code}/update"): {"supervisor"},
     ("post", "/api/v1/alerts/{code}/found"): {"supervisor"},
     ("post", "/api/v1/alerts/{code}/cancel"): {"supervisor"},
