@@ -124,6 +124,28 @@ def worker() -> None:
     CountingWorker([queues.queue(queues.ALERTS)], connection=redis_store.conn).work()
 
 
+def kannel_baseline(url: str, username: str, password: str, n: int, threads: int) -> float:
+    """Kannel's own acceptance rate: `n` sendsms requests straight from `threads` threads
+    (as many as the workers keep in flight), no SafeGrid in between. Messages/s."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sms.providers import OutboundSms
+    from sms.providers.kannel import KannelProvider
+
+    local = __import__("threading").local()
+
+    def send(i: int) -> None:
+        if not hasattr(local, "kannel"):
+            local.kannel = KannelProvider(url, username, password, "10690110")
+        local.kannel.send(OutboundSms(to=f"+86137{i:08d}", text="【寻人000000】基准", sender=None,
+                                      dlr_url=None, ref=f"base-{i}"))
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(send, range(n)))
+    return n / (time.perf_counter() - t0)
+
+
 def wait_sent(code: str, want: int, timeout: float) -> float:
     from gateway.alerts.fanout import AlertSend
 
@@ -207,6 +229,9 @@ def main() -> int:
         total = sends.count_documents({"alert_code": alert.code, "state": "sent"})
         trips = int(redis_store.conn.get(TRIPS_KEY) or 0)
         second_batches = len(AlertSend.objects(alert_code=alert.code, ring=1).distinct("batch"))
+        baseline = kannel_baseline(kannel.sendsms_url, kannel.username, kannel.password,
+                                   min(args.inside, 5000), args.workers * 8)
+        first_rate = args.inside / (t1 - t0)
         figures = {
             "first_ring": {"recipients": args.inside, "seconds": round(t1 - t0, 2),
                            "rq_jobs": 1 + first_batches,
@@ -216,6 +241,9 @@ def main() -> int:
                             "seconds": round(t3 - t2, 2), "rq_jobs": 1 + second_batches,
                             "db_round_trips_per_1000": round(
                                 (trips - first_trips) / max(1, total - args.inside) * 1000, 1)},
+            "kannel_alone_per_s": round(baseline, 1),
+            "first_ring_per_s": round(first_rate, 1),
+            "ratio_first_ring_to_kannel_alone": round(first_rate / baseline, 2),
             "duplicates": len(per_person),
             "missed": args.inside + args.outside - total,
             "workers": args.workers,
