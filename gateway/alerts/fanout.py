@@ -4,7 +4,8 @@ Only ids cross the queue: `open_ring(code, ring)` and `send_batch(batch_id)`.
 
 - `open_ring` finds the cells the ring adds (grid/alerts.py, in memory), the active
   reporters whose home cell is one of them (grid workers first among them), and writes
-  one `AlertSend` each with `insert_many(ordered=False)`. The send record's unique key
+  one `AlertSend` each with `insert_many(ordered=False)`, a batch at a time, queueing
+  each batch's job as soon as it is written. The send record's unique key
   (alert, message, phone index) is the idempotency key: someone an earlier ring, or an
   earlier run of this ring, already reached is refused by the index and not texted
   again. It then queues one `send_batch` job per batch of `BATCH_SIZE` records and marks
@@ -117,22 +118,30 @@ def _recipients(cells: set[str]) -> list[dict[str, Any]]:
 
 def _write_sends(code: str, message: str, ring: int | None,
                  people: list[dict[str, Any]]) -> int:
-    """Insert one queued record per person not yet sent `message`; how many were new."""
-    if not people:
-        return 0
+    """Insert one queued record per person not yet sent `message`, a batch at a time, and
+    queue each batch's job as soon as it is written (sending starts while the rest is
+    written). How many records were new."""
     stem = f"{code}-{message}-{ring if ring is not None else 'x'}-{secrets.token_hex(3)}"
     now = utcnow()
-    docs = [{"alert_code": code, "message": message, "phone_index": p["phone_index"],
-             "reporter_id": p["_id"], "cell_code": p.get("home_cell"), "ring": ring,
-             "batch": f"{stem}-{n // BATCH_SIZE}", "state": "queued", "attempts": 0,
-             "created_at": now}
-            for n, p in enumerate(people)]
-    try:
-        return len(AlertSend._get_collection().insert_many(docs, ordered=False).inserted_ids)
-    except BulkWriteError as exc:  # duplicates: reached already (an earlier ring, a retry)
-        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-            raise
-        return int(exc.details.get("nInserted", 0))
+    added = 0
+    q = queues.queue(queues.ALERTS)
+    for start in range(0, len(people), BATCH_SIZE):
+        batch = f"{stem}-{start // BATCH_SIZE}"
+        docs = [{"alert_code": code, "message": message, "phone_index": p["phone_index"],
+                 "reporter_id": p["_id"], "cell_code": p.get("home_cell"), "ring": ring,
+                 "batch": batch, "state": "queued", "attempts": 0, "created_at": now}
+                for p in people[start:start + BATCH_SIZE]]
+        try:
+            new = len(AlertSend._get_collection().insert_many(docs, ordered=False).inserted_ids)
+        except BulkWriteError as exc:  # duplicates: reached already (an earlier ring, a retry)
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
+            new = int(exc.details.get("nInserted", 0))
+        if new:
+            q.enqueue(send_batch, batch, job_id=batch_job_id(batch), result_ttl=600,
+                      failure_ttl=7 * 24 * 3600)
+        added += new
+    return added
 
 
 def _queue_batches(query: dict[str, Any]) -> int:
