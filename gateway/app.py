@@ -20,7 +20,9 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.wrappers import Response
 
 from gateway import bodies, extensions, security, startup
-from gateway.api.routes import register_blueprints
+from gateway.alert_api import feeds as alert_feeds
+from gateway.alert_api import views as alert_views
+from gateway.api.routes import PREFIX, register_blueprints
 from gateway.errors import Refusal
 from gateway.observe import views as observe_views
 from gateway.open311 import views as open311_views
@@ -76,10 +78,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         {"type": "http", "scheme": "bearer", "description": "a token from `safegrid token`"},
     )
     register_blueprints(api)
+    # Missing-child alerts: a room beside api/ (which holds its 12 modules), same Api.
+    api.register_blueprint(alert_views.blp, url_prefix=PREFIX)
     # A separate standard API (form bodies, XML, its own error list): outside the
     # OpenAPI document, see gateway/open311/__init__.py.
     app.register_blueprint(open311_views.blp)
     observe_views.init_app(app)  # /metrics; the request id, before any other hook runs
+    app.register_blueprint(alert_feeds.blp)  # the CAP Atom feed: not JSON, outside /api
     _serve_docs_assets(app)
     _install_guards(app)
     bodies.init_app(app, settings)  # size, nesting and Unicode, before any parser

@@ -13,6 +13,7 @@ from rq.executions import Execution
 from rq.job import Job
 
 from gateway import jsonlog, runtime
+from gateway.alerts.fanout import sweep_alerts
 from gateway.custody.retention import run_retention
 from gateway.delivery import queues
 from gateway.delivery.outbound_sms import sweep_outbound
@@ -97,6 +98,9 @@ def build_cron(settings: Settings, connection: Redis) -> CronScheduler:
                        interval=settings.sweep_interval_s, job_timeout=300)
     # Replies and notices whose send job died are re-queued too.
     scheduler.register(sweep_outbound, queues.MAINTENANCE,
+                       interval=settings.sweep_interval_s, job_timeout=300)
+    # Alert rings that are due and not sent, alert batches whose job was lost.
+    scheduler.register(sweep_alerts, queues.MAINTENANCE,
                        interval=settings.sweep_interval_s, job_timeout=300)
     scheduler.register(run_retention, queues.MAINTENANCE, interval=6 * 3600,
                        job_timeout=3600)

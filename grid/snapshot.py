@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from grid.alerts import RingCoverage
 from grid.index import CellIndex
 
 
@@ -82,6 +83,9 @@ class GridSnapshot:
         self.cells: dict[str, CellInfo] = {info.code: info for info, _ in cell_list}
         self.stations: dict[str, StationInfo] = {s.code: s for s in stations}
         self.index = CellIndex.build((info.code, ring) for info, ring in cell_list)
+        self.rings: dict[str, list[tuple[float, float]]] = {info.code: ring
+                                                            for info, ring in cell_list}
+        self._coverage: RingCoverage | None = None
         self.cell_size_m: dict[str, float] = {info.code: cell_size_m(ring)
                                               for info, ring in cell_list}
         # The county duty desk takes what no cell can place.
@@ -91,6 +95,20 @@ class GridSnapshot:
 
     def __len__(self) -> int:
         return len(self.cells)
+
+    @property
+    def coverage(self) -> RingCoverage:
+        """The cells as polygons for alert rings, built on first use."""
+        if self._coverage is None:
+            self._coverage = RingCoverage(self.rings)
+        return self._coverage
+
+    def centre(self, code: str) -> tuple[float, float]:
+        """(lat, lon) of the middle of a cell's bounding box."""
+        ring = self.rings[code]
+        lons = [p[0] for p in ring]
+        lats = [p[1] for p in ring]
+        return (min(lats) + max(lats)) / 2, (min(lons) + max(lons)) / 2
 
     def place(
         self,

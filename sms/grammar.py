@@ -51,6 +51,10 @@ _GRID_BODY_START: Final = frozenset("0123456789" + _HYPHENS)
 # A well-formed grid token anywhere in a text, as a whole token.
 _GRID_ANYWHERE: Final = re.compile(f"(?<![^{_SEP}])(?:@|[Gg]|网格)([0-9{_HYPHENS}]+)(?![^{_SEP}])")
 _ALERT_CODE: Final = re.compile(r"[0-9]{6}")
+# An alert answer with its code glued on (S402913, OK402913, 发现402913): what a grid worker
+# copies from the alert SMS. The digit keywords 2 and 3 are not taken glued (2402913 is no
+# answer anyone means).
+_GLUED_ANSWER: Final = re.compile(r"(S|OK|发现|线索|已排查|排查)([0-9]{6})(?![0-9])", re.IGNORECASE)
 _REPORT_CODE: Final = re.compile(r"[Rr][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{6}")
 
 _KIND_BY_KEYWORD: Final[dict[str, str]] = {
@@ -199,6 +203,9 @@ def _parse(text: str) -> ParsedMessage:
         return _EMPTY_HELP
     errors: list[str] = []
     kind = _KIND_BY_KEYWORD.get(_key(first.group()))
+    glued = None if kind is not None else _GLUED_ANSWER.match(s, first.start())
+    if glued is not None:
+        kind = _KIND_BY_KEYWORD.get(_key(glued.group(1)))
 
     if kind is None:
         details = _details(s, first.start(), truncated, errors)
@@ -236,7 +243,10 @@ def _parse(text: str) -> ParsedMessage:
     if kind in ("sighting", "swept"):
         alert: str | None = None
         grid = None
-        if arg is not None and _ALERT_CODE.fullmatch(arg.group()):
+        if glued is not None:
+            alert = glued.group(2)
+            grid, pos = _take_location(s, glued.end(), False, errors)
+        elif arg is not None and _ALERT_CODE.fullmatch(arg.group()):
             alert = arg.group()
             grid, pos = _take_location(s, arg.end(), False, errors)
         else:

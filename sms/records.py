@@ -93,8 +93,15 @@ class Sighting(me.Document):
     details = me.StringField()  # sealed, like the message it came in
     inbound_id = me.ObjectIdField(required=True, unique=True)
     created_at = me.DateTimeField(required=True, default=utcnow)
+    # How it was taken: `linked` (to an open alert), `not_open` (unknown or ended code),
+    # `rate_limited` (stored, not acted on: a flood from one number).
+    state = me.StringField(choices=("linked", "not_open", "rate_limited"))
+    public = me.BooleanField()  # from a number the alert never reached
+    cell_code = me.StringField(max_length=15)  # the cell a swept answer marks
+    report_id = me.ObjectIdField()  # the critical report a sighting was filed as
 
-    meta = {"collection": "sightings", "indexes": [("alert_code", "-created_at")]}
+    meta = {"collection": "sightings",
+            "indexes": [("alert_code", "-created_at"), ("alert_code", "kind", "cell_code")]}
 
 
 class OptOut(me.Document):

@@ -167,6 +167,13 @@ def sighting_ack(alert_code: str, swept: bool, *, lang: str | None = None) -> st
     return (swept_ack if swept else sighting_receipt)(alert_code, lang=lang)
 
 
+def alert_not_open(alert_code: str, *, lang: str | None = None) -> str:
+    """An answer to an alert code that is unknown or has ended: nothing more is needed, and a
+    new clue is a report of its own."""
+    return translation(lang).gettext(
+        "协查{alert}不存在或已结束，无需回复。如有新线索，请直接发送举报。").format(alert=alert_code)
+
+
 def unsubscribed(*, lang: str | None = None) -> str:
     return translation(lang).gettext("已退订SafeGrid短信。如需举报仍可随时发送短信。")
 

@@ -31,11 +31,12 @@ ROOMS = (
     "records",  # people, reports and tokens as stored
     "access",  # tokens, login, passwords, TOTP, SMS PIN
     "delivery",  # route, queues, cases, dispatch workflow, SLA clock, visibility, outbound SMS
+    "alerts",  # missing-child rapid alerts: issuing, rings, fan-out
     "intake",  # app and SMS intake, and the replies
     "custody",  # break-glass, legal hold, retention, the catalog of sealed values
     "enrolment",  # units, reporters, officers, stations kept by administrators
-    "sample", "startup", "worker", "security", "bodies",  # the top floor: processes
-    "api", "open311",  # the web APIs: flask-smorest's, and Open311 GeoReport v2's
+    "sample", "startup", "worker", "security", "bodies", "fields",  # the top floor: processes
+    "api", "open311", "alert_api",  # the web APIs: flask-smorest's, Open311's, alerts
     "observe",  # /metrics for Prometheus, the request id
     "cli", "app",
 )

@@ -108,7 +108,7 @@ def sweep_outbound(grace_s: int | None = None) -> int:
     return count
 
 
-def _wait_for_a_slot(per_second: float) -> None:
+def wait_for_a_slot(per_second: float) -> None:
     """Block until this second's sending budget (shared by every worker) has room."""
     while True:
         second = int(time.time())
@@ -145,7 +145,7 @@ def send_sms(ref: str) -> str:
     if message is None or message.state != "queued":
         return message.state if message is not None else "missing"
     s = settings()
-    _wait_for_a_slot(s.sms_rate_per_s)
+    wait_for_a_slot(s.sms_rate_per_s)
     if not _claim(ref):
         return "sending"  # another run of this job is handing it to Kannel right now
     callback = dlr_url(f"{s.public_base_url}/sms/dlr/kannel", ref, secret=s.sms_webhook_secret)

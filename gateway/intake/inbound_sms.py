@@ -26,6 +26,7 @@ from gateway.delivery import queues
 from gateway.delivery.outbound_sms import queue_sms
 from gateway.delivery.routing import route
 from gateway.extensions import redis_store
+from gateway.intake import alert_answers
 from gateway.intake.reports import NewReport, file_report
 from gateway.privacy import crypto, phonebook
 from gateway.privacy.crypto import keyring
@@ -38,7 +39,7 @@ from sms.grammar import UNCLASSIFIED, ParsedMessage, parse
 from sms.phones import InvalidPhone, mask, normalise
 from sms.pin import split_pin
 from sms.providers import InboundSms
-from sms.records import InboundMessage, OptOut, Sighting, utcnow
+from sms.records import InboundMessage, OptOut, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -339,19 +340,14 @@ def _sighting(came: Incoming, parsed: ParsedMessage) -> str:
         _reply(came, replies.fix("missing_code", lang=came.lang), "fix")
         _finish(msg, "handled", parsed)
         return "fix"
-    swept = parsed.kind == "swept"
-    Sighting._get_collection().update_one(
-        {"inbound_id": msg.id},
-        {"$setOnInsert": {"alert_code": parsed.alert_code, "kind": parsed.kind,
-                          "phone": phonebook.seal(came.sender),
-                          "phone_index": phonebook.phone_index(came.sender),
-                          "grid_code": parsed.grid_code, "details": seal(parsed.details),
-                          "inbound_id": msg.id, "created_at": utcnow()}},
-        upsert=True,
-    )
-    _reply(came, replies.sighting_ack(parsed.alert_code, swept, lang=came.lang), parsed.kind)
-    _finish(msg, "handled", parsed, alert_code=parsed.alert_code)
-    return parsed.kind
+    outcome, text, links = alert_answers.answer(came, parsed, seal(parsed.details),
+                                                _public_reporter)
+    ref = links.pop("ref", None)
+    _reply(came, text, parsed.kind if outcome in ("sighting", "swept") else outcome, ref=ref,
+           **links)
+    _finish(msg, "rate_limited" if outcome == "rate_limited" else "handled", parsed,
+            alert_code=parsed.alert_code)
+    return outcome if outcome in ("rate_limited", "not_open") else parsed.kind
 
 
 def _status(came: Incoming, parsed: ParsedMessage) -> str:

@@ -75,7 +75,9 @@ class Reporter(FoundByPhone, me.Document):
 
     meta = {"collection": "reporters",
             "indexes": [("county_code", "role"), ("county_code", "unit"),
-                        ("county_code", "home_cell")]}
+                        ("county_code", "home_cell"),
+                        # An alert's ring finds the people of its cells, across counties.
+                        "home_cell"]}
 
 
 class Officer(FoundByPhone, me.Document):

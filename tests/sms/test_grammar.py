@@ -631,3 +631,26 @@ def test_full_width_input_parses_like_ascii(text: str) -> None:
 @FAST
 def test_parse_is_stable_under_nfkc(text: str) -> None:
     assert parse(unicodedata.normalize("NFKC", text)) == parse(text)
+
+
+@pytest.mark.parametrize(("text", "kind", "alert", "details"), [
+    ("S402913 城关车站", "sighting", "402913", "城关车站"),
+    ("s402913", "sighting", "402913", ""),
+    ("Ｓ４０２９１３车站门口", "sighting", "402913", "车站门口"),  # full-width, as phones type it
+    ("发现402913 车站", "sighting", "402913", "车站"),
+    ("OK402913", "swept", "402913", ""),
+    ("ok４０２９１３", "swept", "402913", ""),
+    ("排查402913", "swept", "402913", ""),
+])
+def test_an_alert_answer_may_have_its_code_glued_on(text, kind, alert, details) -> None:
+    parsed = parse(text)
+    assert (parsed.kind, parsed.alert_code, parsed.details) == (kind, alert, details)
+
+
+def test_a_glued_answer_keeps_its_grid_code() -> None:
+    assert parse("OK402913 @110105003012").grid_code == "110105003012"
+
+
+@pytest.mark.parametrize("text", ["S4029131", "2402913", "OK40291", "Sam402913"])
+def test_a_glued_code_is_exactly_six_digits_after_a_word_keyword(text) -> None:
+    assert parse(text).kind == "free_text"

@@ -1,0 +1,350 @@
+"""Alert fan-out: each ring's new recipients, one send record each, texted in batches.
+
+Only ids cross the queue: `open_ring(code, ring)` and `send_batch(batch_id)`.
+
+- `open_ring` finds the cells the ring adds (grid/alerts.py, in memory), the active
+  reporters whose home cell is one of them (grid workers first among them), and writes
+  one `AlertSend` each with `insert_many(ordered=False)`, a batch at a time, queueing
+  each batch's job as soon as it is written. The send record's unique key
+  (alert, message, phone index) is the idempotency key: someone an earlier ring, or an
+  earlier run of this ring, already reached is refused by the index and not texted
+  again. It then queues one `send_batch` job per batch of `BATCH_SIZE` records and marks
+  the ring sent. Run twice, it adds nothing and re-queues only batches not waiting.
+- `send_batch` claims its batch's queued records (a lease, one update), texts each in
+  the recipient's language through Kannel and marks them sent in one update. A worker
+  killed mid-batch leaves the lease to expire; the sweeper re-queues the batch and only
+  records still `queued` are sent: at least once for the one in flight, never twice for
+  the rest.
+- An update, found or cancel (`followup`) goes to everyone the alert was sent to, in
+  the same batches, keyed per message; found also thanks those who answered.
+- Later rings are RQ scheduled jobs (`enqueue_at`); `sweep_alerts` queues any ring that
+  is due and not sent (Redis restarted, the job lost) and any batch whose job is gone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import mongoengine as me
+from pymongo.errors import BulkWriteError
+
+from gateway import gridcache, telemetry
+from gateway.alerts.records import OPEN_STATUSES, Alert
+from gateway.delivery import queues
+from gateway.delivery.outbound_sms import provider, wait_for_a_slot
+from gateway.privacy import audit
+from gateway.records.people import Reporter
+from gateway.runtime import settings
+from grid.documents import utcnow
+from sms import replies
+from sms.providers import OutboundSms, SendError
+from sms.records import Sighting
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+CLAIM_S = 120  # a batch of 500 at the carrier's rate; expired, the sweeper sends the rest
+ALERT_MESSAGE = "alert"
+SEND_STATES = ("queued", "sent", "failed", "withdrawn")
+MAX_ATTEMPTS = 5
+SEND_THREADS = 8  # sendsms requests in flight per batch job
+
+
+class AlertSend(me.Document):
+    """One recipient of one message of an alert: the idempotency key of the fan-out."""
+
+    alert_code = me.StringField(required=True)
+    message = me.StringField(required=True)  # alert, update-<n>, found, cancel
+    phone_index = me.StringField(required=True)  # the reporter's blind index, not the number
+    reporter_id = me.ObjectIdField(required=True)
+    cell_code = me.StringField()
+    ring = me.IntField()
+    batch = me.StringField(required=True)
+    state = me.StringField(choices=SEND_STATES, default="queued")
+    attempts = me.IntField(default=0)
+    last_error = me.StringField()
+    claim = me.StringField()
+    sending_until = me.DateTimeField()
+    created_at = me.DateTimeField(default=utcnow)
+    sent_at = me.DateTimeField()
+
+    meta = {"collection": "alert_sends",
+            "indexes": [{"fields": ("alert_code", "message", "phone_index"), "unique": True},
+                        ("batch", "state"), ("state", "created_at"),
+                        ("alert_code", "cell_code")]}
+
+
+def ring_job_id(code: str, ring: int) -> str:
+    return f"alert-{code}-ring-{ring}"
+
+
+def batch_job_id(batch: str) -> str:
+    return f"alert-batch-{batch}"
+
+
+def schedule_rings(alert: Alert) -> None:
+    """Queue the first ring now and schedule the later ones at their due times."""
+    q = queues.queue(queues.ALERTS)
+    for n, ring in enumerate(alert.rings):
+        if ring.delay_s <= 0:
+            q.enqueue(open_ring, alert.code, n, job_id=ring_job_id(alert.code, n))
+        else:
+            q.enqueue_at(ring.due_at.replace(tzinfo=dt.UTC), open_ring, alert.code, n,
+                         job_id=ring_job_id(alert.code, n))
+
+
+def ring_cells(alert: Alert, ring: int) -> set[str]:
+    """The cells ring `ring` of the alert adds to the rings before it."""
+    loc = alert.last_seen
+    radii = [r.radius_m for r in alert.rings[:ring + 1]]
+    return gridcache.current().coverage.widening(loc.lat, loc.lon, radii)[ring]
+
+
+def _recipients(cells: set[str]) -> list[dict[str, Any]]:
+    """Active reporters living in `cells` (not public tipsters): id, blind index, cell."""
+    if not cells:
+        return []
+    return list(Reporter._get_collection().find(
+        {"home_cell": {"$in": sorted(cells)}, "active": {"$ne": False},
+         "role": {"$ne": "public"}, "erased_at": None},
+        {"_id": 1, "phone_index": 1, "home_cell": 1}))
+
+
+def _write_sends(code: str, message: str, ring: int | None,
+                 people: list[dict[str, Any]]) -> int:
+    """Insert one queued record per person not yet sent `message`, a batch at a time, and
+    queue each batch's job as soon as it is written (sending starts while the rest is
+    written). How many records were new."""
+    stem = f"{code}-{message}-{ring if ring is not None else 'x'}-{secrets.token_hex(3)}"
+    now = utcnow()
+    added = 0
+    q = queues.queue(queues.ALERTS)
+    for start in range(0, len(people), BATCH_SIZE):
+        batch = f"{stem}-{start // BATCH_SIZE}"
+        docs = [{"alert_code": code, "message": message, "phone_index": p["phone_index"],
+                 "reporter_id": p["_id"], "cell_code": p.get("home_cell"), "ring": ring,
+                 "batch": batch, "state": "queued", "attempts": 0, "created_at": now}
+                for p in people[start:start + BATCH_SIZE]]
+        try:
+            new = len(AlertSend._get_collection().insert_many(docs, ordered=False).inserted_ids)
+        except BulkWriteError as exc:  # duplicates: reached already (an earlier ring, a retry)
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
+            new = int(exc.details.get("nInserted", 0))
+        if new:
+            q.enqueue(send_batch, batch, job_id=batch_job_id(batch), result_ttl=600,
+                      failure_ttl=7 * 24 * 3600)
+        added += new
+    return added
+
+
+def _queue_batches(query: dict[str, Any]) -> int:
+    """Queue a `send_batch` job for every batch with records still queued (not waiting)."""
+    batches = AlertSend._get_collection().distinct("batch", {**query, "state": "queued"})
+    waiting = queues.pending_job_ids((queues.ALERTS,))
+    q = queues.queue(queues.ALERTS)
+    count = 0
+    for batch in sorted(batches):
+        if batch_job_id(batch) not in waiting:
+            q.enqueue(send_batch, batch, job_id=batch_job_id(batch), result_ttl=600,
+                      failure_ttl=7 * 24 * 3600)
+            count += 1
+    return count
+
+
+def open_ring(code: str, ring: int) -> int:
+    """Send ring `ring` of alert `code` to those it adds. Idempotent; nothing for an ended
+    alert (its rings stop widening). Returns how many new recipients it recorded."""
+    alert = Alert.objects(code=code).first()
+    if alert is None or ring >= len(alert.rings) or alert.status not in OPEN_STATUSES:
+        return 0
+    added = _write_sends(code, ALERT_MESSAGE, ring, _recipients(ring_cells(alert, ring)))
+    _queue_batches({"alert_code": code, "message": ALERT_MESSAGE, "ring": ring})
+    opened = Alert.objects(code=code, **{f"rings__{ring}__sent_at": None}).update_one(
+        **{f"set__rings__{ring}__sent_at": utcnow()})
+    if opened:  # once per ring, however often the job runs
+        audit.append("system:alerts", "alert.ring", f"alert:{code}",
+                     {"ring": ring, "radius_km": alert.rings[ring].radius_m / 1000,
+                      "recipients": added})
+    log.info("alert %s ring %d: %d new recipients", code, ring, added)
+    return added
+
+
+def followup_job_id(code: str, message: str) -> str:
+    return f"alert-{code}-{message}"
+
+
+def queue_followup(code: str, message: str) -> None:
+    """Queue the fan-out of an update (`update-<n>`), `found` or `cancel` message."""
+    queues.queue(queues.ALERTS).enqueue(followup, code, message,
+                                        job_id=followup_job_id(code, message))
+
+
+def expected_followups(alert: Alert) -> list[str]:
+    """The follow-up messages the alert's events call for, in order."""
+    out, updates = [], 0
+    for event in alert.events:
+        if event.action == "update":
+            updates += 1
+            out.append(f"update-{updates}")
+        elif event.action in ("found", "cancel"):
+            out.append(event.action)
+    return out
+
+
+def followup(code: str, message: str) -> int:
+    """Send `message` to everyone the alert reached (and, when found, everyone who answered
+    it from a known number), through the same batches. Idempotent: the send record's key
+    includes the message. Returns how many new recipients it recorded."""
+    sends = AlertSend._get_collection()
+    reached = {row["phone_index"]: row for row in sends.find(
+        {"alert_code": code, "message": ALERT_MESSAGE, "state": "sent"},
+        {"_id": 0, "phone_index": 1, "reporter_id": 1, "cell_code": 1})}
+    if message == "found":
+        answered = set(Sighting.objects(alert_code=code, state="linked").distinct("phone_index"))
+        for person in Reporter._get_collection().find(
+                {"phone_index": {"$in": sorted(answered - reached.keys())}, "erased_at": None},
+                {"_id": 1, "phone_index": 1, "home_cell": 1}):
+            reached[person["phone_index"]] = {"phone_index": person["phone_index"],
+                                              "reporter_id": person["_id"],
+                                              "cell_code": person.get("home_cell")}
+    people = [{"_id": r["reporter_id"], "phone_index": r["phone_index"],
+               "home_cell": r.get("cell_code")} for r in reached.values()]
+    added = _write_sends(code, message, None, people)
+    _queue_batches({"alert_code": code, "message": message})
+    Alert.objects(code=code).update_one(add_to_set__followups_sent=message)
+    log.info("alert %s %s: %d recipients", code, message, added)
+    return added
+
+
+def _text(alert: Alert, message: str, lang: str) -> str:
+    if message == ALERT_MESSAGE:
+        seen = alert.seen_at.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(settings().timezone))
+        return replies.alert(alert.code, alert.summary, seen.time(),
+                             alert.last_seen_place or "", lang=lang)
+    if message.startswith("update-"):
+        updates = [e.text for e in alert.events if e.action == "update"]
+        n = int(message.removeprefix("update-"))
+        text = updates[n - 1] if 0 < n <= len(updates) else alert.update_text
+        return replies.alert_update(alert.code, text or "", lang=lang)
+    if message == "found":
+        return replies.alert_found_thanks(alert.code, lang=lang)
+    return replies.alert_cancelled(alert.code, lang=lang)
+
+
+def _claim(batch: str) -> tuple[str, list[dict[str, Any]]]:
+    now = utcnow()
+    token = secrets.token_hex(8)
+    sends = AlertSend._get_collection()
+    sends.update_many(
+        {"batch": batch, "state": "queued",
+         "$or": [{"sending_until": None}, {"sending_until": {"$lt": now}}]},
+        {"$set": {"claim": token, "sending_until": now + dt.timedelta(seconds=CLAIM_S)}})
+    return token, list(sends.find({"batch": batch, "state": "queued", "claim": token},
+                                  {"_id": 1, "alert_code": 1, "message": 1, "reporter_id": 1}))
+
+
+def send_batch(batch: str) -> int:
+    """Text the queued records of one batch; idempotent (claimed, only `queued` ones are
+    sent). An alert ended before its first message went out is not texted (withdrawn)."""
+    if not settings().sms_enabled:
+        return 0
+    token, claimed = _claim(batch)
+    if not claimed:
+        return 0
+    sends = AlertSend._get_collection()
+    alert = Alert.objects(code=claimed[0]["alert_code"]).first()
+    if alert is None or (claimed[0]["message"] == ALERT_MESSAGE
+                         and alert.status not in OPEN_STATUSES):
+        sends.update_many({"claim": token, "state": "queued"},
+                          {"$set": {"state": "withdrawn", "sending_until": None}})
+        return 0
+    people = {p.id: p for p in Reporter.objects(
+        id__in=[c["reporter_id"] for c in claimed]).only("phone", "language")}
+    texts: dict[str, str] = {}
+    sent: list[Any] = []
+    outcome: dict[str, list[Any]] = defaultdict(list)
+    s = settings()
+    kannel = provider()
+    work = []
+    for record in claimed:
+        person = people.get(record["reporter_id"])
+        if person is None or not person.phone:
+            outcome["erased"].append(record["_id"])
+            continue
+        lang = person.language or "zh"
+        text = texts.get(lang) or texts.setdefault(lang, _text(alert, record["message"], lang))
+        work.append((record["_id"], person.phone, text))
+
+    def send_one(item: tuple[Any, str, str]) -> tuple[Any, str | None]:
+        record_id, phone, text = item
+        wait_for_a_slot(s.sms_rate_per_s)
+        try:
+            kannel.send(OutboundSms(to=phone, text=text, sender=None, dlr_url=None,
+                                    ref=f"alert-{record_id}"))
+        except SendError as exc:
+            log.warning("alert %s batch %s: %s", alert.code, batch, exc.reason)
+            return record_id, "fatal" if exc.fatal else "retry"
+        return record_id, None
+
+    # Kannel's sendsms takes one message a request: a few at once keep it busy while each
+    # waits for its answer (the carrier's rate is still kept, across all workers).
+    with ThreadPoolExecutor(max_workers=SEND_THREADS) as pool:
+        for record_id, problem in pool.map(send_one, work):
+            (outcome[problem] if problem else sent).append(record_id)
+    now = utcnow()
+    if sent:
+        sends.update_many({"_id": {"$in": sent}},
+                          {"$set": {"state": "sent", "sent_at": now, "sending_until": None},
+                           "$inc": {"attempts": 1}})
+        telemetry.count("alert_recipients", len(sent))  # the fan-out rate on /metrics
+    for reason, state in (("erased", "failed"), ("fatal", "failed")):
+        if outcome[reason]:
+            sends.update_many({"_id": {"$in": outcome[reason]}},
+                              {"$set": {"state": state, "last_error": reason,
+                                        "sending_until": None}, "$inc": {"attempts": 1}})
+    if outcome["retry"]:
+        # Left queued with the lease gone: the sweeper sends them again, a few times.
+        sends.update_many({"_id": {"$in": outcome["retry"]}},
+                          {"$set": {"sending_until": None, "last_error": "retryable"},
+                           "$inc": {"attempts": 1}})
+        sends.update_many({"_id": {"$in": outcome["retry"]}, "attempts": {"$gte": MAX_ATTEMPTS}},
+                          {"$set": {"state": "failed"}})
+    return len(sent)
+
+
+def sweep_alerts(grace_s: int | None = None) -> int:
+    """Queue rings that are due and not sent, and batches with records left queued whose
+    job is gone (a worker killed, Redis restarted). Idempotent; how many jobs it queued."""
+    now = utcnow()
+    count = 0
+    waiting = queues.pending_job_ids((queues.ALERTS,))
+    q = queues.queue(queues.ALERTS)
+    for alert in Alert.objects(status__in=OPEN_STATUSES, rings__sent_at=None).only(
+            "code", "rings"):
+        for n, ring in enumerate(alert.rings):
+            job_id = ring_job_id(alert.code, n)
+            if ring.sent_at is None and ring.due_at <= now and job_id not in waiting:
+                q.enqueue(open_ring, alert.code, n, job_id=job_id)
+                count += 1
+    age = settings().sweep_after_s if grace_s is None else grace_s
+    cutoff = now - dt.timedelta(seconds=age)
+    for alert in Alert.objects(updated_at__gte=now - dt.timedelta(days=1),
+                               updated_at__lte=cutoff).only("code", "events", "followups_sent"):
+        for message in expected_followups(alert):
+            job_id = followup_job_id(alert.code, message)
+            if message not in alert.followups_sent and job_id not in waiting:
+                q.enqueue(followup, alert.code, message, job_id=job_id)
+                count += 1
+    if settings().sms_enabled:
+        count += _queue_batches({"created_at": {"$lte": cutoff}, "$or": [
+            {"sending_until": None}, {"sending_until": {"$lt": now}}]})
+    if count:
+        log.warning("sweep: queued %d alert jobs", count)
+    return count
