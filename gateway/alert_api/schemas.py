@@ -8,6 +8,11 @@ from gateway.alerts.records import ALERT_STATUSES, SEXES
 from gateway.fields import NOT_BLANK, PointSchema, StrictSchema, UtcDateTime
 from grid.alerts import MAX_RADIUS_M, MAX_RINGS
 
+# What the OpenAPI document promises a photo link looks like (an https URL with a host
+# name); marshmallow's Url validator is the real check, and accepts every such string.
+PHOTO_URL_PATTERN = (r"^https://[a-z][a-z0-9]{1,20}(\.[a-z][a-z0-9]{1,20}){1,3}"
+                     r"(/[A-Za-z0-9_~-]{0,40}){0,4}$")
+
 
 class ChildSchema(StrictSchema):
     sex = fields.String(required=True, validate=validate.OneOf(SEXES))
@@ -16,7 +21,8 @@ class ChildSchema(StrictSchema):
     clothing = fields.String(load_default=None, validate=validate.Length(max=60), metadata={
         "description": "what the child wears, as short as the SMS needs (红上衣蓝裤子)"})
     photo_url = fields.Url(load_default=None, schemes={"https"}, validate=validate.Length(
-        max=500), metadata={"description": "an access-controlled link; never texted"})
+        max=500), metadata={"description": "an access-controlled link; never texted",
+                            "pattern": PHOTO_URL_PATTERN})
 
 
 class RingSchema(StrictSchema):

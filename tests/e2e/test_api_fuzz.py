@@ -24,6 +24,7 @@ statuses of those that passed.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import zlib
 from collections import Counter
@@ -41,9 +42,9 @@ from gateway.access.tokens import issue_token
 from gateway.records.people import Officer, Reporter
 from gateway.sample import COUNTY, SampleCounty, cell_code
 from gateway.settings import Settings
-from grid.documents import Dispatch
+from grid.documents import Dispatch, GridCell
 from tests.gateway.api.test_reports_api import run_jobs
-from tests.helpers import auth, token_of
+from tests.helpers import auth, cell_centre, token_of
 
 WEBHOOK_SECRET = "fuzz-webhook-secret"
 SEED = 20_240_601
@@ -57,7 +58,9 @@ WF, NT = "530627-WF", "530627-NT"
 #   transfer: a target station that does not exist, or is this one (422);
 #   close: outcomes false_report, duplicate and other need a reason (422);
 #   login: the account is locked after too many wrong passwords (423);
-#   the admin API: a phone, cell, unit or station that is invalid, taken or unknown (422).
+#   the admin API: a phone, cell, unit or station that is invalid, taken or unknown (422);
+#   alerts: a last-seen time in the future or over 72 h ago, a grid code or place naming
+#   nowhere, a description too long for one SMS (422).
 POSITIVE_ALSO = {
     "POST /api/v1/reports": ["422"],
     **{f"{method} {path}": ["422"] for method, path in (
@@ -71,6 +74,7 @@ POSITIVE_ALSO = {
     "POST /api/v1/dispatches/{dispatch_id}/transfer": ["422"],
     "POST /api/v1/dispatches/{dispatch_id}/close": ["422"],
     "POST /api/v1/auth/login": ["423"],
+    "POST /api/v1/alerts": ["422"],
 }
 POSITIVE_DEFAULT = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 
@@ -163,6 +167,7 @@ class Known:
     reporters: tuple[str, ...] = ()
     officers: tuple[str, ...] = ()
     imports: tuple[str, ...] = ()
+    alerts: tuple[str, ...] = ()
 
     def pool(self, path: str, name: str) -> tuple[str, ...]:
         if name == "dispatch_id":
@@ -179,6 +184,8 @@ class Known:
             return self.counties
         if path.startswith("/api/v1/reports/"):
             return self.reports
+        if path.startswith("/api/v1/alerts/"):
+            return self.alerts
         raise AssertionError(f"{path}: no known values for {{{name}}}")
 
 
@@ -211,12 +218,19 @@ def known(app: Flask, county: SampleCounty) -> Known:
                            "kind": "reporters"})
     assert resp.status_code == 202, resp.json
     run_jobs()  # done, with an error workbook
+    imported = str(resp.json["id"])
+    lat, lon = cell_centre(GridCell.objects.get(code=cell_code(0, 0, 0)).ring)
+    resp = client.post("/api/v1/alerts", headers=auth(token_of(county, "supervisor")), json={
+        "child": {"sex": "female", "age_years": 6, "clothing": "蓝外套"},
+        "seen_at": (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)).isoformat(),
+        "location": {"lat": lat, "lon": lon}, "place": "城关车站"})
+    assert resp.status_code == 201, resp.json
     return Known(stations=(WF, NT), counties=(COUNTY, "530628"), reports=tuple(codes),
                  dispatches=(delivered, acked, spare, offered),
                  units=("530627-U01", "530627-U05"),
                  reporters=tuple(str(r.id) for r in Reporter.objects(role="teacher")),
                  officers=tuple(str(o.id) for o in Officer.objects(duty_role="duty_officer")),
-                 imports=(str(resp.json["id"]),))
+                 imports=(imported,), alerts=(resp.json["code"],))
 
 
 def aim_at_known(case: Any, known: Known) -> None:
@@ -245,6 +259,8 @@ ROLE_BY_PATH = {
     "/api/v1/roster": "admin",
     "/api/v1/dispatches/": "officer",
     "/api/v1/counties/": "supervisor",
+    "/api/v1/alerts": "supervisor",  # issuing and ending missing-child alerts
+    "/api/v1/alerts/active": "reporter",  # the app's list for the reporter's cell
     "/api/v1/audit": "auditor",
 }
 
