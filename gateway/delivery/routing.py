@@ -176,17 +176,18 @@ def _route(report: Report, extra: dict[str, str]) -> str:
                                        station_code, cell_name)
             schedule_escalation(dispatch_id, deadline, 0)
     routed_at = utcnow()
+    where: dict[str, Any] = {
+        "set__case_id": case_id, "set__cell_code": placement.cell_code,
+        "set__station_code": placement.station_code, "set__placed_by": placement.method,
+        "set__priority": rule.priority, "set__routed_at": routed_at,
+        "add_to_set__flags": list(placement.flags), "add_to_set__dispatch_ids": joined,
+    }
     newly_routed = Report.objects(id=report.id, status="received").update_one(
-        set__status="routed",
-        set__case_id=case_id,
-        set__cell_code=placement.cell_code,
-        set__station_code=placement.station_code,
-        set__placed_by=placement.method,
-        set__priority=rule.priority,
-        set__routed_at=routed_at,
-        add_to_set__flags=list(placement.flags),
-        add_to_set__dispatch_ids=joined,
-    )
+        set__status="routed", **where)
+    if not newly_routed:
+        # Its station acknowledged it from the inbox (where the dispatch is from its first
+        # write) before this last write: keep that status, and record where it went.
+        Report.objects(id=report.id, routed_at=None).update_one(**where)
     if newly_routed:  # stored → routed, once per report (docs/metrics.md)
         telemetry.observe("route_seconds", (routed_at - report.created_at).total_seconds())
     log.info("routed to %s via %s", placement.station_code, placement.method, extra=extra)

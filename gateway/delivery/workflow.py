@@ -157,7 +157,10 @@ def _after(action: str, dispatch: dict[str, Any], plan: lifecycle.Plan) -> None:
     """What follows a transition: the reports' status, notices, the next SLA check."""
     report_id = dispatch["report_id"]
     if action == "acknowledge":
-        Report.objects(id=report_id, status="routed").update_one(set__status="acknowledged")
+        # "received" too: an officer can acknowledge from the inbox before the route job's
+        # last write has marked the report routed.
+        Report.objects(id=report_id, status__in=("received", "routed")).update_one(
+            set__status="acknowledged")
     elif action == "close":
         _close_everywhere(dispatch)
     elif action == "close_duplicate":

@@ -151,3 +151,29 @@ def test_a_route_whose_run_died_holding_the_lock_is_placed_when_it_expires(count
     assert Report.objects(id=report.id).first().status == "received"
     assert routing.route(str(report.id), wait=True) == "530627-WF"  # takes over on expiry
     assert Report.objects(id=report.id).first().status == "routed"
+
+
+def test_a_report_acknowledged_before_the_route_jobs_last_write_stays_acknowledged(
+        client, county, monkeypatch):
+    from gateway.delivery import routing
+    from tests.helpers import auth, token_of
+
+    officer = auth(token_of(county, "officer 乌峰派出所"))
+    scheduled = routing.schedule_escalation
+
+    def acknowledge_first(dispatch_id: str, *args: object) -> None:
+        # The officer is quicker than the route job: the dispatch is in the inbox already.
+        resp = client.post(f"/api/v1/dispatches/{dispatch_id}/acknowledge", headers=officer)
+        assert resp.status_code == 200, resp.json
+        scheduled(dispatch_id, *args)
+
+    monkeypatch.setattr(routing, "schedule_escalation", acknowledge_first)
+    resp = client.post("/api/v1/reports", headers=auth(token_of(county, "reporter 张秀英")),
+                       json={"client_id": "race-0001-ack", "category": "OTHER",
+                             "grid_code": cell_code(0, 0, 0)})
+    run_jobs()
+    report = Report.objects(code=resp.json["code"]).first()
+    assert report.status == "acknowledged"
+    assert (report.station_code, report.cell_code) == ("530627-WF", cell_code(0, 0, 0))
+    assert report.routed_at is not None
+    assert report.case_id is not None
