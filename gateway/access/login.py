@@ -22,7 +22,7 @@ from typing import Any
 
 from gateway.access import mfa
 from gateway.access.passwords import hash_secret, needs_rehash, verify_secret
-from gateway.access.tokens import Principal, hash_token, issue_token, revoked
+from gateway.access.tokens import Principal, hash_token, issue_token, revoke_family, revoked
 from gateway.errors import Refusal
 from gateway.extensions import redis_store
 from gateway.privacy import audit
@@ -133,8 +133,7 @@ def refresh(config: Settings, refresh_token: str) -> dict[str, Any]:
     used = ApiToken.objects(id=doc.id, revoked=False).update_one(set__revoked=True)
     if not used:
         # Replayed: someone else holds a copy. End every token of this login.
-        ApiToken.objects(family=doc.family).update(set__revoked=True)
-        revoked()
+        revoke_family(doc.family)
         audit.append("system:auth", "auth.refresh_replayed", f"family:{doc.family}", {})
         raise Refusal(401, "refresh token already used: this login has been ended")
     return _issue_pair(config, doc.role, doc.subject_id, doc.station_code, doc.county_code,
@@ -144,9 +143,10 @@ def refresh(config: Settings, refresh_token: str) -> dict[str, Any]:
 def log_out(principal: Principal, access_token: str) -> None:
     """End this login: the access token and every token of its family are revoked."""
     doc = ApiToken.objects(token_hash=hash_token(access_token)).first()
-    if doc is not None:
-        query = ApiToken.objects(family=doc.family) if doc.family else ApiToken.objects(
-            id=doc.id)
-        query.update(set__revoked=True)
-    revoked()
+    if doc is not None and doc.family:
+        revoke_family(doc.family)
+    else:
+        if doc is not None:
+            ApiToken.objects(id=doc.id).update(set__revoked=True)
+        revoked()
     audit.append(principal.actor, "auth.logout", principal.actor, {})

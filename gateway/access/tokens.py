@@ -139,6 +139,14 @@ def revoke_tokens(subject_id: str | ObjectId) -> int:
     return count
 
 
+def revoke_family(family: str) -> int:
+    """Revoke every token of one login (its access and refresh tokens), in every process at
+    once; returns how many were live."""
+    count = int(ApiToken.objects(family=family, revoked=False).update(set__revoked=True))
+    revoked()
+    return count
+
+
 def _listen() -> None:
     """Forget every cached token whenever a process announces a revocation."""
     while True:
