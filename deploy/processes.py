@@ -31,6 +31,9 @@ BIN = Path(sys.executable).parent
 WORKER_CONNECTIONS = 1000
 
 
+STORE_NAMES = ("redis-", "secantus-")  # stopped last, after everything that writes to them
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -75,10 +78,13 @@ class Service:
     port: int | None = None
     log_path: Path | None = None
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0, *, signalled: bool = False) -> None:
+        """SIGTERM (unless `signalled` already: a second one makes an RQ worker drop the job
+        it is on), then SIGKILL after `timeout` seconds."""
         if self.proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGTERM)
+        if not signalled:
+            self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -188,9 +194,19 @@ class Stack:
     def cron(self, env: Mapping[str, str]) -> Service:
         return self._spawn("cron", [find_program("safegrid"), "cron"], env=env)
 
-    def stop(self) -> None:
-        for service in reversed(self.services):
-            service.stop()
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the processes that use the stores all at once (each RQ worker's warm
+        shutdown finishes its job in parallel with the others'), then the stores."""
+        stores = [s for s in self.services if s.name.startswith(STORE_NAMES)]
+        users = [s for s in self.services if s not in stores]
+        for service in users:
+            if service.proc.poll() is None:
+                service.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for service in users:
+            service.stop(max(0.1, deadline - time.monotonic()), signalled=True)
+        for service in reversed(stores):
+            service.stop(timeout)
         self.services.clear()
 
     def kannel(self, inbound_url: str, secret: str, *, default_sender: str = "10690000",
@@ -334,11 +350,11 @@ class KannelPorts:
 class _InteractiveService(Service):
     """A child fed through a stdin pipe, which is closed when it is stopped."""
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0, *, signalled: bool = False) -> None:
         if self.proc.stdin is not None and not self.proc.stdin.closed:
             with contextlib.suppress(OSError):
                 self.proc.stdin.close()
-        super().stop(timeout)
+        super().stop(timeout, signalled=signalled)
 
     def kill(self) -> None:
         super().kill()
