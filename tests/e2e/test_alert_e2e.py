@@ -11,7 +11,7 @@ import pytest
 from gateway.records.reports import Report
 from gateway.sample import COUNTY_DESK, cell_code
 from grid.documents import Dispatch, GridCell
-from tests.e2e.test_sms_e2e import SHORT_CODE, Handset, sms_stack  # noqa: F401 - a fixture
+from tests.e2e.sms_app import SHORT_CODE, Handset
 from tests.helpers import auth, cell_centre, token_of
 
 pytestmark = pytest.mark.e2e
@@ -22,7 +22,7 @@ FAR = "+8613800001002"  # 李国强, 泼机: outside the first ring
 
 
 def test_an_alert_reaches_its_ring_and_a_texted_sighting_reaches_the_desk(
-        sms_stack, settings, county):  # noqa: F811 - the fixture imported above
+        sms_stack, settings, county):
     stack, carrier = sms_stack
     web = next(s for s in stack.services if s.name.startswith("gunicorn"))
     import http.client

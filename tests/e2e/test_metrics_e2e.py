@@ -16,16 +16,15 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from deploy.processes import Stack, app_env, free_port
+from deploy.processes import Stack
 from gateway.records.reports import Report
 from gateway.sample import cell_code
 from sms.records import OutboundMessage
+from tests.e2e.sms_app import SHORT_CODE, start_sms_app
 from tests.helpers import auth, token_of
 
 pytestmark = pytest.mark.e2e
 
-SECRET = "e2e-kannel-secret"
-SHORT_CODE = "10690110"
 TOKEN = "e2e-metrics-token-0123456789abcdef"
 APP_REPORTS = 6
 
@@ -34,21 +33,8 @@ APP_REPORTS = 6
 def stack_with_sms(settings, county, tmp_path):
     stack = Stack(tmp_path / "logs")
     try:
-        web_port = free_port()
-        kannel = stack.kannel(f"http://127.0.0.1:{web_port}/sms/inbound/kannel", SECRET,
-                              default_sender=SHORT_CODE)
-        env = app_env(
-            settings.mongodb_uri, settings.redis_url, settings.data_keys,
-            SAFEGRID_SMS_ENABLED="1", SAFEGRID_SMS_WEBHOOK_SECRET=SECRET,
-            SAFEGRID_KANNEL_SENDSMS_URL=kannel.sendsms_url,
-            SAFEGRID_KANNEL_USERNAME=kannel.username, SAFEGRID_KANNEL_PASSWORD=kannel.password,
-            SAFEGRID_SMS_SENDER=SHORT_CODE, SAFEGRID_PUBLIC_BASE_URL=f"http://127.0.0.1:{web_port}",
-            SAFEGRID_METRICS_TOKEN=TOKEN,
-        )
-        stack.gunicorn(env, port=web_port, workers=2)
-        stack.lanes(env, route_workers=1)
-        carrier = stack.fakesmsc(kannel)
-        yield stack, f"http://127.0.0.1:{web_port}", carrier
+        app = start_sms_app(stack, settings, web_workers=2, SAFEGRID_METRICS_TOKEN=TOKEN)
+        yield stack, app.base_url, app.carrier
     finally:
         stack.stop()
 

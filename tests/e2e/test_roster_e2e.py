@@ -15,8 +15,7 @@ import requests
 from deploy.processes import find_program
 from gateway.records.people import Reporter
 from gateway.records.reports import Report
-from tests.e2e.test_sms_e2e import SHORT_CODE, Handset
-from tests.e2e.test_sms_e2e import sms_stack as sms_stack  # the fixture, shared
+from tests.e2e.sms_app import SHORT_CODE, Handset
 from tests.helpers import auth, sms_to, token_of
 
 pytestmark = pytest.mark.e2e

@@ -13,56 +13,11 @@ import time
 
 import pytest
 
-from deploy.processes import Stack, app_env, free_port
 from gateway.records.reports import Report
 from sms.records import InboundMessage
+from tests.e2e.sms_app import SHORT_CODE, Handset
 
 pytestmark = pytest.mark.e2e
-
-SECRET = "e2e-kannel-secret"
-SHORT_CODE = "10690110"
-
-
-@pytest.fixture
-def sms_stack(settings, county, tmp_path):
-    stack = Stack(tmp_path / "logs")
-    try:
-        web_port = free_port()
-        kannel = stack.kannel(f"http://127.0.0.1:{web_port}/sms/inbound/kannel", SECRET,
-                              default_sender=SHORT_CODE)
-        env = app_env(
-            settings.mongodb_uri, settings.redis_url, settings.data_keys,
-            SAFEGRID_SMS_ENABLED="1", SAFEGRID_SMS_WEBHOOK_SECRET=SECRET,
-            SAFEGRID_KANNEL_SENDSMS_URL=kannel.sendsms_url,
-            SAFEGRID_KANNEL_USERNAME=kannel.username, SAFEGRID_KANNEL_PASSWORD=kannel.password,
-            SAFEGRID_SMS_SENDER=SHORT_CODE, SAFEGRID_PUBLIC_BASE_URL=f"http://127.0.0.1:{web_port}",
-        )
-        stack.gunicorn(env, port=web_port, workers=1, threads=4)
-        stack.lanes(env, route_workers=1)  # the workers as `make run` starts them
-        carrier = stack.fakesmsc(kannel)
-        yield stack, carrier
-    finally:
-        stack.stop()
-
-
-class Handset:
-    """Every MT fakesmsc received, by receiver (Kannel may keep or strip the +)."""
-
-    def __init__(self, carrier) -> None:
-        self.carrier = carrier
-        self.seen: list[tuple[str, str, str, str]] = []
-
-    def texts_to(self, phone: str, want: int, timeout: float = 30.0) -> list[str]:
-        digits = phone.lstrip("+")
-        deadline = time.monotonic() + timeout
-        while True:
-            mine = [text for _, to, _, text in self.seen if to.lstrip("+") == digits]
-            if len(mine) >= want or time.monotonic() > deadline:
-                break
-            self.seen += self.carrier.read_mt(timeout=1.0)
-        assert len(mine) >= want, f"{phone} got {len(mine)} of {want}; all MTs: {self.seen}"
-        return mine
-
 
 def test_texted_reports_are_routed_and_receipted_through_kannel(sms_stack):
     _, carrier = sms_stack
