@@ -124,13 +124,15 @@ class Stack:
         return service
 
     def redis(self, port: int | None = None, data_dir: Path | None = None,
-              replica_of: int | None = None) -> Service:
+              replica_of: int | None = None, password: str | None = None) -> Service:
         """A real redis-server: AOF with fsync every second, never evicting (noeviction);
         a replica of the Redis on loopback port `replica_of` if given."""
         port = port or free_port()
         argv = [find_program("redis-server", "/usr/bin", "/usr/sbin"),
                 "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                 "--maxmemory-policy", "noeviction"]
+        if password is not None:
+            argv += ["--requirepass", password, "--masterauth", password]
         if replica_of is not None:
             argv += ["--replicaof", "127.0.0.1", str(replica_of)]
         if data_dir is None:
