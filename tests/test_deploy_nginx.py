@@ -98,6 +98,9 @@ def test_tls_body_limit_and_buffering_are_what_safegrid_expects(path):
     assert size, "no client_max_body_size"
     assert int(size.group(1)) * 1024 == Settings().max_body_bytes
     assert "proxy_request_buffering on;" in conf
+    sms = re.search(r"location /sms/ \{(.*?)\}", conf, re.S)
+    assert sms, "Kannel's webhooks are not fenced off"
+    assert "deny all;" in sms.group(1)
     # The client's address for SAFEGRID_PROXY_HOPS=1, and no URI in the access log.
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in conf
     log_format = re.search(r"log_format safegrid (.*?);", conf, re.S)
