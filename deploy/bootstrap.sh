@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install what SafeGrid needs on a fresh Debian/Ubuntu machine, only what is missing:
-# Debian packages (redis-server; prometheus, for promtool, with --dev; Kannel with --sms)
+# Debian packages (redis-server; with --dev the validators of deploy/: prometheus for
+# promtool, nginx-light for `nginx -t`, docker-compose for `docker-compose config`, systemd
+# for `systemd-analyze verify`; Kannel with --sms)
 # and the Python packages into .venv.
 # Usage: deploy/bootstrap.sh [--dev] [--sms]
 set -euo pipefail
@@ -10,7 +12,7 @@ extras="embedded"
 packages=(redis-server)
 for arg in "$@"; do
   case "$arg" in
-    --dev) extras="dev"; packages+=(prometheus) ;;  # promtool checks deploy/prometheus/
+    --dev) extras="dev"; packages+=(prometheus nginx-light docker-compose systemd) ;;
     --sms) packages+=(kannel kannel-extras) ;;
     *) echo "bootstrap: unknown option $arg" >&2; exit 2 ;;
   esac
@@ -27,7 +29,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
   # The packages start system-wide daemons; SafeGrid starts its own on its own ports.
-  for svc in redis-server kannel prometheus; do
+  for svc in redis-server kannel prometheus nginx; do
     $sudo_cmd service "$svc" stop >/dev/null 2>&1 || true
   done
 fi

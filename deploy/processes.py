@@ -129,18 +129,44 @@ class Stack:
                 raise RuntimeError(f"{exc}\n--- {name} log ---\n{service.log_tail()}") from exc
         return service
 
-    def redis(self, port: int | None = None, data_dir: Path | None = None) -> Service:
-        """A real redis-server: AOF with fsync every second, never evicting (noeviction)."""
+    def redis(self, port: int | None = None, data_dir: Path | None = None,
+              replica_of: int | None = None, password: str | None = None) -> Service:
+        """A real redis-server: AOF with fsync every second, never evicting (noeviction);
+        a replica of the Redis on loopback port `replica_of` if given."""
         port = port or free_port()
         argv = [find_program("redis-server", "/usr/bin", "/usr/sbin"),
                 "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                 "--maxmemory-policy", "noeviction"]
+        if password is not None:
+            argv += ["--requirepass", password, "--masterauth", password]
+        if replica_of is not None:
+            argv += ["--replicaof", "127.0.0.1", str(replica_of)]
         if data_dir is None:
-            argv += ["--appendonly", "no"]  # a throwaway test instance: nothing to keep
+            # A throwaway test instance: nothing to keep. A replica's sync still writes an
+            # RDB file (a demoted master's too): into the log folder, not the checkout.
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            argv += ["--appendonly", "no", "--dir", str(self.log_dir)]
         else:
             data_dir.mkdir(parents=True, exist_ok=True)
             argv += ["--dir", str(data_dir), "--appendonly", "yes", "--appendfsync", "everysec"]
         return self._spawn(f"redis-{port}", argv, port=port)
+
+    def sentinel(self, master_port: int, master_name: str = "safegrid", quorum: int = 2,
+                 port: int | None = None, down_after_ms: int = 2000) -> Service:
+        """A real Redis Sentinel (`redis-server CONF --sentinel`) watching the master on
+        loopback port `master_port` under `master_name`; deploy/compose/sentinel.conf is
+        the production one. Sentinel rewrites its file, so each gets its own copy."""
+        port = port or free_port()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        conf = self.log_dir / f"sentinel-{port}.conf"
+        conf.write_text(
+            f"port {port}\nbind 127.0.0.1\ndir {self.log_dir}\n"
+            f"sentinel monitor {master_name} 127.0.0.1 {master_port} {quorum}\n"
+            f"sentinel down-after-milliseconds {master_name} {down_after_ms}\n"
+            f"sentinel failover-timeout {master_name} 10000\n"
+            f"sentinel parallel-syncs {master_name} 1\n")
+        argv = [find_program("redis-server", "/usr/bin", "/usr/sbin"), str(conf), "--sentinel"]
+        return self._spawn(f"sentinel-{port}", argv, port=port)
 
     def secantus(self, port: int | None = None, storage: str = ":memory:") -> Service:
         """SecantusDB, the MongoDB-wire server over WiredTiger, as its own process."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
 
 import mongoengine
 import redis
@@ -13,9 +15,14 @@ from flask import current_app, request
 from flask.wrappers import Response
 from flask_limiter import ApplicationLimit, Limiter
 from flask_smorest import Api
+from redis.sentinel import MasterNotFoundError, Sentinel
+
+from gateway.settings import sentinel_addresses
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
 
 api = Api()
 
@@ -37,6 +44,72 @@ class RedisHolder:
 
 
 redis_store = RedisHolder()
+
+# Seconds a sentinel may take to answer "who is the master?" before the next one is asked.
+SENTINEL_TIMEOUT_S = 1.0
+
+
+def _url_auth(redis_url: str) -> dict[str, object]:
+    """Password, user name and database number of a redis:// URL (Sentinel uses no host)."""
+    parts = urlsplit(redis_url)
+    found: dict[str, object] = {}
+    if parts.password:
+        found["password"] = unquote(parts.password)
+    if parts.username:
+        found["username"] = unquote(parts.username)
+    path = parts.path.strip("/")
+    found["db"] = int(path) if path.isdigit() else 0
+    return found
+
+
+def no_master_message(settings: Settings) -> str:
+    """What SafeGrid says when its sentinels name no master (logs and /readyz)."""
+    return (f"no Redis sentinel at {settings.redis_sentinels} names a master called "
+            f"{settings.redis_master!r} (SAFEGRID_REDIS_MASTER): none answered, or none "
+            "monitors that name; check `sentinel monitor` in their configuration and that "
+            "they run")
+
+
+def connect_redis(settings: Settings) -> redis.Redis:
+    """The process's Redis connection: `redis_url`, or the master the sentinels name.
+
+    Through Sentinel, each new connection asks the sentinels for the current master, so
+    after a failover the next command reaches the new one. A sentinel set that names no
+    master is logged here and seen by /readyz (503); the process still starts, and its
+    commands fail with `MasterNotFoundError` (a `ConnectionError`, which workers wait out).
+    """
+    if not settings.redis_sentinels:
+        return redis.Redis.from_url(settings.redis_url)
+    auth = _url_auth(settings.redis_url)
+    # The sentinels and Redis share one password (deploy/compose/sentinel.conf).
+    sentinel_auth = {k: v for k, v in auth.items() if k in {"password", "username"}}
+    sentinel = Sentinel(
+        sentinel_addresses(settings.redis_sentinels),
+        sentinel_kwargs={"socket_timeout": SENTINEL_TIMEOUT_S,
+                         "socket_connect_timeout": SENTINEL_TIMEOUT_S, **sentinel_auth},
+    )
+    try:
+        host, port = sentinel.discover_master(settings.redis_master)
+        log.info("Redis master %r is %s:%s (from Sentinel)", settings.redis_master, host, port)
+    except MasterNotFoundError:
+        log.error("%s", no_master_message(settings))
+    return sentinel.master_for(settings.redis_master, **auth)  # type: ignore[arg-type]
+
+
+def limiter_storage(settings: Settings) -> tuple[str, dict[str, object]]:
+    """The `limits` storage URI and options for the rate limiter: the same Redis as RQ."""
+    if not settings.redis_sentinels:
+        url = settings.redis_url
+        if url.startswith("unix://"):  # `limits` spells a Unix socket `redis+unix://`
+            url = "redis+unix://" + url[len("unix://"):]
+        return url, {}
+    hosts = ",".join(f"{h}:{p}" for h, p in sentinel_addresses(settings.redis_sentinels))
+    auth = _url_auth(settings.redis_url)
+    # Counts are read from the master too: a replica's lag would let a burst through.
+    return (f"redis+sentinel://{hosts}/{settings.redis_master}",
+            {"use_replicas": False, **auth,
+             "sentinel_kwargs": {"socket_timeout": SENTINEL_TIMEOUT_S,
+                                 "socket_connect_timeout": SENTINEL_TIMEOUT_S}})
 
 
 def connect_db(settings: Settings) -> None:

@@ -32,6 +32,7 @@ from gateway.access.tokens import request_principal
 from gateway.extensions import (
     AUTH_FAILURES_SCOPES,
     limiter,
+    limiter_storage,
     redis_store,
     skip_limiter_when,
     trust_valid_credentials,
@@ -66,13 +67,6 @@ _INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S 
 # --- Rate limits -------------------------------------------------------------
 
 
-def _storage_uri(redis_url: str) -> str:
-    """The `limits` library spells a Unix-socket Redis URL `redis+unix://`."""
-    if redis_url.startswith("unix://"):
-        return "redis+unix://" + redis_url[len("unix://"):]
-    return redis_url
-
-
 def init_rate_limits(app: Flask, settings: Settings) -> None:
     """Bind `extensions.limiter` to Redis at `settings.redis_url`; JSON 429 with Retry-After."""
     for name in LIMIT_SETTINGS:
@@ -83,11 +77,15 @@ def init_rate_limits(app: Flask, settings: Settings) -> None:
             raise ValueError(
                 f"SAFEGRID_{name.upper()}={value!r} is not a rate limit like '30/minute;300/hour'"
             ) from None
+    storage_uri, storage_options = limiter_storage(settings)
+    # flask-limiter merges each app's storage options into the last one's: start afresh, so
+    # a Sentinel app's options never reach a plain Redis storage (tests make both).
+    limiter._storage_options.clear()
     app.config.update(
         RATELIMIT_ENABLED=settings.rate_limits_enabled,
-        RATELIMIT_STORAGE_URI=_storage_uri(settings.redis_url),
+        RATELIMIT_STORAGE_URI=storage_uri,
         RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": REDIS_TIMEOUT_S,
-                                   "socket_timeout": REDIS_TIMEOUT_S},
+                                   "socket_timeout": REDIS_TIMEOUT_S, **storage_options},
     )
     limiter.init_app(app)
     trust_valid_credentials(lambda: request_principal() is not None)

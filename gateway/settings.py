@@ -16,6 +16,11 @@ PREFIX = "SAFEGRID_"
 class Settings:
     mongodb_uri: str = "mongodb://127.0.0.1:27017/safegrid"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Redis behind Sentinel (`REDIS_SENTINELS=host1:26379,host2:26379,host3:26379`): the
+    # master named `redis_master` is asked of the sentinels, and `redis_url` then gives only
+    # the password and the database number (its host is not used). Empty: `redis_url` alone.
+    redis_sentinels: str = ""
+    redis_master: str = "safegrid"
     # Display zone for people; storage is always naive UTC.
     timezone: str = "Asia/Shanghai"
     # Nearest cell within this distance takes a point that falls in no cell.
@@ -144,6 +149,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         kwargs["mongodb_uri"] = env["MONGODB_URI"]
     if "REDIS_URL" in env:
         kwargs["redis_url"] = env["REDIS_URL"]
+    if "REDIS_SENTINELS" in env:
+        kwargs["redis_sentinels"] = env["REDIS_SENTINELS"]
     for name, default in vars(defaults).items():
         key = PREFIX + name.upper()
         if key not in env or name in {"extra"}:
@@ -160,4 +167,19 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
                 kwargs[name] = raw
         except ValueError as exc:
             raise ValueError(f"{key}={raw!r} is not a valid {type(default).__name__}") from exc
-    return Settings(**kwargs)  # type: ignore[arg-type]
+    settings = Settings(**kwargs)  # type: ignore[arg-type]
+    sentinel_addresses(settings.redis_sentinels)  # a malformed list fails here, by its name
+    return settings
+
+
+def sentinel_addresses(value: str) -> list[tuple[str, int]]:
+    """`host:port,host:port` as (host, port) pairs; the port defaults to Sentinel's 26379."""
+    addresses = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        host, sep, port = item.rpartition(":")
+        if not sep:
+            host, port = item, "26379"
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"REDIS_SENTINELS={value!r}: {item!r} is not host:port")
+        addresses.append((host.strip("[]"), int(port)))
+    return addresses

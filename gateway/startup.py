@@ -8,13 +8,11 @@ configuration's state. `ensure_indexes` creates every collection's indexes.
 
 from __future__ import annotations
 
-import redis
-
 from gateway import gridcache, runtime
 from gateway.access.tokens import token_cache
 from gateway.custody import case_links
 from gateway.custody.sealed_data import upgrade
-from gateway.extensions import connect_db, redis_store
+from gateway.extensions import connect_db, connect_redis, redis_store
 from gateway.privacy import phonebook
 from gateway.privacy.audit import AuditEntry
 from gateway.privacy.crypto import Keyring, set_keyring
@@ -38,7 +36,7 @@ def configure(settings: Settings) -> None:
                            "and needs a key; make one with `safegrid keys generate`")
     set_keyring(Keyring.from_env_value(settings.data_keys))
     connect_db(settings)
-    redis_store.bind(redis.Redis.from_url(settings.redis_url))
+    redis_store.bind(connect_redis(settings))
     gridcache.reset()
     phonebook.forget()
     token_cache.clear()

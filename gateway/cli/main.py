@@ -27,7 +27,7 @@ def main(ctx: click.Context) -> None:
 
 
 for command in (
-    store.init_db, store.sample_data,
+    store.init_db, store.sample_data, store.store_group,
     accounts.token, accounts.set_password, accounts.revoke_tokens, accounts.sms_pin_cmd,
     accounts.mfa_group,
     workers.worker, workers.cron, workers.sweep,
