@@ -24,6 +24,7 @@ from gateway.alert_api import feeds as alert_feeds
 from gateway.alert_api import views as alert_views
 from gateway.api.routes import PREFIX, register_blueprints
 from gateway.errors import Refusal
+from gateway.insight_api import views as insight_views
 from gateway.observe import views as observe_views
 from gateway.open311 import views as open311_views
 from gateway.settings import Settings, from_env
@@ -80,6 +81,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_blueprints(api)
     # Missing-child alerts: a room beside api/ (which holds its 12 modules), same Api.
     api.register_blueprint(alert_views.blp, url_prefix=PREFIX)
+    # The bureau's figures: a room beside api/ too, same Api.
+    api.register_blueprint(insight_views.blp, url_prefix=PREFIX)
     # A separate standard API (form bodies, XML, its own error list): outside the
     # OpenAPI document, see gateway/open311/__init__.py.
     app.register_blueprint(open311_views.blp)

@@ -35,8 +35,10 @@ ROOMS = (
     "intake",  # app and SMS intake, and the replies
     "custody",  # break-glass, legal hold, retention, the catalog of sealed values
     "enrolment",  # units, reporters, officers, stations kept by administrators
+    "insight",  # the bureau's figures: counts, hotspots, response times, duty, exports
     "sample", "startup", "worker", "security", "bodies", "fields",  # the top floor: processes
-    "api", "open311", "alert_api",  # the web APIs: flask-smorest's, Open311's, alerts
+    "api", "open311", "alert_api", "insight_api",  # the web APIs: flask-smorest's, Open311's,
+    # alerts, figures
     "observe",  # /metrics for Prometheus, the request id
     "cli", "app",
 )

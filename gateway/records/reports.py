@@ -71,5 +71,9 @@ class Report(me.Document):
             {"fields": ["dispatch_ids"], "sparse": True},
             # An Open311 client's own requests, newest first (GET requests.json).
             {"fields": ["open311.key_id", "-created_at"], "sparse": True},
+            # The bureau's figures (gateway/insight/): a county's stations over a period,
+            # and every report of a period.
+            ("station_code", "created_at"),
+            "created_at",
         ],
     }

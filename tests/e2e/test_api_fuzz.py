@@ -75,6 +75,10 @@ POSITIVE_ALSO = {
     "POST /api/v1/dispatches/{dispatch_id}/close": ["422"],
     "POST /api/v1/auth/login": ["423"],
     "POST /api/v1/alerts": ["422"],
+    # Figures: a period with no days or over two years (start and end are free dates); a
+    # county other than the supervisor's (403 is already expected).
+    **{f"GET /api/v1/insight/{name}": ["422"]
+       for name in ("counts", "hotspots", "response-times", "duty")},
 }
 POSITIVE_DEFAULT = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 
@@ -262,6 +266,7 @@ ROLE_BY_PATH = {
     "/api/v1/alerts": "supervisor",  # issuing and ending missing-child alerts
     "/api/v1/alerts/active": "reporter",  # the app's list for the reporter's cell
     "/api/v1/audit": "auditor",
+    "/api/v1/insight/": "supervisor",  # the bureau's figures, for the supervisor's county
 }
 
 

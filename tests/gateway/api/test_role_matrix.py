@@ -91,6 +91,11 @@ TABLE: dict[tuple[str, str], set[str] | str] = {
     ("post", "/api/v1/alerts/{code}/update"): {"supervisor"},
     ("post", "/api/v1/alerts/{code}/found"): {"supervisor"},
     ("post", "/api/v1/alerts/{code}/cancel"): {"supervisor"},
+    # The bureau's figures: supervisors (their county) and administrators.
+    ("get", "/api/v1/insight/counts"): {"supervisor", "admin"},
+    ("get", "/api/v1/insight/hotspots"): {"supervisor", "admin"},
+    ("get", "/api/v1/insight/response-times"): {"supervisor", "admin"},
+    ("get", "/api/v1/insight/duty"): {"supervisor", "admin"},
     ("get", "/sms/inbound/kannel"): SECRET,
     ("post", "/sms/inbound/kannel"): SECRET,
     ("get", "/sms/dlr/kannel"): SECRET,
