@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what SafeGrid needs on a fresh Debian/Ubuntu machine, only what is missing:
-# Debian packages (redis-server; prometheus, for promtool, with --dev; Kannel with --sms)
+# Debian packages (redis-server; with --dev prometheus, for promtool, and chromium with its
+# chromedriver, for the console's browser tests; Kannel with --sms)
 # and the Python packages into .venv.
 # Usage: deploy/bootstrap.sh [--dev] [--sms]
 set -euo pipefail
@@ -10,7 +11,7 @@ extras="embedded"
 packages=(redis-server)
 for arg in "$@"; do
   case "$arg" in
-    --dev) extras="dev"; packages+=(prometheus) ;;  # promtool checks deploy/prometheus/
+    --dev) extras="dev"; packages+=(prometheus chromium chromium-driver) ;;  # promtool; browser tests
     --sms) packages+=(kannel kannel-extras) ;;
     *) echo "bootstrap: unknown option $arg" >&2; exit 2 ;;
   esac

@@ -37,6 +37,7 @@ ROOMS = (
     "enrolment",  # units, reporters, officers, stations kept by administrators
     "sample", "startup", "worker", "security", "bodies", "fields",  # the top floor: processes
     "api", "open311", "alert_api",  # the web APIs: flask-smorest's, Open311's, alerts
+    "console",  # the police console's pages: sessions, CSRF, inbox, dispatch, map, county
     "observe",  # /metrics for Prometheus, the request id
     "cli", "app",
 )

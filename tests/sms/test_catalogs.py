@@ -134,7 +134,12 @@ def locale_dir(tmp_path, monkeypatch):
         target = tmp_path / name / "LC_MESSAGES"
         target.mkdir(parents=True)
         (target / "messages.po").write_bytes(catalogs.path_of(name).read_bytes())
+    for name in catalogs.CONSOLE_CATALOGS:  # the police console's domain, beside
+        console = catalogs.path_of(name, catalogs.CONSOLE)
+        (tmp_path / name / "LC_MESSAGES" / console.name).write_bytes(console.read_bytes())
     (tmp_path / catalogs.TEMPLATE.name).write_bytes(catalogs.TEMPLATE.read_bytes())
+    console_template = catalogs.template_of(catalogs.CONSOLE)
+    (tmp_path / console_template.name).write_bytes(console_template.read_bytes())
     monkeypatch.setattr(catalogs, "LOCALE_DIR", tmp_path)
     monkeypatch.setattr(catalogs, "TEMPLATE", tmp_path / catalogs.TEMPLATE.name)
     catalogs._compiled.cache_clear()
