@@ -11,7 +11,7 @@ extras="embedded"
 packages=(redis-server)
 for arg in "$@"; do
   case "$arg" in
-    --dev) extras="dev"; packages+=(prometheus chromium chromium-driver) ;;  # promtool; browser tests
+    --dev) extras="dev"; packages+=(prometheus chromium chromium-driver fonts-wqy-zenhei) ;;  # promtool; browser tests (a CJK font for their screenshots)
     --sms) packages+=(kannel kannel-extras) ;;
     *) echo "bootstrap: unknown option $arg" >&2; exit 2 ;;
   esac
