@@ -21,6 +21,7 @@ from gateway.console import words
 from gateway.console.county import county_context
 from gateway.console.site import blp, config, page, page_error, session, signed_in
 from gateway.console.station import overdue
+from gateway.console.words import N_
 
 ALERT_CODE = re.compile(r"^\d{6}$")
 FIELD_MAX = 200
@@ -85,7 +86,8 @@ def issue_alert() -> Response:
     try:
         data = AlertInSchema().load(_form_alert())
     except ValidationError as exc:
-        return _county_page(422, problem=translate("寻人协查没有发出：") + _problems(exc.messages))
+        problem = translate(N_("寻人协查没有发出：")) + _problems(exc.messages)
+        return _county_page(422, problem=problem)
     alert = issuing.issue(session().principal, data)
     return redirect(url_for("console.county", done="issued") + f"#alert-{alert.code}",
                     code=303)
@@ -99,7 +101,7 @@ def _code(code: str) -> str | None:
 @signed_in("supervisor")
 def alert_found(code: str) -> Response:
     if _code(code) is None:
-        return page_error(404, "没有这个寻人协查。")
+        return page_error(404, N_("没有这个寻人协查。"))
     issuing.found(session().principal, code)
     return redirect(url_for("console.county", done="found"), code=303)
 
@@ -108,11 +110,11 @@ def alert_found(code: str) -> Response:
 @signed_in("supervisor")
 def alert_cancel(code: str) -> Response:
     if _code(code) is None:
-        return page_error(404, "没有这个寻人协查。")
+        return page_error(404, N_("没有这个寻人协查。"))
     reason = request.form.get("reason", "").strip()
     if not reason or len(reason) > 500:
         return _county_page(422, problem=words.translation(session().language).gettext(
-            "撤销寻人协查须写明原因（最多500字）。"))
+            N_("撤销寻人协查须写明原因（最多500字）。")))
     issuing.cancel(session().principal, code, {"reason": reason})
     return redirect(url_for("console.county", done="cancelled"), code=303)
 

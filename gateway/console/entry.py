@@ -26,6 +26,7 @@ from gateway.console.site import (
     page_error,
     signed_in,
 )
+from gateway.console.words import N_
 from gateway.errors import Refusal
 from gateway.extensions import login_limit
 from gateway.records.people import Officer
@@ -57,14 +58,14 @@ def login() -> Response:
 def _refusal_message(exc: Refusal) -> str:
     """What the login page says for each refusal of gateway/access/login.py."""
     if exc.status == 423:
-        return "密码或验证码错误次数过多，账号已暂时锁定。请稍后再试或联系管理员。"
+        return N_("密码或验证码错误次数过多，账号已暂时锁定。请稍后再试或联系管理员。")
     if exc.status == 403 and exc.errors and "role" in exc.errors:
-        return "控制台仅供民警和督导员使用。举报人请使用手机应用或短信。"
+        return N_("控制台仅供民警和督导员使用。举报人请使用手机应用或短信。")
     if exc.status == 403:
-        return "您的角色必须使用动态验证码登录，但账号尚未设置，请联系管理员。"
+        return N_("您的角色必须使用动态验证码登录，但账号尚未设置，请联系管理员。")
     if exc.errors and exc.errors.get("otp") == ["required"]:
-        return "请输入身份验证器上显示的6位动态验证码。"
-    return "手机号、密码或验证码错误。"
+        return N_("请输入身份验证器上显示的6位动态验证码。")
+    return N_("手机号、密码或验证码错误。")
 
 
 @blp.post("/login")
@@ -73,13 +74,13 @@ def login_post() -> Response:
     sent = request.form.get("csrf", "")
     kept = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not kept or not hmac.compare_digest(sent.encode("utf-8"), kept.encode("utf-8")):
-        return page_error(403, "表单无效或已过期（缺少安全令牌）。请刷新页面后重试。")
+        return page_error(403, N_("表单无效或已过期（缺少安全令牌）。请刷新页面后重试。"))
     phone = request.form.get("phone", "").strip()[:FIELD_MAX]
     password = request.form.get("password", "")[:FIELD_MAX]
     otp = request.form.get("otp", "").strip()[:FIELD_MAX] or None
     translate = words.translation(language()).gettext
     if not phone or not password:
-        return _login_page(400, translate("请填写手机号和密码。"), phone)
+        return _login_page(400, translate(N_("请填写手机号和密码。")), phone)
     try:
         role, account = authenticate(config(), phone, password, otp, roles=CONSOLE_ROLES)
     except Refusal as exc:
@@ -118,7 +119,7 @@ def choose_language() -> Response:
     sent = request.form.get("csrf", "").encode("utf-8")
     expected = (current.csrf if current else request.cookies.get(LOGIN_CSRF_COOKIE, ""))
     if not expected or not hmac.compare_digest(sent, expected.encode("utf-8")):
-        return page_error(403, "表单无效或已过期（缺少安全令牌）。请刷新页面后重试。")
+        return page_error(403, N_("表单无效或已过期（缺少安全令牌）。请刷新页面后重试。"))
     if current is not None and sid:
         sessions.save_language(config(), sid, current, chosen)
     back = request.form.get("next", "")

@@ -14,6 +14,7 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from gateway import gridcache
+from gateway.console import words
 from gateway.console.site import blp, config, page, session, signed_in
 from gateway.console.station import overdue
 from grid.documents import Dispatch
@@ -44,6 +45,7 @@ def _centre(ring: list[tuple[float, float]]) -> tuple[float, float]:
 def _markers(stations: list[str]) -> list[dict[str, Any]]:
     """Open clues at the centre of their cell (the exact point stays on the dispatch page)."""
     snapshot = gridcache.current()
+    translate = words.translation(session().language).gettext
     out = []
     for d in Dispatch.objects(station_code__in=stations, status__ne="closed").only(
             "id", "report_code", "priority", "cell_code", "status", "acknowledged_at",
@@ -54,7 +56,9 @@ def _markers(stations: list[str]) -> list[dict[str, Any]]:
         lon, lat = _centre(list(ring))
         out.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
                     "properties": {"kind": "dispatch", "id": str(d.id), "code": d.report_code,
-                                   "priority": d.priority, "category": d.category,
+                                   "priority": d.priority,
+                                   "category": translate(words.CATEGORIES.get(d.category,
+                                                                              d.category)),
                                    "overdue": overdue(d)}})
     return out
 

@@ -37,6 +37,7 @@ from werkzeug.wrappers import Response
 
 from gateway.console import sessions, words
 from gateway.console.sessions import ConsoleSession
+from gateway.console.words import N_
 from gateway.errors import Refusal
 from gateway.settings import Settings
 
@@ -108,7 +109,7 @@ def signed_in(*roles: str, touch: bool = True) -> Callable[[F], F]:
             if current is None:
                 if request.headers.get("X-Console-Script") or request.method == "POST":
                     message = words.translation(language()).gettext(
-                        "登录已过期，请重新登录。" if sid else "请先登录。")
+                        N_("登录已过期，请重新登录。") if sid else N_("请先登录。"))
                     if request.headers.get("X-Console-Script"):
                         return {"message": message, "login": url_for("console.login")}, 401
                     return page("error.html", 401, message=message, login=True)
@@ -116,7 +117,7 @@ def signed_in(*roles: str, touch: bool = True) -> Callable[[F], F]:
                     "console.login")
                 return redirect(target, code=303)
             if current.role not in roles:
-                return page_error(403, "此页面不对您的角色开放。")
+                return page_error(403, N_("此页面不对您的角色开放。"))
             g.console_session = current
             g.console_sid = sid
             if request.method == "POST":
@@ -141,10 +142,10 @@ def check_form(current: ConsoleSession) -> None:
     """Refuse a POST without this session's CSRF token, or a one-off form sent again."""
     token = request.form.get("csrf") or request.headers.get("X-CSRF-Token") or ""
     if not hmac.compare_digest(token.encode("utf-8"), current.csrf.encode("utf-8")):
-        raise FormRefused(403, "表单无效或已过期（缺少安全令牌）。请刷新页面后重试。")
+        raise FormRefused(403, N_("表单无效或已过期（缺少安全令牌）。请刷新页面后重试。"))
     once = request.form.get("once", "")
     if once and not sessions.first_time(once):
-        raise FormRefused(409, "这个表单已经提交过了，没有重复处理。")
+        raise FormRefused(409, N_("这个表单已经提交过了，没有重复处理。"))
 
 
 def new_marker() -> str:
@@ -166,33 +167,33 @@ def form_refused(exc: FormRefused) -> Response:
 @blp.errorhandler(Refusal)
 def refused(exc: Refusal) -> Response:
     # The rooms below speak English to API clients; the page says it plainly.
-    plain = {403: "您无权查看或处理这条线索（它属于其他派出所）。",
-             404: "没有找到这条线索。"}.get(exc.status)
+    plain = {403: N_("您无权查看或处理这条线索（它属于其他派出所）。"),
+             404: N_("没有找到这条线索。")}.get(exc.status)
     if plain is not None:
         return page_error(exc.status, plain)
     translate = words.translation(language()).gettext
     current = exc.errors.get("current_status") if isinstance(exc.errors, dict) else None
     if exc.status == 409 and isinstance(current, str):
         state = translate(words.STATUSES.get(current, current))
-        return page("error.html", 409, message=translate(
-            "操作没有执行：这条线索现在是“{state}”状态（可能已有人处理）。").format(state=state))
+        message = translate(N_("操作没有执行：这条线索现在是“{state}”状态（可能已有人处理）。"))
+        return page("error.html", 409, message=message.format(state=state))
     return page("error.html", exc.status, message=exc.message)
 
 
 @blp.errorhandler(RateLimitExceeded)
 def too_many(exc: RateLimitExceeded) -> Response:
-    return page_error(429, "操作过于频繁，请稍后再试。")
+    return page_error(429, N_("操作过于频繁，请稍后再试。"))
 
 
 @blp.errorhandler(HTTPException)
 def http_error(exc: HTTPException) -> Response:
     code = exc.code or 400
     if code == 413:
-        return page_error(413, "提交的内容太长了，没有保存。")
+        return page_error(413, N_("提交的内容太长了，没有保存。"))
     if code == 404:
-        return page_error(404, "没有这个页面。")
+        return page_error(404, N_("没有这个页面。"))
     if code == 405:
-        return page_error(405, "不能这样打开这个页面。")
+        return page_error(405, N_("不能这样打开这个页面。"))
     return page("error.html", code, message=exc.description or exc.name)
 
 
@@ -200,9 +201,9 @@ def http_error(exc: HTTPException) -> Response:
 def unexpected(exc: Exception) -> Response:
     if isinstance(exc, PyMongoError | RedisError):
         log.error("store unavailable on %s %s: %s", request.method, request.path, exc)
-        return page_error(503, "数据库暂时不可用，请稍后再试。")
+        return page_error(503, N_("数据库暂时不可用，请稍后再试。"))
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return page_error(500, "出现意外错误，已记录。")
+    return page_error(500, N_("出现意外错误，已记录。"))
 
 
 @blp.after_request
@@ -227,7 +228,7 @@ def console_words() -> dict[str, Any]:
 def leaflet_asset(name: str) -> Response:
     """Leaflet's script and stylesheet, from the XStatic-Leaflet package (no CDN)."""
     if name not in LEAFLET_FILES:
-        return page_error(404, "没有这个页面。")
+        return page_error(404, N_("没有这个页面。"))
     return send_from_directory(str(LEAFLET_DIR), name, max_age=ASSET_MAX_AGE_S)
 
 
@@ -245,5 +246,5 @@ def home() -> Response:
 def nowhere(anything: str) -> Response:
     """Any other address under /console/: a page that says so (not the API's JSON 404)."""
     if anything.startswith("dispatches/"):
-        return page_error(404, "没有找到这条线索。")
-    return page_error(404, "没有这个页面。")
+        return page_error(404, N_("没有找到这条线索。"))
+    return page_error(404, N_("没有这个页面。"))

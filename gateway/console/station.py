@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 from gateway import gridcache
 from gateway.console import sessions, words
 from gateway.console.site import blp, config, page, page_error, session, signed_in
+from gateway.console.words import N_
 from gateway.custody import unsealing
 from gateway.delivery import inbox, workflow
 from gateway.delivery.visibility import visible_dispatch
@@ -140,7 +141,7 @@ def acknowledge(dispatch_id: str) -> Response:
 def note(dispatch_id: str) -> Response:
     text = _text("text", 1, NOTE_MAX)
     if text is None:
-        return _invalid(dispatch_id, "备注不能为空，最多2000字，没有保存。")
+        return _invalid(dispatch_id, N_("备注不能为空，最多2000字，没有保存。"))
     _act(dispatch_id, "note", reason=text)
     return _done(dispatch_id, "note")
 
@@ -152,9 +153,9 @@ def transfer(dispatch_id: str) -> Response:
     reason = _text("reason", 1, REASON_MAX)
     station = gridcache.current().stations.get(target)
     if station is None or not station.active:
-        return _invalid(dispatch_id, "没有这个派出所，线索没有移交。")
+        return _invalid(dispatch_id, N_("没有这个派出所，线索没有移交。"))
     if reason is None:
-        return _invalid(dispatch_id, "请写明移交原因（最多500字），线索没有移交。")
+        return _invalid(dispatch_id, N_("请写明移交原因（最多500字），线索没有移交。"))
     _act(dispatch_id, "request_transfer", target_station=target, reason=reason)
     return _done(dispatch_id, "transfer")
 
@@ -171,7 +172,7 @@ def accept_transfer(dispatch_id: str) -> Response:
 def reject_transfer(dispatch_id: str) -> Response:
     reason = _text("reason", 1, REASON_MAX)
     if reason is None:
-        return _invalid(dispatch_id, "请写明拒绝原因（最多500字）。")
+        return _invalid(dispatch_id, N_("请写明拒绝原因（最多500字）。"))
     _act(dispatch_id, "reject_transfer", reason=reason)
     return redirect(url_for("console.inbox_page"), code=303)
 
@@ -182,11 +183,11 @@ def close(dispatch_id: str) -> Response:
     outcome = request.form.get("outcome", "")
     reason = _text("reason", 0, REASON_MAX)
     if outcome not in OUTCOMES:
-        return _invalid(dispatch_id, "请选择处理结果。")
+        return _invalid(dispatch_id, N_("请选择处理结果。"))
     if reason is None:
-        return _invalid(dispatch_id, "结案说明最多500字。")
+        return _invalid(dispatch_id, N_("结案说明最多500字。"))
     if outcome in OUTCOMES_NEEDING_REASON and not reason:
-        return _invalid(dispatch_id, "这个处理结果需要写明原因。")
+        return _invalid(dispatch_id, N_("这个处理结果需要写明原因。"))
     _act(dispatch_id, "close", outcome=outcome, reason=reason or None)
     return _done(dispatch_id, "close")
 
@@ -204,7 +205,7 @@ def _person() -> str:
 def break_glass(dispatch_id: str) -> Response:
     reason = _text("reason", UNSEAL_REASON_MIN, REASON_MAX)
     if reason is None or request.form.get("understood") != "yes":
-        return _invalid(dispatch_id, "破封须写明理由（10至500字）并确认已知晓将被记录。")
+        return _invalid(dispatch_id, N_("破封须写明理由（10至500字）并确认已知晓将被记录。"))
     people = unsealing.unseal(session().principal, dispatch_id, reason)
     return dispatch_page(dispatch_id, identities=people)
 
@@ -230,4 +231,4 @@ def _station_name_filter(code: str | None) -> str:
 @blp.get("/dispatches/")
 @signed_in("officer", "supervisor")
 def no_dispatch() -> Response:
-    return page_error(404, "没有找到这条线索。")
+    return page_error(404, N_("没有找到这条线索。"))

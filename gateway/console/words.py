@@ -24,6 +24,10 @@ def N_(text: str) -> str:  # noqa: N802 - gettext's name for "translate later"
     return text
 
 
+CATEGORIES = {"CHILD": N_("拐卖儿童"), "WOMAN": N_("拐卖妇女"), "ORIGIN": N_("来历不明儿童"),
+              "LABOUR": N_("强迫劳动/乞讨"), "ADOPT": N_("非法收养/送养"),
+              "BIRTH": N_("可疑分娩"), "ABUSE": N_("性侵未成年人"), "ONLINE": N_("网络诱骗"),
+              "OTHER": N_("其他"), "UNCLASSIFIED": N_("未分类")}
 PRIORITIES = {"critical": N_("紧急"), "urgent": N_("较急"), "routine": N_("一般")}
 STATUSES = {"new": N_("新线索"), "delivered": N_("待签收"), "acknowledged": N_("已签收"),
             "transfer_requested": N_("移交中"), "closed": N_("已结案")}
@@ -34,7 +38,8 @@ ROLES = {"grid_worker": N_("网格员"), "teacher": N_("教师"), "medical": N_(
          "registrar": N_("婚姻登记员"), "transport": N_("交通从业人员"),
          "hotel": N_("旅馆从业人员"), "child_director": N_("儿童主任"),
          "public": N_("群众"), "other": N_("其他"), "unknown": N_("未知")}
-ACTIONS = {"deliver": N_("送达"), "acknowledge": N_("签收"), "request_transfer": N_("申请移交"),
+ACTIONS = {"create": N_("生成"), "deliver": N_("送达"), "acknowledge": N_("签收"),
+           "request_transfer": N_("申请移交"),
            "accept_transfer": N_("接受移交"), "reject_transfer": N_("拒绝移交"),
            "note": N_("备注"), "close": N_("结案"), "close_duplicate": N_("按重复结案"),
            "reopen": N_("重新打开"), "escalate": N_("升级"), "unlink": N_("拆分")}

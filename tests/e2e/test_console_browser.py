@@ -355,3 +355,57 @@ def test_the_supervisor_sees_an_overdue_clue_and_an_alerts_coverage(console):
     assert summary.get_attribute("data-cells") == "48"  # the whole county
     console.shoot("map-alert")
     assert console.csp_violations() == []
+
+
+UNLABELLED = """
+    return Array.from(document.querySelectorAll(
+        "input:not([type=hidden]), select, textarea, button"))
+      .filter(e => !(e.labels && e.labels.length) && !e.getAttribute("aria-label")
+                   && !(e.tagName === "BUTTON" && e.textContent.trim()))
+      .map(e => e.outerHTML);
+"""
+FITS = "return document.documentElement.scrollWidth <= window.innerWidth + 1;"
+
+
+def test_keyboard_labels_a_phones_width_and_english(console):
+    from selenium.webdriver.common.keys import Keys
+
+    console.become(WF_OFFICER)
+    console.open("/console/inbox")
+    assert console.browser.execute_script(UNLABELLED) == []
+    # By keyboard alone: Tab from the top of the page to the first clue, Enter opens it.
+    body = console.browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    for _ in range(30):
+        active = console.browser.switch_to.active_element
+        if "/console/dispatches/" in (active.get_attribute("href") or ""):
+            break
+        active.send_keys(Keys.TAB)
+    else:
+        pytest.fail("no clue reachable with Tab")
+    active.send_keys(Keys.ENTER)
+    console.wait(lambda b: "/console/dispatches/" in b.current_url)
+    assert console.browser.execute_script(UNLABELLED) == []
+
+    console.browser.set_window_size(390, 844)
+    try:
+        for path in ("/console/inbox", console.browser.current_url[len(console.base):]):
+            console.open(path)
+            assert console.browser.execute_script(FITS), path
+        console.open("/console/inbox")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        assert console.browser.save_screenshot(str(SHOTS / "inbox-phone.png"))
+    finally:
+        console.browser.set_window_size(1366, 768)
+
+    console.open("/console/inbox")
+    Select(console.browser.find_element(By.ID, "language")).select_by_value("en")
+    console.browser.find_element(By.CSS_SELECTOR, "form.lang button").click()
+    console.wait(lambda b: "Station inbox" in b.find_element(By.TAG_NAME, "h1").text)
+    assert console.browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    console.open("/console/inbox")  # remembered
+    assert "Station inbox" in console.browser.find_element(By.TAG_NAME, "h1").text
+    console.shoot("inbox-english")
+    Select(console.browser.find_element(By.ID, "language")).select_by_value("zh")
+    console.browser.find_element(By.CSS_SELECTOR, "form.lang button").click()
+    console.wait(lambda b: "本所线索" in b.find_element(By.TAG_NAME, "h1").text)

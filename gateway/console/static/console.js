@@ -11,8 +11,11 @@
       var left = Math.round((Date.parse(el.getAttribute("data-deadline")) - now) / 1000);
       var late = left < 0;
       var s = Math.abs(left);
-      var text = (s >= 3600 ? Math.floor(s / 3600) + ":" + pad(Math.floor(s / 60) % 60)
-                            : Math.floor(s / 60)) + ":" + pad(s % 60);
+      var text = s >= 86400
+        ? Math.floor(s / 86400) + (el.getAttribute("data-day") || "d") + " "
+          + Math.floor(s / 3600) % 24 + ":" + pad(Math.floor(s / 60) % 60)
+        : (s >= 3600 ? Math.floor(s / 3600) + ":" + pad(Math.floor(s / 60) % 60)
+                     : Math.floor(s / 60)) + ":" + pad(s % 60);
       el.textContent = late ? (el.getAttribute("data-late") || "") + " " + text : text;
       el.classList.toggle("late", late);
       var row = el.closest("tr");

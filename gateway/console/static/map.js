@@ -22,6 +22,13 @@
     summary.setAttribute("data-not-swept", counts.notSwept);
   }
 
+  // Tooltips as text nodes: Leaflet would read a string as HTML.
+  function tip(text) {
+    var span = document.createElement("span");
+    span.textContent = text;
+    return span;
+  }
+
   function get(url) {
     return fetch(url, {headers: {"X-Console-Script": "1"}, credentials: "same-origin",
                        cache: "no-store"}).then(function (resp) {
@@ -46,7 +53,7 @@
       style: {color: "#4a6280", weight: 1, fillColor: "#c9d3df", fillOpacity: 0.45},
       onEachFeature: function (f, layer) {
         counts.cells += 1;
-        layer.bindTooltip(f.properties.name + " " + f.properties.code);
+        layer.bindTooltip(tip(f.properties.name + " " + f.properties.code));
         bounds.extend(layer.getBounds());
       }
     }).addTo(map);
@@ -57,7 +64,7 @@
         var marker = L.circleMarker(latlng, {radius: 9, weight: f.properties.overdue ? 4 : 2,
           color: f.properties.overdue ? "#000" : "#fff",
           fillColor: COLOURS[f.properties.priority] || "#5f6b7a", fillOpacity: 0.95});
-        marker.bindTooltip(f.properties.code + " · " + f.properties.category);
+        marker.bindTooltip(tip(f.properties.code + " · " + f.properties.category));
         marker.on("click", function () {
           window.location.assign("/console/dispatches/" + encodeURIComponent(f.properties.id));
         });
@@ -78,7 +85,7 @@
         },
         onEachFeature: function (f, layer) {
           if (f.properties.state === "swept") { counts.swept += 1; } else { counts.notSwept += 1; }
-          layer.bindTooltip(f.properties.name + " · " + f.properties.texted);
+          layer.bindTooltip(tip(f.properties.name + " · " + f.properties.texted));
           bounds.extend(layer.getBounds());
         }
       }).addTo(map);

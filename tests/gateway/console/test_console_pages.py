@@ -313,3 +313,72 @@ def test_an_alert_is_issued_and_ended_from_the_supervisors_page(client, county, 
 def test_nt_officer_and_unknown_pages_get_pages(client, log_in):
     assert log_in(NT_OFFICER).status_code == 303
     assert client.get("/console/nowhere").status_code == 404
+
+
+def test_the_language_switch_is_remembered_in_the_session_and_the_browser(client, officer):
+    inbox = client.get("/console/inbox")
+    assert '<html lang="zh-Hans">' in inbox.text
+    assert "本所线索" in inbox.text
+    switched = client.post("/console/language", data={
+        "csrf": hidden(inbox.text), "language": "en", "next": "/console/inbox"})
+    assert switched.status_code == 303
+    assert switched.headers["Location"] == "/console/inbox"
+    page = client.get("/console/inbox").text
+    assert '<html lang="en">' in page
+    assert "Station inbox" in page
+    assert "本所线索" not in page
+    assert client.get("/console/dispatches/nothing-here").text.count("No such clue.") == 1
+    client.delete_cookie("sg_console", path="/console/")
+    assert "Police login" in client.get("/console/login").text  # the cookie remembers
+    refused = client.post("/console/language", data={"language": "zh"})
+    assert refused.status_code == 403
+    away = client.post("/console/language", data={
+        "csrf": hidden(client.get("/console/login").text), "language": "zh",
+        "next": "//evil.example/console/"})
+    assert away.headers["Location"] == "/console/"
+
+
+def test_break_glass_needs_a_reason_and_shows_the_reporter_once_audited(client, county, officer):
+    from gateway.privacy.audit import AuditEntry
+
+    [code] = file(client, county, 1)
+    d = Dispatch.objects(report_code=code).first()
+    url = f"/console/dispatches/{d.id}"
+    page = client.get(url).text
+    assert "记入审计日志" in page  # the warning before the button
+    csrf = hidden(page)
+    short = client.post(url + "/unseal", data={"csrf": csrf, "reason": "why", "understood": "yes"})
+    assert short.status_code == 422
+    reason = "核实举报人所述的车辆信息"
+    unticked = client.post(url + "/unseal", data={"csrf": csrf, "reason": reason})
+    assert unticked.status_code == 422
+    assert AuditEntry.objects(action="report.unseal").count() == 0
+    shown = client.post(url + "/unseal", data={"csrf": csrf, "reason": "核实举报人所述的车辆信息",
+                                                "understood": "yes"})
+    assert shown.status_code == 200
+    assert "张秀英" in shown.text
+    assert "+8613800001001" in shown.text
+    assert shown.headers["Cache-Control"] == "no-store"
+    assert AuditEntry.objects(action="report.unseal").count() == 1
+    assert "张秀英" not in client.get(url).text  # shown once, not kept on the page
+
+
+def test_a_transfer_is_offered_then_accepted_by_the_other_station(client, county, log_in):
+    [code] = file(client, county, 1)
+    d = Dispatch.objects(report_code=code, station_code=WF).first()
+    assert log_in(WF_OFFICER).status_code == 303
+    url = f"/console/dispatches/{d.id}"
+    form = form_of(client.get(url).text, url + "/transfer")
+    sent = client.post(url + "/transfer", data={**form, "to_station": "530627-NT",
+                                                "reason": "<b>南台辖区</b>"})
+    assert sent.status_code == 303
+    assert log_in(NT_OFFICER).status_code == 303
+    inbox = client.get("/console/inbox").text
+    transfers = inbox[inbox.index('id="transfers"'):inbox.index('id="open-h"')]
+    assert code in transfers
+    page = client.get(url).text
+    assert "&lt;b&gt;南台辖区&lt;/b&gt;" in page
+    accept = form_of(page, url + "/accept-transfer")
+    assert client.post(url + "/accept-transfer", data=accept).status_code == 303
+    assert Dispatch.objects(id=d.id).first().station_code == "530627-NT"
+    assert client.post(url + "/accept-transfer", data=accept).status_code == 409
