@@ -44,8 +44,19 @@ def escalations(county: str) -> list[Dispatch]:
                 .order_by("-escalation_level", "ack_deadline").limit(100))
 
 
+def insight_figures(county: str) -> dict[str, Any] | None:
+    """INSIGHT FIGURES — the place for the analytics issue's figures (研判数据).
+
+    Another piece of work is building the analytics API; once it lands, read the
+    county's figures from it here (a direct call into its room, never HTTP) and
+    county.html shows them in its `id="insight"` section. Until then: None, and the
+    section says the figures are coming. Nothing is computed here.
+    """
+    return None
+
+
 def county_context() -> dict[str, Any]:
     county = session().county_code or ""
-    return {"county": county,
+    return {"county": county, "insight": insight_figures(county),
             "overdue_list": list(inbox.county_overdue(session().principal, county).limit(100)),
             "escalated": escalations(county), "counts": open_counts(county)}

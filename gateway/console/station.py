@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import redirect, request, url_for
+from flask_limiter import RequestLimit
 from werkzeug.wrappers import Response
 
 from gateway import gridcache
@@ -198,8 +199,16 @@ def _person() -> str:
     return current.principal.actor if current else (request.remote_addr or "unknown")
 
 
+def _unusual_volume(limit: RequestLimit) -> None:
+    """Over the break-glass limit: audited and the supervisor told, as for the API."""
+    current = sessions.load(config(), request.cookies.get(sessions.COOKIE), touch=False)
+    unsealing.unusual_volume(_person(), current.principal if current else None,
+                             str(limit.limit), request.path)
+
+
 @blp.post("/dispatches/<dispatch_id>/unseal")
 @limiter.limit(limit_setting("rate_limit_unseal"), key_func=_person, methods=["POST"],
+               on_breach=_unusual_volume,
                error_message="too many reporter identities unsealed")
 @signed_in("officer", "supervisor")
 def break_glass(dispatch_id: str) -> Response:

@@ -20,6 +20,7 @@ from tests.gateway.console.conftest import (
     form_of,
     hidden,
 )
+from tests.helpers import auth, token_of
 
 WF = "530627-WF"
 
@@ -382,3 +383,32 @@ def test_a_transfer_is_offered_then_accepted_by_the_other_station(client, county
     assert client.post(url + "/accept-transfer", data=accept).status_code == 303
     assert Dispatch.objects(id=d.id).first().station_code == "530627-NT"
     assert client.post(url + "/accept-transfer", data=accept).status_code == 409
+
+
+def test_unsealing_beyond_the_limit_is_a_page_and_audited(settings, county):
+    from gateway.app import create_app
+    from gateway.privacy.audit import AuditEntry
+    from tests.gateway.api.test_reports_api import run_jobs
+
+    app = create_app(settings.with_(rate_limit_unseal="1/day"))
+    client = app.test_client()
+    headers = auth(token_of(county, "reporter 张秀英"))
+    resp = client.post("/api/v1/reports", headers=headers, json={
+        "client_id": "console-unseal-0001", "category": "CHILD", "grid_code": "530627001001001"})
+    assert resp.status_code == 201
+    run_jobs()
+    d = Dispatch.objects(report_code=resp.json["code"], station_code=WF).first()
+    form = client.get("/console/login")
+    assert client.post("/console/login", data={
+        "csrf": hidden(form.text), "phone": WF_OFFICER, "password": county.password,
+        "otp": enrol(WF_OFFICER).now()}).status_code == 303
+    url = f"/console/dispatches/{d.id}/unseal"
+    body = {"csrf": hidden(client.get(f"/console/dispatches/{d.id}").text),
+            "reason": "核实举报人所述的车辆信息", "understood": "yes"}
+    assert client.post(url, data=body).status_code == 200
+    over = client.post(url, data=body)
+    assert over.status_code == 429
+    assert "操作过于频繁" in over.text
+    assert "张秀英" not in over.text
+    assert AuditEntry.objects(action="report.unseal").count() == 1
+    assert AuditEntry.objects(action="report.unseal_refused").count() == 1
