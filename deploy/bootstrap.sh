@@ -2,7 +2,8 @@
 # Install what SafeGrid needs on a fresh Debian/Ubuntu machine, only what is missing:
 # Debian packages (redis-server; with --dev the validators of deploy/: prometheus for
 # promtool, nginx-light for `nginx -t`, docker-compose for `docker-compose config`, systemd
-# for `systemd-analyze verify`; Kannel with --sms)
+# for `systemd-analyze verify`; and chromium with its chromedriver, for the console's
+# browser tests; Kannel with --sms)
 # and the Python packages into .venv.
 # Usage: deploy/bootstrap.sh [--dev] [--sms]
 set -euo pipefail
@@ -12,7 +13,8 @@ extras="embedded"
 packages=(redis-server)
 for arg in "$@"; do
   case "$arg" in
-    --dev) extras="dev"; packages+=(prometheus nginx-light docker-compose systemd) ;;
+    --dev) extras="dev"; packages+=(prometheus nginx-light docker-compose systemd
+                                    chromium chromium-driver fonts-wqy-zenhei) ;;  # validators; browser tests (a CJK font for their screenshots)
     --sms) packages+=(kannel kannel-extras) ;;
     *) echo "bootstrap: unknown option $arg" >&2; exit 2 ;;
   esac

@@ -75,6 +75,8 @@ def main() -> int:
         print(f"""
 SafeGrid is running.
   API docs      {base}/swagger   (OpenAPI: {base}/openapi.json)
+  console       {base}/console/  (南台派出所's officer +8613800003002, the county supervisor
+                +8613800003099; the sample password is below)
   health        {base}/healthz  {base}/readyz
   logs          {VAR / 'log'}
   audit anchors {ANCHORS}

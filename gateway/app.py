@@ -23,6 +23,11 @@ from gateway import bodies, extensions, security, startup
 from gateway.alert_api import feeds as alert_feeds
 from gateway.alert_api import views as alert_views
 from gateway.api.routes import PREFIX, register_blueprints
+from gateway.console import alerting as console_alerting  # noqa: F401 - the console's routes
+from gateway.console import entry as console_entry  # noqa: F401
+from gateway.console import maps as console_maps  # noqa: F401
+from gateway.console import site as console_site
+from gateway.console import station as console_station  # noqa: F401
 from gateway.errors import Refusal
 from gateway.insight_api import views as insight_views
 from gateway.observe import views as observe_views
@@ -88,6 +93,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(open311_views.blp)
     observe_views.init_app(app)  # /metrics; the request id, before any other hook runs
     app.register_blueprint(alert_feeds.blp)  # the CAP Atom feed: not JSON, outside /api
+    # The police console's pages (/console/): HTML, outside the OpenAPI document.
+    app.register_blueprint(console_site.blp)
     _serve_docs_assets(app)
     _install_guards(app)
     bodies.init_app(app, settings)  # size, nesting and Unicode, before any parser

@@ -128,6 +128,14 @@ class Settings:
     # Bearer token Prometheus presents at /metrics (docs/metrics.md); empty: /metrics
     # answers only requests from loopback that came through no proxy.
     metrics_token: str = field(default="", repr=False)
+    # The police console (/console/, docs/console.md): a session ends after this long
+    # without a click (the inbox's own refreshing does not count), and after
+    # `console_session_max_s` whatever happens; the map draws tiles from this URL template
+    # ("https://tiles.gongan.example/{z}/{x}/{y}.png", the bureau's own server) when set,
+    # else the cells alone on a plain background (works offline on a police network).
+    console_idle_s: int = 15 * 60
+    console_session_max_s: int = 12 * 3600
+    map_tiles_url: str = ""
     testing: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 

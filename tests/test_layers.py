@@ -39,6 +39,7 @@ ROOMS = (
     "sample", "startup", "worker", "security", "bodies", "fields",  # the top floor: processes
     "api", "open311", "alert_api", "insight_api",  # the web APIs: flask-smorest's, Open311's,
     # alerts, figures
+    "console",  # the police console's pages: sessions, CSRF, inbox, dispatch, map, county
     "observe",  # /metrics for Prometheus, the request id
     "cli", "app",
 )

@@ -95,8 +95,14 @@ def _issue_pair(config: Settings, role: str, subject: Any, station: str | None,
     }
 
 
-def log_in(config: Settings, given_phone: str, password: str, otp: str | None) -> dict[str, Any]:
-    """Check phone, password and, when enrolled, the one-time code; a new token pair."""
+def authenticate(config: Settings, given_phone: str, password: str, otp: str | None,
+                 roles: tuple[str, ...] | None = None) -> tuple[str, Officer | Reporter]:
+    """Check phone, password and, when enrolled, the one-time code: (role, account).
+
+    `roles` limits who may log in here (the police console takes officers and
+    supervisors only): anyone else is refused 403 after their password is checked,
+    so the refusal tells nothing to someone who does not know it.
+    """
     try:
         phone = normalise(given_phone)
     except InvalidPhone:
@@ -111,16 +117,27 @@ def log_in(config: Settings, given_phone: str, password: str, otp: str | None) -
     stored = account.password_hash if account is not None and account.active else None
     if not verify_secret(password, stored or _DUMMY_HASH) or stored is None or account is None:
         raise _refuse(config, phone, f"account:{phone_tag(phone)}", {})
+    role = officer.role if officer is not None else "reporter"
+    if roles is not None and role not in roles:
+        audit.append(f"{role}:{account.id}", "auth.login_refused", f"{role}:{account.id}",
+                     {"reason": "role"})
+        raise Refusal(403, f"a {role} may not log in here", errors={"role": [role]})
     if officer is not None:
         _second_factor(config, officer, otp, phone)
     if needs_rehash(stored):
         account.update(set__password_hash=hash_secret(password))
     redis_store.conn.delete(_account_key(phone))
-    if officer is not None:
-        role, station, county = officer.role, officer.station_code, officer.county_code
-    else:
-        role, station, county = "reporter", None, account.county_code
     audit.append(f"{role}:{account.id}", "auth.login", f"{role}:{account.id}", {})
+    return role, account
+
+
+def log_in(config: Settings, given_phone: str, password: str, otp: str | None) -> dict[str, Any]:
+    """Check phone, password and, when enrolled, the one-time code; a new token pair."""
+    role, account = authenticate(config, given_phone, password, otp)
+    if isinstance(account, Officer):
+        station, county = account.station_code, account.county_code
+    else:
+        station, county = None, account.county_code
     return _issue_pair(config, role, account.id, station, county, secrets.token_hex(16))
 
 

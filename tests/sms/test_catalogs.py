@@ -134,7 +134,12 @@ def locale_dir(tmp_path, monkeypatch):
         target = tmp_path / name / "LC_MESSAGES"
         target.mkdir(parents=True)
         (target / "messages.po").write_bytes(catalogs.path_of(name).read_bytes())
+    for name in catalogs.CONSOLE_CATALOGS:  # the police console's domain, beside
+        console = catalogs.path_of(name, catalogs.CONSOLE)
+        (tmp_path / name / "LC_MESSAGES" / console.name).write_bytes(console.read_bytes())
     (tmp_path / catalogs.TEMPLATE.name).write_bytes(catalogs.TEMPLATE.read_bytes())
+    console_template = catalogs.template_of(catalogs.CONSOLE)
+    (tmp_path / console_template.name).write_bytes(console_template.read_bytes())
     monkeypatch.setattr(catalogs, "LOCALE_DIR", tmp_path)
     monkeypatch.setattr(catalogs, "TEMPLATE", tmp_path / catalogs.TEMPLATE.name)
     catalogs._compiled.cache_clear()
@@ -180,3 +185,21 @@ def test_make_messages_gives_a_new_text_to_every_catalog_and_marks_a_changed_one
     catalogs._compiled.cache_clear()
     assert replies.pin_problem("pin_wrong", lang="ug") == replies.PIN_PROBLEMS["pin_wrong"]
     assert replies.pin_problem("pin_missing", lang="ug") == replies.PIN_PROBLEMS["pin_missing"]
+
+
+def test_the_console_speaks_chinese_and_english_completely():
+    template = _ids(catalogs.extract(catalogs.CONSOLE))
+    assert template  # the console's pages have texts to translate
+    for name in catalogs.CONSOLE_CATALOGS:
+        catalog = catalogs.read(name, catalogs.CONSOLE)
+        assert _ids(catalog) == template, name
+        for message in catalog:
+            if message.id:
+                assert message.string, (name, message.id)
+                assert not message.fuzzy, (name, message.id)
+                assert _fields(str(message.string)) == _fields(str(message.id)), message.id
+    chinese = catalogs.read("zh_Hans", catalogs.CONSOLE)
+    assert all(m.string == m.id for m in chinese if m.id)
+    english = catalogs.translation("en", catalogs.CONSOLE)
+    assert english.gettext("本所线索") == "Station inbox"
+    assert not HAN.search(english.gettext("没有找到这条线索。"))

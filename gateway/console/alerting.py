@@ -1,0 +1,133 @@
+"""Issuing and ending a missing-child alert (寻人) from the supervisor's page, and its live
+coverage for the map: the same functions as the alert API (gateway/alerts/), the form
+checked by the API's own schema, so the console can issue nothing the API would refuse.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import redirect, request, url_for
+from marshmallow import ValidationError
+from werkzeug.wrappers import Response
+
+from gateway.alert_api.schemas import AlertInSchema
+from gateway.alerts import coverage, issuing
+from gateway.alerts.records import Alert
+from gateway.console import words
+from gateway.console.county import county_context
+from gateway.console.site import blp, config, page, page_error, session, signed_in
+from gateway.console.station import overdue
+from gateway.console.words import N_
+
+ALERT_CODE = re.compile(r"^\d{6}$")
+FIELD_MAX = 200
+
+
+def _county_page(status: int = 200, **extra: Any) -> Response:
+    county = session().county_code or ""
+    alerts = list(Alert.objects(county_code=county).order_by("-issued_at").limit(20))
+    return page("county.html", status, overdue=overdue, alerts=alerts,
+                sexes=words.SEXES, **county_context(), **extra)
+
+
+@blp.get("/county")
+@signed_in("supervisor")
+def county() -> Response:
+    """The supervisor's page: overdue, escalations, stations, alerts, the insight's place."""
+    return _county_page(done=request.args.get("done"))
+
+
+def _form_alert() -> dict[str, Any]:
+    """The alert form as the API's AlertInSchema takes it (seen_at in the bureau's zone)."""
+    zone = ZoneInfo(config().timezone)
+    raw_seen = request.form.get("seen_at", "").strip()[:FIELD_MAX]
+    try:
+        seen = dt.datetime.fromisoformat(raw_seen).replace(tzinfo=zone) if raw_seen else (
+            dt.datetime.now(zone))
+    except ValueError:
+        seen = None
+    body: dict[str, Any] = {
+        "child": {"sex": request.form.get("sex", "")[:FIELD_MAX],
+                  "age_years": request.form.get("age_years", "")[:FIELD_MAX]},
+        "seen_at": seen.isoformat() if seen else raw_seen,
+    }
+    clothing = request.form.get("clothing", "").strip()[:FIELD_MAX]
+    if clothing:
+        body["child"]["clothing"] = clothing
+    for name in ("grid_code", "place"):
+        value = request.form.get(name, "").strip()[:FIELD_MAX]
+        if value:
+            body[name] = value
+    return body
+
+
+def _problems(errors: Any) -> str:
+    """marshmallow's messages, flattened: 'child.age_years: …; seen_at: …'."""
+    out: list[str] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(value, list):
+            out.append(f"{prefix}: {'; '.join(str(v) for v in value)}")
+    walk("", errors)
+    return "; ".join(out)
+
+
+@blp.post("/county/alerts")
+@signed_in("supervisor")
+def issue_alert() -> Response:
+    translate = words.translation(session().language).gettext
+    try:
+        data = AlertInSchema().load(_form_alert())
+    except ValidationError as exc:
+        problem = translate(N_("寻人协查没有发出：")) + _problems(exc.messages)
+        return _county_page(422, problem=problem)
+    alert = issuing.issue(session().principal, data)
+    return redirect(url_for("console.county", done="issued") + f"#alert-{alert.code}",
+                    code=303)
+
+
+def _code(code: str) -> str | None:
+    return code if ALERT_CODE.match(code) else None
+
+
+@blp.post("/county/alerts/<code>/found")
+@signed_in("supervisor")
+def alert_found(code: str) -> Response:
+    if _code(code) is None:
+        return page_error(404, N_("没有这个寻人协查。"))
+    issuing.found(session().principal, code)
+    return redirect(url_for("console.county", done="found"), code=303)
+
+
+@blp.post("/county/alerts/<code>/cancel")
+@signed_in("supervisor")
+def alert_cancel(code: str) -> Response:
+    if _code(code) is None:
+        return page_error(404, N_("没有这个寻人协查。"))
+    reason = request.form.get("reason", "").strip()
+    if not reason or len(reason) > 500:
+        return _county_page(422, problem=words.translation(session().language).gettext(
+            N_("撤销寻人协查须写明原因（最多500字）。")))
+    issuing.cancel(session().principal, code, {"reason": reason})
+    return redirect(url_for("console.county", done="cancelled"), code=303)
+
+
+@blp.get("/alerts/<code>/coverage")
+@signed_in("supervisor", touch=False)
+def alert_coverage(code: str) -> Any:
+    """The alert's coverage GeoJSON (cells reached, swept or not) and its rings, for the map."""
+    if _code(code) is None:
+        return {"message": "no such alert"}, 404
+    covered = coverage.coverage(session().principal, code)
+    alert = issuing.get_alert(session().principal, code)
+    covered["properties"]["centre"] = [alert.last_seen.lon, alert.last_seen.lat]
+    covered["properties"]["rings"] = [{"radius_m": r.radius_m, "sent": r.sent_at is not None}
+                                      for r in alert.rings]
+    return covered
