@@ -10,11 +10,11 @@ Only ids cross the queue: `open_ring(code, ring)` and `send_batch(batch_id)`.
   earlier run of this ring, already reached is refused by the index and not texted
   again. It then queues one `send_batch` job per batch of `BATCH_SIZE` records and marks
   the ring sent. Run twice, it adds nothing and re-queues only batches not waiting.
-- `send_batch` claims its batch's queued records (a lease, one update), texts each in
-  the recipient's language through Kannel and marks them sent in one update. A worker
-  killed mid-batch leaves the lease to expire; the sweeper re-queues the batch and only
-  records still `queued` are sent: at least once for the one in flight, never twice for
-  the rest.
+- `send_batch` claims its batch (a lease on one `AlertBatch` document, not on each
+  record), texts each queued record in the recipient's language through Kannel and marks
+  them sent in one update. A worker killed mid-batch leaves the lease to expire; the
+  sweeper re-queues the batch and only records still `queued` are sent: at least once for
+  the ones in flight, never twice for the rest.
 - An update, found or cancel (`followup`) goes to everyone the alert was sent to, in
   the same batches, keyed per message; found also thanks those who answered.
 - Later rings are RQ scheduled jobs (`enqueue_at`); `sweep_alerts` queues any ring that
@@ -32,18 +32,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import mongoengine as me
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from gateway import gridcache, telemetry
 from gateway.alerts.records import OPEN_STATUSES, Alert
 from gateway.delivery import queues
-from gateway.delivery.outbound_sms import provider, wait_for_a_slot
-from gateway.privacy import audit
+from gateway.delivery.outbound_sms import provider, take_slots
+from gateway.privacy import audit, phonebook
 from gateway.records.people import Reporter
 from gateway.runtime import settings
 from grid.documents import utcnow
 from sms import replies
-from sms.providers import OutboundSms, SendError
+from sms.providers import SendError
+from sms.providers.kannel import PreparedText
 from sms.records import Sighting
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ ALERT_MESSAGE = "alert"
 SEND_STATES = ("queued", "sent", "failed", "withdrawn")
 MAX_ATTEMPTS = 5
 SEND_THREADS = 8  # sendsms requests in flight per batch job
+SLOTS_AT_ONCE = 64  # of the carrier's rate taken at a time by a batch job
 
 
 class AlertSend(me.Document):
@@ -75,9 +77,22 @@ class AlertSend(me.Document):
     sent_at = me.DateTimeField()
 
     meta = {"collection": "alert_sends",
+            # Each index costs every insert and every state change of 10,000s of records:
+            # only what a query uses (the map's count by cell rides the unique key's
+            # prefix; an older database's (alert_code, cell_code) index may be dropped).
             "indexes": [{"fields": ("alert_code", "message", "phone_index"), "unique": True},
-                        ("batch", "state"), ("state", "created_at"),
-                        ("alert_code", "cell_code")]}
+                        ("batch", "state"), ("state", "created_at")]}
+
+
+class AlertBatch(me.Document):
+    """The lease of one batch of send records: whoever holds it texts the batch's queued
+    records. One document per batch, so a claim is one write, not one per record."""
+
+    id = me.StringField(primary_key=True)  # the batch name of its AlertSend records
+    claim = me.StringField()
+    sending_until = me.DateTimeField()
+
+    meta = {"collection": "alert_batches"}
 
 
 def ring_job_id(code: str, ring: int) -> str:
@@ -106,21 +121,32 @@ def ring_cells(alert: Alert, ring: int) -> set[str]:
     return gridcache.current().coverage.widening(loc.lat, loc.lon, radii)[ring]
 
 
+CELLS_PER_QUERY = 25
+READ_BATCH = 5000  # documents a reply: a read of a few thousand is one round trip
+
+
 def _recipients(cells: set[str]) -> list[dict[str, Any]]:
-    """Active reporters living in `cells` (not public tipsters): id, blind index, cell."""
-    if not cells:
-        return []
-    return list(Reporter._get_collection().find(
-        {"home_cell": {"$in": sorted(cells)}, "active": {"$ne": False},
-         "role": {"$ne": "public"}, "erased_at": None},
-        {"_id": 1, "phone_index": 1, "home_cell": 1}))
+    """Active reporters living in `cells` (not public tipsters): id, blind index, cell;
+    ordered by cell, so a batch holds few cells (`send_batch` reads its people by cell)."""
+    found: list[dict[str, Any]] = []
+    ordered = sorted(cells)
+    # A few cells a query: SecantusDB checks every document found against the whole `$in`
+    # list, so one query for 400 cells cost 15 times what 16 queries of 25 cost.
+    for start in range(0, len(ordered), CELLS_PER_QUERY):
+        found.extend(Reporter._get_collection().find(
+            {"home_cell": {"$in": ordered[start:start + CELLS_PER_QUERY]},
+             "active": {"$ne": False}, "role": {"$ne": "public"}, "erased_at": None},
+            {"_id": 1, "phone_index": 1, "home_cell": 1}, batch_size=READ_BATCH))
+    found.sort(key=lambda p: (p.get("home_cell") or "", p["_id"]))
+    return found
 
 
 def _write_sends(code: str, message: str, ring: int | None,
                  people: list[dict[str, Any]]) -> int:
     """Insert one queued record per person not yet sent `message`, a batch at a time, and
     queue each batch's job as soon as it is written (sending starts while the rest is
-    written). How many records were new."""
+    written). How many records were new. A batch's records are all written by its one
+    `insert_many` (its name is new to this call) and never added to later."""
     stem = f"{code}-{message}-{ring if ring is not None else 'x'}-{secrets.token_hex(3)}"
     now = utcnow()
     added = 0
@@ -144,9 +170,14 @@ def _write_sends(code: str, message: str, ring: int | None,
     return added
 
 
-def _queue_batches(query: dict[str, Any]) -> int:
-    """Queue a `send_batch` job for every batch with records still queued (not waiting)."""
+def _queue_batches(query: dict[str, Any], leased: bool = False) -> int:
+    """Queue a `send_batch` job for every batch with records still queued (not waiting);
+    `leased`: not those whose lease some run still holds."""
     batches = AlertSend._get_collection().distinct("batch", {**query, "state": "queued"})
+    if leased and batches:
+        held = {b["_id"] for b in AlertBatch._get_collection().find(
+            {"_id": {"$in": batches}, "sending_until": {"$gte": utcnow()}}, {"_id": 1})}
+        batches = [b for b in batches if b not in held]
     waiting = queues.pending_job_ids((queues.ALERTS,))
     q = queues.queue(queues.ALERTS)
     count = 0
@@ -239,15 +270,48 @@ def _text(alert: Alert, message: str, lang: str) -> str:
 
 
 def _claim(batch: str) -> tuple[str, list[dict[str, Any]]]:
+    """Take the batch's lease (one upsert; a lease someone holds refuses it) and read its
+    queued records: (claim token, records), no records when the lease is held."""
     now = utcnow()
     token = secrets.token_hex(8)
-    sends = AlertSend._get_collection()
-    sends.update_many(
-        {"batch": batch, "state": "queued",
-         "$or": [{"sending_until": None}, {"sending_until": {"$lt": now}}]},
-        {"$set": {"claim": token, "sending_until": now + dt.timedelta(seconds=CLAIM_S)}})
-    return token, list(sends.find({"batch": batch, "state": "queued", "claim": token},
-                                  {"_id": 1, "alert_code": 1, "message": 1, "reporter_id": 1}))
+    try:
+        AlertBatch._get_collection().update_one(
+            {"_id": batch, "$or": [{"sending_until": None}, {"sending_until": {"$lt": now}}]},
+            {"$set": {"claim": token, "sending_until": now + dt.timedelta(seconds=CLAIM_S)}},
+            upsert=True)
+    except DuplicateKeyError:  # the lease exists and is held: another run sends the batch
+        return token, []
+    return token, list(AlertSend._get_collection().find(
+        {"batch": batch, "state": "queued"},
+        {"_id": 1, "alert_code": 1, "message": 1, "reporter_id": 1, "cell_code": 1},
+        batch_size=READ_BATCH))
+
+
+def _release(batch: str, token: str) -> None:
+    AlertBatch._get_collection().update_one({"_id": batch, "claim": token},
+                                            {"$set": {"sending_until": None}})
+
+
+def _phones(claimed: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+    """The claimed records' reporters: id → phone (sealed) and language; erased ones lack a
+    phone, and people no longer on file are missing."""
+    reporters = Reporter._get_collection()
+    wanted = {c["reporter_id"] for c in claimed}
+    found: dict[Any, dict[str, Any]] = {}
+    cells = sorted({c["cell_code"] for c in claimed if c.get("cell_code")})
+    # By home cell first (a batch holds a few cells; SecantusDB reads 500 documents by
+    # `_id` ten times slower than by an indexed cell), then by id whoever has moved.
+    for start in range(0, len(cells), CELLS_PER_QUERY):
+        for p in reporters.find({"home_cell": {"$in": cells[start:start + CELLS_PER_QUERY]}},
+                                {"_id": 1, "phone": 1, "language": 1}, batch_size=READ_BATCH):
+            if p["_id"] in wanted:
+                found[p["_id"]] = p
+    rest = sorted(wanted - found.keys())
+    if rest:
+        found.update((p["_id"], p) for p in reporters.find(
+            {"_id": {"$in": rest}}, {"_id": 1, "phone": 1, "language": 1},
+            batch_size=READ_BATCH))
+    return found
 
 
 def send_batch(batch: str) -> int:
@@ -258,49 +322,63 @@ def send_batch(batch: str) -> int:
     token, claimed = _claim(batch)
     if not claimed:
         return 0
+    try:
+        return _send_claimed(batch, claimed)
+    finally:
+        _release(batch, token)
+
+
+def _send_claimed(batch: str, claimed: list[dict[str, Any]]) -> int:
     sends = AlertSend._get_collection()
     alert = Alert.objects(code=claimed[0]["alert_code"]).first()
     if alert is None or (claimed[0]["message"] == ALERT_MESSAGE
                          and alert.status not in OPEN_STATUSES):
-        sends.update_many({"claim": token, "state": "queued"},
+        sends.update_many({"batch": batch, "state": "queued"},
                           {"$set": {"state": "withdrawn", "sending_until": None}})
         return 0
-    people = {p.id: p for p in Reporter.objects(
-        id__in=[c["reporter_id"] for c in claimed]).only("phone", "language")}
-    texts: dict[str, str] = {}
+    people = _phones(claimed)
+    texts: dict[str, PreparedText] = {}
     sent: list[Any] = []
     outcome: dict[str, list[Any]] = defaultdict(list)
     s = settings()
     kannel = provider()
     work = []
     for record in claimed:
-        person = people.get(record["reporter_id"])
-        if person is None or not person.phone:
+        person = people.get(record["reporter_id"]) or {}
+        phone = phonebook.unseal(person.get("phone"), phonebook.REPORTER_PHONE)
+        if not phone:
             outcome["erased"].append(record["_id"])
             continue
-        lang = person.language or "zh"
-        text = texts.get(lang) or texts.setdefault(lang, _text(alert, record["message"], lang))
-        work.append((record["_id"], person.phone, text))
+        lang = person.get("language") or "zh"
+        if lang not in texts:  # one text a language, encoded for sendsms once
+            texts[lang] = kannel.prepare(_text(alert, record["message"], lang))
+        work.append((record["_id"], phone, texts[lang]))
 
-    def send_one(item: tuple[Any, str, str]) -> tuple[Any, str | None]:
+    def send_one(item: tuple[Any, str, PreparedText]) -> tuple[Any, str | None]:
         record_id, phone, text = item
-        wait_for_a_slot(s.sms_rate_per_s)
         try:
-            kannel.send(OutboundSms(to=phone, text=text, sender=None, dlr_url=None,
-                                    ref=f"alert-{record_id}"))
+            text.send(phone)
         except SendError as exc:
             log.warning("alert %s batch %s: %s", alert.code, batch, exc.reason)
             return record_id, "fatal" if exc.fatal else "retry"
         return record_id, None
 
     # Kannel's sendsms takes one message a request: a few at once keep it busy while each
-    # waits for its answer (the carrier's rate is still kept, across all workers).
+    # waits for its answer. The carrier's rate is kept across all workers, a slice of the
+    # second's budget at a time (one Redis round trip a slice, not one a message).
     with ThreadPoolExecutor(max_workers=SEND_THREADS) as pool:
-        for record_id, problem in pool.map(send_one, work):
-            (outcome[problem] if problem else sent).append(record_id)
+        done = 0
+        while done < len(work):
+            granted = take_slots(s.sms_rate_per_s, min(SLOTS_AT_ONCE, len(work) - done))
+            for record_id, problem in pool.map(send_one, work[done:done + granted]):
+                (outcome[problem] if problem else sent).append(record_id)
+            done += granted
     now = utcnow()
     if sent:
-        sends.update_many({"_id": {"$in": sent}},
+        unsent = [r for reason in ("erased", "fatal", "retry") for r in outcome[reason]]
+        # Every record of the batch still queued is one this run holds and has just sent,
+        # but for those it could not: a batch is never added to after its insert.
+        sends.update_many({"batch": batch, "state": "queued", "_id": {"$nin": unsent}},
                           {"$set": {"state": "sent", "sent_at": now, "sending_until": None},
                            "$inc": {"attempts": 1}})
         telemetry.count("alert_recipients", len(sent))  # the fan-out rate on /metrics
@@ -344,7 +422,7 @@ def sweep_alerts(grace_s: int | None = None) -> int:
                 count += 1
     if settings().sms_enabled:
         count += _queue_batches({"created_at": {"$lte": cutoff}, "$or": [
-            {"sending_until": None}, {"sending_until": {"$lt": now}}]})
+            {"sending_until": None}, {"sending_until": {"$lt": now}}]}, leased=True)
     if count:
         log.warning("sweep: queued %d alert jobs", count)
     return count

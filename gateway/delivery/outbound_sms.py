@@ -110,15 +110,26 @@ def sweep_outbound(grace_s: int | None = None) -> int:
 
 def wait_for_a_slot(per_second: float) -> None:
     """Block until this second's sending budget (shared by every worker) has room."""
+    take_slots(per_second, 1)
+
+
+def take_slots(per_second: float, wanted: int) -> int:
+    """Block until this second's sending budget (shared by every worker) has room, then
+    take up to `wanted` messages of it at once; how many were taken (at least one)."""
     while True:
         second = int(time.time())
         key = RATE_KEY.format(second=second)
         with redis_store.conn.pipeline() as pipe:
-            pipe.incr(key)
+            pipe.incrby(key, wanted)
             pipe.expire(key, 5)
             used = int(pipe.execute()[0])
-        if used <= per_second:
-            return
+        room = int(per_second) - (used - wanted)
+        if room >= wanted:
+            return wanted
+        if room > 0:  # part of it: give back the rest for the other workers
+            redis_store.conn.decrby(key, wanted - room)
+            return room
+        redis_store.conn.decrby(key, wanted)
         time.sleep(max(0.0, second + 1 - time.time()))
 
 

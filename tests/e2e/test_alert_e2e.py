@@ -55,6 +55,10 @@ def test_an_alert_reaches_its_ring_and_a_texted_sighting_reaches_the_desk(
     report = Report.objects.get(flags=f"alert:{code}")
     assert COUNTY_DESK[0] in {d.station_code for d in Dispatch.objects(report_id=report.id)}
 
+    # A new connection: gunicorn closes an idle keep-alive one after 2 s, and the texts
+    # above can take longer than that on a loaded machine.
+    conn.close()
+    conn = http.client.HTTPConnection("127.0.0.1", web.port, timeout=30)
     conn.request("POST", f"/api/v1/alerts/{code}/found", headers=headers)
     found = conn.getresponse()
     assert json.loads(found.read())["status"] == "found"

@@ -104,6 +104,20 @@ def single(query: dict[str, list[str]]) -> dict[str, str]:
 # --- send -------------------------------------------------------------------
 
 
+@pytest.fixture(params=["send", "prepared"])
+def send(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """`KannelProvider.send`, or the same message through `prepare(text).send(to)` (an
+    alert batch's way, without a delivery report): the same request, answers, errors."""
+
+    def through(provider: KannelProvider, message: OutboundSms) -> SendResult:
+        if request.param == "send":
+            return provider.send(message)
+        assert message.dlr_url is None
+        return provider.prepare(message.text, message.sender).send(message.to)
+
+    return through
+
+
 def test_chinese_text_goes_as_ucs2_utf8_with_the_dlr_url(smsbox: FakeSmsbox) -> None:
     dlr = dlr_url("http://127.0.0.1:5000/sms/dlr/kannel", "msg-42")
     message = OutboundSms(to="+8613800138000", text=RECEIPT, sender=None, dlr_url=dlr,
@@ -123,11 +137,12 @@ def test_chinese_text_goes_as_ucs2_utf8_with_the_dlr_url(smsbox: FakeSmsbox) -> 
     }
 
 
-def test_gsm7_text_goes_as_coding_0_with_its_own_sender_and_no_dlr(smsbox: FakeSmsbox) -> None:
+def test_gsm7_text_goes_as_coding_0_with_its_own_sender_and_no_dlr(
+        send, smsbox: FakeSmsbox) -> None:
     message = OutboundSms(to="13800138000", text="Report R7K3Q9M received £5 {ok}",
                           sender="106900001", dlr_url=None, ref="r1")
 
-    provider_for(smsbox).send(message)
+    send(provider_for(smsbox), message)
 
     query = single(smsbox.requests[0][1])
     assert query["coding"] == "0"
@@ -143,10 +158,10 @@ def test_gsm7_text_goes_as_coding_0_with_its_own_sender_and_no_dlr(smsbox: FakeS
     (202, "3: Queued for later delivery", "queued"),
     (202, "Sent.", "accepted"),
 ])
-def test_202_answers_are_success(smsbox: FakeSmsbox, status: int, body: str,
+def test_202_answers_are_success(send, smsbox: FakeSmsbox, status: int, body: str,
                                  expected: str) -> None:
     smsbox.reply = (status, body)
-    result = provider_for(smsbox).send(OutboundSms("13800138000", "ok", None, None, "r"))
+    result = send(provider_for(smsbox), OutboundSms("13800138000", "ok", None, None, "r"))
     assert result.status == expected
     assert result.provider_id is None  # Kannel's sendsms returns no id
 
@@ -162,42 +177,44 @@ def test_202_answers_are_success(smsbox: FakeSmsbox, status: int, body: str,
     (503, "Temporal failure, try again later.", "unavailable", False),
     (302, "", "unexpected_status", True),
 ])
-def test_error_answers_are_fatal_or_retryable(smsbox: FakeSmsbox, status: int, body: str,
-                                              reason: str, fatal: bool) -> None:
+def test_error_answers_are_fatal_or_retryable(send, smsbox: FakeSmsbox, status: int,
+                                              body: str, reason: str, fatal: bool) -> None:
     smsbox.reply = (status, body)
     with pytest.raises(SendError) as caught:
-        provider_for(smsbox).send(OutboundSms("13800138000", "ok", None, None, "r"))
+        send(provider_for(smsbox), OutboundSms("13800138000", "ok", None, None, "r"))
     assert (caught.value.reason, caught.value.fatal) == (reason, fatal)
 
 
-def test_a_slow_smsbox_is_a_retryable_timeout(smsbox: FakeSmsbox) -> None:
+def test_a_slow_smsbox_is_a_retryable_timeout(send, smsbox: FakeSmsbox) -> None:
     smsbox.delay = 1.0
     started = time.monotonic()
     with pytest.raises(SendError) as caught:
-        provider_for(smsbox, timeout_s=0.2).send(OutboundSms("13800138000", "ok", None, None, "r"))
+        send(provider_for(smsbox, timeout_s=0.2),
+             OutboundSms("13800138000", "ok", None, None, "r"))
     assert (caught.value.reason, caught.value.fatal) == ("timeout", False)
     assert time.monotonic() - started < 0.9
 
 
-def test_nothing_listening_is_a_retryable_connection_error() -> None:
+def test_nothing_listening_is_a_retryable_connection_error(send) -> None:
     provider = KannelProvider(f"http://127.0.0.1:{free_port()}/cgi-bin/sendsms", "u", "p", "1")
     with pytest.raises(SendError) as caught:
-        provider.send(OutboundSms("13800138000", "ok", None, None, "r"))
+        send(provider, OutboundSms("13800138000", "ok", None, None, "r"))
     assert (caught.value.reason, caught.value.fatal) == ("connection_error", False)
 
 
 @pytest.mark.parametrize("to", ["", "138 0013 8000", "13800138000 13900139000", "abc", "+"])
-def test_bad_receivers_are_refused_before_any_request(smsbox: FakeSmsbox, to: str) -> None:
+def test_bad_receivers_are_refused_before_any_request(send, smsbox: FakeSmsbox,
+                                                      to: str) -> None:
     # Kannel splits `to` on spaces: one bad receiver could message several phones.
     with pytest.raises(SendError) as caught:
-        provider_for(smsbox).send(OutboundSms(to, "ok", None, None, "r"))
+        send(provider_for(smsbox), OutboundSms(to, "ok", None, None, "r"))
     assert (caught.value.reason, caught.value.fatal) == ("invalid_receiver", True)
     assert smsbox.requests == []
 
 
-def test_empty_text_is_refused(smsbox: FakeSmsbox) -> None:
+def test_empty_text_is_refused(send, smsbox: FakeSmsbox) -> None:
     with pytest.raises(SendError) as caught:
-        provider_for(smsbox).send(OutboundSms("13800138000", "", None, None, "r"))
+        send(provider_for(smsbox), OutboundSms("13800138000", "", None, None, "r"))
     assert caught.value.fatal
     assert smsbox.requests == []
 

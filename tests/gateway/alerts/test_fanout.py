@@ -135,7 +135,7 @@ def test_a_worker_killed_mid_batch_loses_nobody_and_texts_nobody_twice(
     AlertSend.objects(id__in=done).update(set__state="sent")
     redis_store.conn.flushdb()
     assert sweep_alerts(0) == 0  # the dead worker's lease has not expired yet
-    AlertSend.objects(batch=batch).update(set__sending_until=dt.datetime(2000, 1, 1))
+    fanout.AlertBatch.objects(id=batch).update(set__sending_until=dt.datetime(2000, 1, 1))
     assert sweep_alerts(0) == 1
     assert sweep_alerts(0) == 0  # already waiting: not queued twice
     run_jobs()
@@ -177,3 +177,14 @@ def test_a_retryable_kannel_error_leaves_the_record_for_the_sweeper(client, peop
     assert sweep_alerts(0) == 1
     run_jobs()
     assert AlertSend.objects(alert_code=code, state="sent").count() == 5
+
+
+def test_a_batch_takes_the_carriers_rate_a_slice_at_a_time_never_more_than_it_allows(
+        monkeypatch, app):
+    from gateway.delivery import outbound_sms
+
+    monkeypatch.setattr(outbound_sms.time, "time", lambda: 1_000_000.5)  # one second
+    key = outbound_sms.RATE_KEY.format(second=1_000_000)
+    assert outbound_sms.take_slots(10, 6) == 6
+    assert outbound_sms.take_slots(10, 6) == 4  # what is left of the second
+    assert int(redis_store.conn.get(key)) == 10  # the refused part given back
