@@ -232,3 +232,27 @@ def test_sentinel_script_starts_a_sentinel_that_sees_the_master(tmp_path):
             redis_lib.Redis(port=port, socket_timeout=2).ping()
     finally:
         stack.stop()
+
+
+def test_each_container_is_given_every_variable_its_script_fills_in(resolved):
+    """envsubst and sh fill a missing variable with nothing, silently: check beforehand."""
+    services = resolved["services"]
+    template = (COMPOSE / "kannel.conf.template").read_text()
+    wanted = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)\}", template))
+    assert wanted
+    for name in ("kannel-bearerbox", "kannel-smsbox"):
+        assert wanted <= set(services[name]["environment"]), (name, wanted)
+    script = (COMPOSE / "sentinel.sh").read_text()
+    required = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)\}", script))  # no :- default
+    for name in ("sentinel1", "sentinel2", "sentinel3"):
+        assert required <= set(services[name]["environment"]), (name, required)
+    announced = {services[n]["environment"]["SENTINEL_ANNOUNCE"] for n in
+                 ("sentinel1", "sentinel2", "sentinel3")}
+    assert announced == {"sentinel1", "sentinel2", "sentinel3"}  # each its own name
+    for name in SAFEGRID_SERVICES:
+        settings = from_env({k: str(v) for k, v in services[name]["environment"].items()})
+        assert settings.data_keys, name
+        assert settings.sms_webhook_secret == services["kannel-bearerbox"]["environment"][
+            "SAFEGRID_SMS_WEBHOOK_SECRET"], name
+        assert settings.kannel_password == services["kannel-bearerbox"]["environment"][
+            "KANNEL_SENDSMS_PASSWORD"], name
