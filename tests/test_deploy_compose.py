@@ -232,3 +232,63 @@ def test_sentinel_script_starts_a_sentinel_that_sees_the_master(tmp_path):
             redis_lib.Redis(port=port, socket_timeout=2).ping()
     finally:
         stack.stop()
+
+
+def test_each_container_is_given_every_variable_its_script_fills_in(resolved):
+    """envsubst and sh fill a missing variable with nothing, silently: check beforehand."""
+    services = resolved["services"]
+    template = (COMPOSE / "kannel.conf.template").read_text()
+    wanted = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)\}", template))
+    assert wanted
+    for name in ("kannel-bearerbox", "kannel-smsbox"):
+        assert wanted <= set(services[name]["environment"]), (name, wanted)
+    script = (COMPOSE / "sentinel.sh").read_text()
+    required = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)\}", script))  # no :- default
+    for name in ("sentinel1", "sentinel2", "sentinel3"):
+        assert required <= set(services[name]["environment"]), (name, required)
+    announced = {services[n]["environment"]["SENTINEL_ANNOUNCE"] for n in
+                 ("sentinel1", "sentinel2", "sentinel3")}
+    assert announced == {"sentinel1", "sentinel2", "sentinel3"}  # each its own name
+    for name in SAFEGRID_SERVICES:
+        settings = from_env({k: str(v) for k, v in services[name]["environment"].items()})
+        assert settings.data_keys, name
+        assert settings.sms_webhook_secret == services["kannel-bearerbox"]["environment"][
+            "SAFEGRID_SMS_WEBHOOK_SECRET"], name
+        assert settings.kannel_password == services["kannel-bearerbox"]["environment"][
+            "KANNEL_SENDSMS_PASSWORD"], name
+
+
+def test_the_files_the_image_copies_build_safegrid(tmp_path):
+    """No Docker daemon here to build safegrid.Dockerfile, so its COPY lines are followed
+    by hand: the files they name must build SafeGrid's wheel, catalogs and boundary
+    included, and hold what the containers' commands run (wsgi.py, deploy/)."""
+    import sys
+    import zipfile
+
+    context = tmp_path / "context"
+    context.mkdir()
+    for line in (COMPOSE / "safegrid.Dockerfile").read_text().splitlines():
+        if not line.startswith("COPY "):
+            continue
+        *sources, _ = line.split()[1:]
+        for source in sources:
+            path = ROOT / source
+            assert path.exists(), source
+            if path.is_dir():
+                shutil.copytree(path, context / source,
+                                ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy(path, context / source)
+    assert (context / "wsgi.py").is_file()
+    assert (context / "deploy" / "gunicorn.conf.py").is_file()
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                           "--no-build-isolation", "-q", "-w", str(tmp_path / "wheel"),
+                           str(context)], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    [wheel] = (tmp_path / "wheel").glob("safegrid-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "gateway/app.py" in names
+    assert any(n.startswith("sms/locale/") and n.endswith(".po") for n in names)
+    assert any(n.startswith("geo/data/") and n.endswith(".geojson") for n in names)
+    assert any(n.endswith("entry_points.txt") for n in names)  # the `safegrid` command

@@ -187,3 +187,21 @@ def test_report_is_routed_through_sentinel_and_after_a_failover(settings, county
                "the worker did not register on the new master")
     case = Report.objects(code=code).first().case_id
     assert Dispatch.objects(case_id=case, station_code="530627-NT").count() == 1
+
+
+def test_with_no_master_a_report_is_still_stored_and_acknowledged(settings, county):
+    """Redis unusable through Sentinel: the report is stored and acknowledged (the sweeper
+    queues it once a master is back), never a 500."""
+    cell = GridCell.objects(code=cell_code(1, 3, 2)).first()
+    lat, lon = cell_centre(cell.ring)
+    lost = create_app(settings.with_(redis_master="no-such-master")).test_client()
+    try:
+        resp = lost.post("/api/v1/reports", headers=auth(token_of(county, "reporter 王丽")),
+                         json={"client_id": f"no-master-{uuid.uuid4()}", "category": "CHILD",
+                               "details": "路口有人强行带走一个孩子",
+                               "location": {"lat": lat, "lon": lon}})
+    finally:
+        create_app(settings)  # the process's Redis back on the master, for the teardown
+    assert resp.status_code == 201, resp.json
+    [stored] = Report.objects(code=resp.json["code"])
+    assert stored.status == "received"  # stored, not yet routed: the sweeper's to queue
