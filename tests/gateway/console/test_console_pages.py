@@ -211,6 +211,9 @@ def test_idle_sessions_end_and_polling_does_not_keep_them_alive(client, settings
     assert page.status_code == 303
     assert page.headers["Location"].endswith("/console/login?expired=1")
     assert "登录已过期" in client.get(page.headers["Location"]).text
+    late = client.post("/console/logout", data={"csrf": "whatever"})
+    assert late.status_code == 401
+    assert "登录已过期" in late.text
     poll = client.get("/console/inbox/rows", headers={"X-Console-Script": "1"})
     assert poll.status_code == 401
     assert poll.json["login"] == "/console/login"
