@@ -417,3 +417,36 @@ def test_keyboard_labels_a_phones_width_and_english(console):
     Select(console.browser.find_element(By.ID, "language")).select_by_value("zh")
     console.browser.find_element(By.CSS_SELECTOR, "form.lang button").click()
     console.wait(lambda b: "本所线索" in b.find_element(By.TAG_NAME, "h1").text)
+
+
+def test_html_in_every_free_text_field_stays_text_and_big_notes_are_refused(console):
+    console.become(WF_OFFICER)
+    first = console.dispatch_of("first")
+    console.open(f"/console/dispatches/{first.id}")
+    # A 100,000-character note (past the form's maxlength, as a script would send it).
+    console.browser.execute_script(
+        "document.getElementById('note-text').value = 'x'.repeat(100000);")
+    console.browser.find_element(By.ID, "add-note").click()
+    console.wait(lambda b: b.find_elements(By.ID, "error-message"))
+    assert "太长" in console.text()
+    assert len(Dispatch.objects(id=first.id).first().notes) == 1  # the one from before
+
+    console.open(f"/console/dispatches/{first.id}")
+    Select(console.browser.find_element(By.ID, "outcome")).select_by_value("other")
+    console.browser.find_element(By.ID, "close-reason").send_keys("核实后另案处理" + HOSTILE)
+    console.browser.find_element(By.ID, "close").click()
+    console.wait(lambda b: "done=close" in b.current_url)
+    assert "核实后另案处理" + HOSTILE in console.text()
+    assert console.browser.execute_script("return window.__xss === undefined;")
+
+    # The login form shows back what was typed, as text.
+    console.browser.delete_all_cookies()
+    console.open("/console/login")
+    console.browser.find_element(By.ID, "phone").send_keys('"><b id="bold">' + HOSTILE[:30])
+    console.browser.find_element(By.ID, "password").send_keys("wrong password")
+    console.browser.find_element(By.CSS_SELECTOR, "form.stack button[type=submit]").click()
+    console.wait(lambda b: b.find_elements(By.CSS_SELECTOR, "p.problem"))
+    assert console.browser.find_elements(By.ID, "bold") == []
+    assert console.browser.find_element(By.ID, "phone").get_attribute("value").startswith('"><b')
+    assert console.browser.execute_script("return window.__xss === undefined;")
+    assert console.csp_violations() == []
