@@ -415,3 +415,36 @@ def test_unsealing_beyond_the_limit_is_a_page_and_audited(settings, county):
     assert "张秀英" not in over.text
     assert AuditEntry.objects(action="report.unseal").count() == 1
     assert AuditEntry.objects(action="report.unseal_refused").count() == 1
+
+
+def test_a_refused_transfer_goes_back_with_its_reason(client, county, log_in):
+    [code] = file(client, county, 1)
+    d = Dispatch.objects(report_code=code, station_code=WF).first()
+    assert log_in(WF_OFFICER).status_code == 303
+    url = f"/console/dispatches/{d.id}"
+    form = form_of(client.get(url).text, url + "/transfer")
+    assert client.post(url + "/transfer", data={**form, "to_station": "530627-NT",
+                                                "reason": "南台辖区"}).status_code == 303
+    assert log_in(NT_OFFICER).status_code == 303
+    reject = form_of(client.get(url).text, url + "/reject-transfer")
+    blank = client.post(url + "/reject-transfer", data={**reject, "reason": " "})
+    assert blank.status_code == 422
+    reject = form_of(client.get(url).text, url + "/reject-transfer")
+    done = client.post(url + "/reject-transfer", data={**reject, "reason": "<i>不在本所辖区</i>"})
+    assert done.status_code == 303
+    assert done.headers["Location"] == "/console/inbox"
+    assert client.get(url).status_code == 403  # no longer offered to 南台
+    assert log_in(WF_OFFICER).status_code == 303
+    page = client.get(url).text
+    assert "&lt;i&gt;不在本所辖区&lt;/i&gt;" in page
+    assert Dispatch.objects(id=d.id).first().status == "delivered"
+
+
+def test_the_supervisors_map_is_the_county_and_an_officer_gets_no_alert_coverage(
+        client, county, log_in):
+    assert log_in(NT_OFFICER).status_code == 303
+    assert client.get("/console/alerts/123456/coverage").status_code == 403
+    assert log_in(SUPERVISOR).status_code == 303
+    data = client.get("/console/map/data").json
+    assert len([f for f in data["features"] if f["properties"]["kind"] == "cell"]) == 48
+    assert client.get("/console/alerts/123456/coverage").status_code == 404
