@@ -448,3 +448,36 @@ def test_the_supervisors_map_is_the_county_and_an_officer_gets_no_alert_coverage
     data = client.get("/console/map/data").json
     assert len([f for f in data["features"] if f["properties"]["kind"] == "cell"]) == 48
     assert client.get("/console/alerts/123456/coverage").status_code == 404
+
+
+def test_the_supervisor_sees_escalations_and_cancels_an_alert_with_a_reason(
+        client, county, log_in):
+    from gateway.alerts.records import Alert
+    from gateway.sample import cell_code
+
+    [code] = file(client, county, 1, township=2)
+    Dispatch.objects(report_code=code, station_code="530627-PJ").update(
+        set__escalation_level=2)
+    assert log_in(SUPERVISOR).status_code == 303
+    page = client.get("/console/county").text
+    escalated = page[page.index('id="escalated"'):page.index('id="alerts-h"')]
+    assert code in escalated
+    form = form_of(page, "/console/county/alerts")
+    assert client.post("/console/county/alerts", data={
+        **form, "sex": "male", "age_years": "4", "grid_code": cell_code(2, 0, 0)}
+    ).status_code == 303
+    alert = Alert.objects.get()
+    page = client.get("/console/county").text
+    cancel = form_of(page, f"/console/county/alerts/{alert.code}/cancel")
+    blank = client.post(f"/console/county/alerts/{alert.code}/cancel",
+                        data={**cancel, "reason": ""})
+    assert blank.status_code == 422
+    assert Alert.objects.get().status == "active"
+    cancel = form_of(client.get("/console/county").text,
+                     f"/console/county/alerts/{alert.code}/cancel")
+    done = client.post(f"/console/county/alerts/{alert.code}/cancel",
+                       data={**cancel, "reason": "家长已联系上孩子"})
+    assert done.status_code == 303
+    assert Alert.objects.get().status == "cancelled"
+    assert client.post("/console/county/alerts/not-a-code/found",
+                       data={**cancel, "once": "x-123456"}).status_code == 404
