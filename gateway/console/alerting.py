@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 
 from gateway.alert_api.schemas import AlertInSchema
 from gateway.alerts import coverage, issuing
-from gateway.alerts.records import Alert
+from gateway.alerts.records import OPEN_STATUSES, Alert
 from gateway.console import words
 from gateway.console.county import county_context
 from gateway.console.site import blp, config, page, page_error, session, signed_in
@@ -27,11 +27,18 @@ ALERT_CODE = re.compile(r"^\d{6}$")
 FIELD_MAX = 200
 
 
+def _coverage_counts(alerts: list[Alert]) -> dict[str, dict[str, Any]]:
+    """Reached, swept and texted counts of each open alert (the coverage the map draws)."""
+    return {a.code: coverage.coverage(session().principal, a.code)["properties"]
+            for a in alerts if a.status in OPEN_STATUSES}
+
+
 def _county_page(status: int = 200, **extra: Any) -> Response:
     county = session().county_code or ""
     alerts = list(Alert.objects(county_code=county).order_by("-issued_at").limit(20))
     return page("county.html", status, overdue=overdue, alerts=alerts,
-                sexes=words.SEXES, **county_context(), **extra)
+                covered=_coverage_counts(alerts), sexes=words.SEXES, **county_context(),
+                **extra)
 
 
 @blp.get("/county")

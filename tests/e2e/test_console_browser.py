@@ -18,7 +18,11 @@ import pyotp
 import pytest
 import requests
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -60,7 +64,9 @@ class Console:
         self.browser.get(self.base + path)
 
     def wait(self, condition: Any, timeout: float = 30.0) -> Any:
-        return WebDriverWait(self.browser, timeout, poll_frequency=0.1).until(condition)
+        # A page being replaced by the next one: its elements go stale; ask again.
+        return WebDriverWait(self.browser, timeout, poll_frequency=0.1, ignored_exceptions=(
+            NoSuchElementException, StaleElementReferenceException)).until(condition)
 
     def text(self) -> str:
         return self.browser.find_element(By.TAG_NAME, "body").text
@@ -204,7 +210,7 @@ def test_the_officer_acknowledges_and_the_countdown_stops(console):
 
     console.browser.find_element(By.ID, "note-text").send_keys("嫌疑人穿黑衣" + HOSTILE)
     console.browser.find_element(By.ID, "add-note").click()
-    console.wait(lambda b: b.find_elements(By.ID, "done"))
+    console.wait(lambda b: "done=note" in b.current_url)
     assert "嫌疑人穿黑衣" + HOSTILE in console.browser.find_element(By.ID, "notes").text
     assert console.browser.execute_script("return window.__xss === undefined;")
 
@@ -214,7 +220,7 @@ def test_the_officer_acknowledges_and_the_countdown_stops(console):
     # Clicked twice: the page sends the form once.
     ActionChains(console.browser).double_click(
         console.browser.find_element(By.ID, "acknowledge")).perform()
-    console.wait(lambda b: b.find_elements(By.ID, "done"))
+    console.wait(lambda b: "done=acknowledge" in b.current_url)
     assert console.browser.find_elements(By.CSS_SELECTOR, ".sla.running") == []
     stopped = console.browser.find_element(By.CSS_SELECTOR, ".sla.stopped")
     assert "已签收" in stopped.text
@@ -267,7 +273,7 @@ def test_a_transfer_is_accepted_by_the_receiving_station(console):
     Select(console.browser.find_element(By.ID, "to-station")).select_by_value("530627-NT")
     console.browser.find_element(By.ID, "transfer-reason").send_keys("发生地在南台辖区" + HOSTILE)
     console.browser.find_element(By.ID, "transfer").click()
-    console.wait(lambda b: b.find_elements(By.ID, "done"))
+    console.wait(lambda b: "done=transfer" in b.current_url)
     assert "南台派出所" in console.text()
 
     console.log_in(NT_OFFICER)
@@ -275,10 +281,11 @@ def test_a_transfer_is_accepted_by_the_receiving_station(console):
     transfers = console.browser.find_element(By.ID, "transfers")
     assert console.clues["second"] in transfers.text
     transfers.find_element(By.LINK_TEXT, console.clues["second"]).click()
+    console.wait(lambda b: b.find_elements(By.ID, "accept-transfer"))
     assert "发生地在南台辖区" + HOSTILE in console.text()
     assert console.browser.execute_script("return window.__xss === undefined;")
     console.browser.find_element(By.ID, "accept-transfer").click()
-    console.wait(lambda b: b.find_elements(By.ID, "done"))
+    console.wait(lambda b: "done=accept_transfer" in b.current_url)
     assert Dispatch.objects(id=dispatch.id).first().station_code == "530627-NT"
 
     # The first clue is still 乌峰's: its address opens a refusal, not the clue.
@@ -323,7 +330,7 @@ def test_the_supervisor_sees_an_overdue_clue_and_an_alerts_coverage(console):
     find(By.ID, "grid-code").send_keys(cell_code(0, 0, 0))
     find(By.ID, "place").send_keys("城关车站")
     find(By.CSS_SELECTOR, "#issue-alert button[type=submit]").click()
-    console.wait(lambda b: b.find_elements(By.ID, "done"))
+    console.wait(lambda b: "done=issued" in b.current_url)
     alerts = find(By.ID, "alerts")
     code = alerts.find_element(By.CSS_SELECTOR, "tbody tr td").text
     assert "红上衣<b>蓝裤子</b>" in alerts.text
@@ -344,10 +351,9 @@ def test_the_supervisor_sees_an_overdue_clue_and_an_alerts_coverage(console):
     assert resp.status_code == 200, resp.text
 
     console.open(f"/console/map?alert={code}")
-    try:
-        summary = console.wait(lambda b: b.find_element(By.ID, "map-summary")
-                               if b.find_element(By.ID, "map-summary").get_attribute("data-swept")
-                               not in (None, "0") else (b.refresh() and None), timeout=30)
+    summary = console.browser.find_element(By.ID, "map-summary")
+    try:  # the map redraws the coverage by itself: no reload
+        console.wait(lambda _: summary.get_attribute("data-swept") not in (None, "0"), timeout=40)
     except TimeoutException:
         pytest.fail("the swept cell never showed on the map: " + console.text())
     assert summary.get_attribute("data-swept") == "1"
@@ -355,6 +361,8 @@ def test_the_supervisor_sees_an_overdue_clue_and_an_alerts_coverage(console):
     assert summary.get_attribute("data-cells") == "48"  # the whole county
     console.shoot("map-alert")
     assert console.csp_violations() == []
+    console.open("/console/county")
+    assert "已排查1个" in console.browser.find_element(By.ID, f"alert-{code}").text
 
 
 UNLABELLED = """
@@ -409,3 +417,36 @@ def test_keyboard_labels_a_phones_width_and_english(console):
     Select(console.browser.find_element(By.ID, "language")).select_by_value("zh")
     console.browser.find_element(By.CSS_SELECTOR, "form.lang button").click()
     console.wait(lambda b: "本所线索" in b.find_element(By.TAG_NAME, "h1").text)
+
+
+def test_html_in_every_free_text_field_stays_text_and_big_notes_are_refused(console):
+    console.become(WF_OFFICER)
+    first = console.dispatch_of("first")
+    console.open(f"/console/dispatches/{first.id}")
+    # A 100,000-character note (past the form's maxlength, as a script would send it).
+    console.browser.execute_script(
+        "document.getElementById('note-text').value = 'x'.repeat(100000);")
+    console.browser.find_element(By.ID, "add-note").click()
+    console.wait(lambda b: b.find_elements(By.ID, "error-message"))
+    assert "太长" in console.text()
+    assert len(Dispatch.objects(id=first.id).first().notes) == 1  # the one from before
+
+    console.open(f"/console/dispatches/{first.id}")
+    Select(console.browser.find_element(By.ID, "outcome")).select_by_value("other")
+    console.browser.find_element(By.ID, "close-reason").send_keys("核实后另案处理" + HOSTILE)
+    console.browser.find_element(By.ID, "close").click()
+    console.wait(lambda b: "done=close" in b.current_url)
+    assert "核实后另案处理" + HOSTILE in console.text()
+    assert console.browser.execute_script("return window.__xss === undefined;")
+
+    # The login form shows back what was typed, as text.
+    console.browser.delete_all_cookies()
+    console.open("/console/login")
+    console.browser.find_element(By.ID, "phone").send_keys('"><b id="bold">' + HOSTILE[:30])
+    console.browser.find_element(By.ID, "password").send_keys("wrong password")
+    console.browser.find_element(By.CSS_SELECTOR, "form.stack button[type=submit]").click()
+    console.wait(lambda b: b.find_elements(By.CSS_SELECTOR, "p.problem"))
+    assert console.browser.find_elements(By.ID, "bold") == []
+    assert console.browser.find_element(By.ID, "phone").get_attribute("value").startswith('"><b')
+    assert console.browser.execute_script("return window.__xss === undefined;")
+    assert console.csp_violations() == []

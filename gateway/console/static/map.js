@@ -75,29 +75,39 @@
     say();
     var alertUrl = box.getAttribute("data-alert");
     if (!alertUrl) { return; }
-    get(alertUrl).then(function (cover) {
-      if (!cover) { return; }
-      L.geoJSON(cover, {
-        style: function (f) {
-          var swept = f.properties.state === "swept";
-          return {color: swept ? "#1e8e3e" : "#f0a500", weight: 2,
-                  fillColor: swept ? "#1e8e3e" : "#f0a500", fillOpacity: 0.5};
-        },
-        onEachFeature: function (f, layer) {
-          if (f.properties.state === "swept") { counts.swept += 1; } else { counts.notSwept += 1; }
-          layer.bindTooltip(tip(f.properties.name + " · " + f.properties.texted));
-          bounds.extend(layer.getBounds());
-        }
-      }).addTo(map);
-      var centre = cover.properties.centre;
-      (cover.properties.rings || []).forEach(function (ring) {
-        L.circle([centre[1], centre[0]], {radius: ring.radius_m, color: "#b00020", weight: 2,
-          dashArray: ring.sent ? null : "6 6", fill: false}).addTo(map);
+    var alertLayer = L.layerGroup().addTo(map);
+    var first = true;
+    function drawAlert() {
+      get(alertUrl).then(function (cover) {
+        if (!cover) { return; }
+        alertLayer.clearLayers();
+        counts.swept = 0;
+        counts.notSwept = 0;
+        L.geoJSON(cover, {
+          style: function (f) {
+            var swept = f.properties.state === "swept";
+            return {color: swept ? "#1e8e3e" : "#f0a500", weight: 2,
+                    fillColor: swept ? "#1e8e3e" : "#f0a500", fillOpacity: 0.5};
+          },
+          onEachFeature: function (f, layer) {
+            if (f.properties.state === "swept") { counts.swept += 1; } else { counts.notSwept += 1; }
+            layer.bindTooltip(tip(f.properties.name + " · " + f.properties.texted));
+            bounds.extend(layer.getBounds());
+          }
+        }).addTo(alertLayer);
+        var centre = cover.properties.centre;
+        (cover.properties.rings || []).forEach(function (ring) {
+          L.circle([centre[1], centre[0]], {radius: ring.radius_m, color: "#b00020", weight: 2,
+            dashArray: ring.sent ? null : "6 6", fill: false}).addTo(alertLayer);
+        });
+        L.circleMarker([centre[1], centre[0]], {radius: 6, color: "#b00020", fillOpacity: 1})
+          .addTo(alertLayer);
+        if (first) { fit(); first = false; }
+        say();
       });
-      L.circleMarker([centre[1], centre[0]], {radius: 6, color: "#b00020", fillOpacity: 1})
-        .addTo(map);
-      fit();
-      say();
-    });
+    }
+    drawAlert();
+    // Live: grid workers' OK replies turn cells green while the map is open.
+    window.setInterval(drawAlert, 10000);
   });
 }());

@@ -211,6 +211,9 @@ def test_idle_sessions_end_and_polling_does_not_keep_them_alive(client, settings
     assert page.status_code == 303
     assert page.headers["Location"].endswith("/console/login?expired=1")
     assert "登录已过期" in client.get(page.headers["Location"]).text
+    late = client.post("/console/logout", data={"csrf": "whatever"})
+    assert late.status_code == 401
+    assert "登录已过期" in late.text
     poll = client.get("/console/inbox/rows", headers={"X-Console-Script": "1"})
     assert poll.status_code == 401
     assert poll.json["login"] == "/console/login"
@@ -412,3 +415,69 @@ def test_unsealing_beyond_the_limit_is_a_page_and_audited(settings, county):
     assert "张秀英" not in over.text
     assert AuditEntry.objects(action="report.unseal").count() == 1
     assert AuditEntry.objects(action="report.unseal_refused").count() == 1
+
+
+def test_a_refused_transfer_goes_back_with_its_reason(client, county, log_in):
+    [code] = file(client, county, 1)
+    d = Dispatch.objects(report_code=code, station_code=WF).first()
+    assert log_in(WF_OFFICER).status_code == 303
+    url = f"/console/dispatches/{d.id}"
+    form = form_of(client.get(url).text, url + "/transfer")
+    assert client.post(url + "/transfer", data={**form, "to_station": "530627-NT",
+                                                "reason": "南台辖区"}).status_code == 303
+    assert log_in(NT_OFFICER).status_code == 303
+    reject = form_of(client.get(url).text, url + "/reject-transfer")
+    blank = client.post(url + "/reject-transfer", data={**reject, "reason": " "})
+    assert blank.status_code == 422
+    reject = form_of(client.get(url).text, url + "/reject-transfer")
+    done = client.post(url + "/reject-transfer", data={**reject, "reason": "<i>不在本所辖区</i>"})
+    assert done.status_code == 303
+    assert done.headers["Location"] == "/console/inbox"
+    assert client.get(url).status_code == 403  # no longer offered to 南台
+    assert log_in(WF_OFFICER).status_code == 303
+    page = client.get(url).text
+    assert "&lt;i&gt;不在本所辖区&lt;/i&gt;" in page
+    assert Dispatch.objects(id=d.id).first().status == "delivered"
+
+
+def test_the_supervisors_map_is_the_county_and_an_officer_gets_no_alert_coverage(
+        client, county, log_in):
+    assert log_in(NT_OFFICER).status_code == 303
+    assert client.get("/console/alerts/123456/coverage").status_code == 403
+    assert log_in(SUPERVISOR).status_code == 303
+    data = client.get("/console/map/data").json
+    assert len([f for f in data["features"] if f["properties"]["kind"] == "cell"]) == 48
+    assert client.get("/console/alerts/123456/coverage").status_code == 404
+
+
+def test_the_supervisor_sees_escalations_and_cancels_an_alert_with_a_reason(
+        client, county, log_in):
+    from gateway.alerts.records import Alert
+    from gateway.sample import cell_code
+
+    [code] = file(client, county, 1, township=2)
+    Dispatch.objects(report_code=code, station_code="530627-PJ").update(
+        set__escalation_level=2)
+    assert log_in(SUPERVISOR).status_code == 303
+    page = client.get("/console/county").text
+    escalated = page[page.index('id="escalated"'):page.index('id="alerts-h"')]
+    assert code in escalated
+    form = form_of(page, "/console/county/alerts")
+    assert client.post("/console/county/alerts", data={
+        **form, "sex": "male", "age_years": "4", "grid_code": cell_code(2, 0, 0)}
+    ).status_code == 303
+    alert = Alert.objects.get()
+    page = client.get("/console/county").text
+    cancel = form_of(page, f"/console/county/alerts/{alert.code}/cancel")
+    blank = client.post(f"/console/county/alerts/{alert.code}/cancel",
+                        data={**cancel, "reason": ""})
+    assert blank.status_code == 422
+    assert Alert.objects.get().status == "active"
+    cancel = form_of(client.get("/console/county").text,
+                     f"/console/county/alerts/{alert.code}/cancel")
+    done = client.post(f"/console/county/alerts/{alert.code}/cancel",
+                       data={**cancel, "reason": "家长已联系上孩子"})
+    assert done.status_code == 303
+    assert Alert.objects.get().status == "cancelled"
+    assert client.post("/console/county/alerts/not-a-code/found",
+                       data={**cancel, "once": "x-123456"}).status_code == 404
