@@ -31,7 +31,7 @@ BIN = Path(sys.executable).parent
 WORKER_CONNECTIONS = 1000
 
 
-STORE_NAMES = ("redis-", "secantus-")  # stopped last, after everything that writes to them
+STORE_NAMES = ("redis-", "sentinel-", "secantus-")  # stopped last, after everything that writes to them
 
 
 def free_port() -> int:
@@ -196,6 +196,9 @@ class Stack:
                 "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
                 "--logger-class", "deploy.gunicorn_logging.RouteLogger",
                 "--log-config-json", str(LOG_CONFIG),  # JSON lines (gateway/jsonlog.py)
+                # gunicorn 27's control socket defaults to one path per user: every gunicorn
+                # started here would share ~/.gunicorn/gunicorn.ctl. Nothing here uses it.
+                "--no-control-socket",
                 "--graceful-timeout", "5"]
         return self._spawn(f"gunicorn-{port}", argv, port=port, env=env, wait=60.0)
 
