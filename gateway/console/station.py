@@ -12,17 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask import redirect, request, url_for
-from flask_limiter import RequestLimit
 from werkzeug.wrappers import Response
 
 from gateway import gridcache
-from gateway.console import sessions, words
+from gateway.console import words
 from gateway.console.site import blp, config, page, page_error, session, signed_in
 from gateway.console.words import N_
 from gateway.custody import unsealing
 from gateway.delivery import inbox, workflow
 from gateway.delivery.visibility import visible_dispatch
-from gateway.extensions import limit_setting, limiter
 from gateway.privacy.crypto import unseal
 from gateway.records.reports import DISPATCH_TEXT_CONTEXT
 from grid.documents import Dispatch, utcnow
@@ -193,29 +191,14 @@ def close(dispatch_id: str) -> Response:
     return _done(dispatch_id, "close")
 
 
-def _person() -> str:
-    """The break-glass limit counts per person (the session's), as the API's does."""
-    current = sessions.load(config(), request.cookies.get(sessions.COOKIE), touch=False)
-    return current.principal.actor if current else (request.remote_addr or "unknown")
-
-
-def _unusual_volume(limit: RequestLimit) -> None:
-    """Over the break-glass limit: audited and the supervisor told, as for the API."""
-    current = sessions.load(config(), request.cookies.get(sessions.COOKIE), touch=False)
-    unsealing.unusual_volume(_person(), current.principal if current else None,
-                             str(limit.limit), request.path)
-
-
 @blp.post("/dispatches/<dispatch_id>/unseal")
-@limiter.limit(limit_setting("rate_limit_unseal"), key_func=_person, methods=["POST"],
-               on_breach=_unusual_volume,
-               error_message="too many reporter identities unsealed")
 @signed_in("officer", "supervisor")
 def break_glass(dispatch_id: str) -> Response:
     reason = _text("reason", UNSEAL_REASON_MIN, REASON_MAX)
     if reason is None or request.form.get("understood") != "yes":
         return _invalid(dispatch_id, N_("破封须写明理由（10至500字）并确认已知晓将被记录。"))
-    people = unsealing.unseal(session().principal, dispatch_id, reason)
+    # Counted against the same per-person limit as the API's, in the custody room.
+    people = unsealing.unseal(session().principal, dispatch_id, reason, config(), request.path)
     return dispatch_page(dispatch_id, identities=people)
 
 
