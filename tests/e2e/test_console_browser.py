@@ -490,3 +490,20 @@ def test_html_in_every_free_text_field_stays_text_and_big_notes_are_refused(cons
     assert console.browser.find_element(By.ID, "phone").get_attribute("value").startswith('"><b')
     assert console.browser.execute_script("return window.__xss === undefined;")
     assert console.csp_violations() == []
+
+
+def test_the_county_desk_issues_an_alert_from_its_own_page(console):
+    desk = "+8613800003098"  # 刑侦大队值班民警
+    totp = pyotp.TOTP(mfa.enroll(Officer.by_phone(desk).first()))
+    console.log_in(desk, totp.now())
+    console.browser.find_element(By.CSS_SELECTOR, 'nav a[href="/console/alerts"]').click()
+    console.wait(lambda b: b.current_url.endswith("/console/alerts"))
+    assert console.browser.execute_script(UNLABELLED) == []
+    find = console.browser.find_element
+    Select(find(By.ID, "sex")).select_by_value("male")
+    find(By.ID, "age").send_keys("9")
+    find(By.ID, "grid-code").send_keys(cell_code(1, 0, 0))
+    find(By.CSS_SELECTOR, "#issue-alert button[type=submit]").click()
+    console.wait(lambda b: "/console/alerts?done=issued" in b.current_url)
+    assert "男孩约9岁" in find(By.ID, "alerts").text
+    assert console.csp_violations() == []

@@ -15,7 +15,7 @@ from gateway.records.reports import Report
 from gateway.records.units import Unit
 from gateway.sample import COUNTY, cell_code
 from grid.documents import GridCell
-from tests.gateway.console.conftest import SUPERVISOR, WF_OFFICER, enrol
+from tests.gateway.console.conftest import SUPERVISOR, WF_OFFICER, enrol, form_of
 from tests.gateway.insight.seeding import (
     BEIJING,
     dispatch,
@@ -99,6 +99,13 @@ def test_this_month_against_last_as_the_insight_room_publishes_them(client, supe
     assert row_of(html, "insight-months", "data-category", "CHILD")["this"] == "10"
     assert row_of(html, "insight-months", "data-category", "ALL")["previous"] == "5"
     assert "本月与上月线索数" in html
+    switched = client.post("/console/language", data={
+        "csrf": form_of(html, "/console/logout")["csrf"], "language": "en",
+        "next": "/console/county"})
+    assert switched.status_code == 303
+    english = client.get("/console/county").text
+    assert "Reports this month and last" in english
+    assert row_of(english, "insight-months", "data-category", "WOMAN")["this"] == "&lt;5"
 
 
 def test_station_response_times_and_the_duty_match_the_documents(client, supervisor):
