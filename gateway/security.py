@@ -29,6 +29,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import Rule
 
 from gateway.access.tokens import request_principal
+from gateway.custody import unsealing
 from gateway.extensions import (
     AUTH_FAILURES_SCOPES,
     limiter,
@@ -148,6 +149,13 @@ def _applicable_limits(app: Flask, endpoint: str, method: str) -> list[Any]:
     return [limit for limit in limits if not limit.methods or method.lower() in limit.methods]
 
 
+# Limits a room counts itself rather than the limiter, by endpoint and method: the
+# break-glass limit is one count for the API and the console (gateway/custody/unsealing.py).
+ROOM_LIMITS: dict[tuple[str, str], str] = {
+    ("sealed.Unseal", "post"): unsealing.LIMIT_MESSAGE,
+}
+
+
 def limit_messages(app: Flask, rule: Rule, method: str) -> list[str]:
     """What each limit that can refuse `method` on `rule` says (empty: never 429)."""
     with app.test_request_context(rule.rule, method=method.upper()):
@@ -159,6 +167,9 @@ def limit_messages(app: Flask, rule: Rule, method: str) -> list[str]:
             text = str(message() if callable(message) else message or "rate limit exceeded")
             if text not in messages:
                 messages.append(text)
+    room = ROOM_LIMITS.get((rule.endpoint, method.lower()))
+    if room is not None and room not in messages:
+        messages.append(room)
     return messages
 
 

@@ -1,19 +1,28 @@
 """The county supervisor's page (县局督导): overdue clues, escalations, each station's
-open count, and the missing-child alerts the county issued, with their coverage.
+open count, the missing-child alerts the county issued, with their coverage, and the
+insight figures (研判数据).
 
-The insight figures (the analytics issue) get a marked place on the page, filled
-when that API exists; nothing here computes them.
+The figures are the insight room's own (gateway/insight/), called directly, so they
+are published exactly as the insight API publishes them: small counts as "<5",
+counts banded, totals withheld when they would pin a part, shares in steps of ten
+(docs/insight.md). Nothing is counted here.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from gateway import gridcache
 from gateway.console.site import session
 from gateway.delivery import inbox
-from grid.documents import Dispatch
+from gateway.insight import counts, duty, response
+from gateway.insight.scope import scope_of
+from grid.documents import Dispatch, GridCell
 from grid.escalation import OVERDUE_STATES
+from grid.figures import LOCAL, next_bucket
+
+SILENT_SHOWN = 20  # the silent units listed by name on the page; the count is all of them
 
 
 def _county_stations(county: str) -> list[Any]:
@@ -44,15 +53,60 @@ def escalations(county: str) -> list[Dispatch]:
                 .order_by("-escalation_level", "ack_deadline").limit(100))
 
 
-def insight_figures(county: str) -> dict[str, Any] | None:
-    """INSIGHT FIGURES — the place for the analytics issue's figures (研判数据).
+def _month_counts(county: str, today: dt.date) -> dict[str, Any]:
+    """The county's reports this calendar month (so far) and last, by category and in all,
+    as the insight room publishes them (`counts.counts` by county and month)."""
+    this_month = today.replace(day=1)
+    previous = (this_month - dt.timedelta(days=1)).replace(day=1)
+    scope = scope_of(session().principal, county, previous, next_bucket(this_month, "month"))
+    figures = counts.counts(scope, "county", "month", None)
+    table: dict[str | None, dict[str, Any]] = {}
+    for row in figures["rows"]:
+        if row["area"] != county:
+            continue
+        which = "this" if row["period_start"] == this_month else "previous"
+        table.setdefault(row["category"], {"category": row["category"], "this": 0,
+                                           "previous": 0})[which] = row["reports"]
+    everything = table.pop(None, {"category": None, "this": 0, "previous": 0})
+    return {"this_month": this_month, "previous_month": previous,
+            "rows": [everything, *(table[c] for c in sorted(table, key=str))]}
 
-    Another piece of work is building the analytics API; once it lands, read the
-    county's figures from it here (a direct call into its room, never HTTP) and
-    county.html shows them in its `id="insight"` section. Until then: None, and the
-    section says the figures are coming. Nothing is computed here.
+
+def insight_figures(county: str) -> dict[str, Any] | None:
+    """The county's figures for the supervisor's page (研判数据), from the insight room:
+    reports this month against last, station response times and the reporting duty over
+    the last 30 days (the insight API's default period).
+
+    None without a county (nothing to show).
     """
-    return None
+    if not county:
+        return None
+    today = dt.datetime.now(LOCAL).date()  # the insight room's months are Beijing months
+    recent = scope_of(session().principal, county, None, None)
+    times = response.response_times(recent)
+    compliance = duty.duty(recent)
+    return {
+        "months": _month_counts(county, today),
+        "start": recent.period.start, "end": recent.period.end - dt.timedelta(days=1),
+        "stations": times["stations"],
+        "units": len(compliance["units"]),
+        "silent_since": compliance["silent_since"],
+        "silent": len(compliance["silent_units"]),
+        "silent_units": compliance["silent_units"][:SILENT_SHOWN],
+        "by_township": compliance["by_township"],
+        "township_stations": _township_stations(county),
+    }
+
+
+def _township_stations(county: str) -> dict[str, str]:
+    """township code → the station(s) whose cells it holds: the grid keeps no township
+    names, and the station says where it is."""
+    stations = gridcache.current().stations
+    serving: dict[str, set[str]] = {}
+    for cell in GridCell.objects(county_code=county).only("township_code", "station_code"):
+        serving.setdefault(cell.township_code, set()).add(cell.station_code)
+    return {township: "、".join(stations[c].name if c in stations else c for c in sorted(codes))
+            for township, codes in serving.items()}
 
 
 def county_context() -> dict[str, Any]:

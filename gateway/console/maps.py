@@ -1,5 +1,6 @@
-"""The map: the station's cells (the county's, for a supervisor) as polygons from the grid,
-open clues as markers coloured by priority, and an alert's rings and swept cells.
+"""The map: the station's cells (the county's, for a supervisor or the county desk) as
+polygons from the grid, open clues as markers coloured by priority, and an alert's rings
+and swept cells.
 
 No tiles by default: polygons on a plain background work offline on a police
 network; `SAFEGRID_MAP_TILES_URL` names the bureau's own tile server. The page's
@@ -74,11 +75,15 @@ def map_page() -> Response:
 def map_data() -> dict[str, Any]:
     """GeoJSON for the map: cells and open clues of the station (or the county)."""
     me = session()
+    here = gridcache.current().stations.get(me.station_code or "")
+    # The county desk has no cells of its own: it works (and alerts) the whole county.
+    desk = here is not None and here.kind == "county_desk"
     if me.role == "officer":
         stations = [me.station_code or ""]
     else:
         stations = [s.code for s in gridcache.current().stations.values()
                     if s.county_code == me.county_code]
+    county = here.county_code if desk and here else me.county_code
     return {"type": "FeatureCollection",
-            "features": _cells(me.station_code if me.role == "officer" else None,
-                               me.county_code) + _markers(stations)}
+            "features": _cells(me.station_code if me.role == "officer" and not desk else None,
+                               county) + _markers(stations)}

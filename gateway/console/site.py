@@ -168,7 +168,10 @@ def form_refused(exc: FormRefused) -> Response:
 def refused(exc: Refusal) -> Response:
     # The rooms below speak English to API clients; the page says it plainly.
     plain = {403: N_("您无权查看或处理这条线索（它属于其他派出所）。"),
-             404: N_("没有找到这条线索。")}.get(exc.status)
+             404: N_("没有找到这条线索。"),
+             # Only the break-glass limit refuses with 429 from a room.
+             429: N_("操作过于频繁：今日查看举报人身份的次数已达上限，督导员已收到通知。")}.get(
+                 exc.status)
     if plain is not None:
         return page_error(exc.status, plain)
     translate = words.translation(language()).gettext

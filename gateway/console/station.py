@@ -2,27 +2,27 @@
 answer, a dispatch with its reports, notes and history, and the acts on it.
 
 Each act calls the same function the JSON API calls (gateway/delivery/workflow.py,
-gateway/custody/unsealing.py), as the logged-in person, so visibility, the state
-machine's guards and the audit log are the API's. Reporters are shown by role only;
-breaking the seal asks for a reason, warns first and is audited.
+gateway/delivery/unlinking.py, gateway/custody/unsealing.py), as the logged-in person,
+so visibility, the state machine's guards and the audit log are the API's. Reporters are
+shown by role only; breaking the seal asks for a reason, warns first and is audited.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import redirect, request, url_for
-from flask_limiter import RequestLimit
 from werkzeug.wrappers import Response
 
 from gateway import gridcache
-from gateway.console import sessions, words
+from gateway.console import words
 from gateway.console.site import blp, config, page, page_error, session, signed_in
 from gateway.console.words import N_
 from gateway.custody import unsealing
-from gateway.delivery import inbox, workflow
+from gateway.delivery import inbox, unlinking, workflow
 from gateway.delivery.visibility import visible_dispatch
-from gateway.extensions import limit_setting, limiter
+from gateway.errors import Refusal
 from gateway.privacy.crypto import unseal
 from gateway.records.reports import DISPATCH_TEXT_CONTEXT
 from grid.documents import Dispatch, utcnow
@@ -34,6 +34,11 @@ REASON_MAX = 500
 UNSEAL_REASON_MIN = 10
 INBOX_MAX = 200
 PRIORITY_RANK = {"critical": 0, "urgent": 1, "routine": 2}
+REPORT_CODE_MAX = 16  # as the API's UnlinkInSchema
+DISPATCH_ID = re.compile(r"^[0-9a-f]{24}$")
+# unlinking's 409s that are about the form, not the clue's state: said plainly.
+UNLINK_REFUSALS = {"not_in_clue": N_("这条举报不在本线索中（可能已被拆分），没有拆分。"),
+                   "only_report": N_("线索只剩这一条举报，不能拆分。")}
 
 
 def overdue(dispatch: Dispatch) -> bool:
@@ -99,6 +104,9 @@ def dispatch_page(dispatch_id: str, status: int = 200, **extra: Any) -> Response
                 holds=principal.role == "officer" and principal.station_code ==
                 dispatch.station_code,
                 offered=principal.station_code == dispatch.transfer_to,
+                may_unlink=(principal.role == "supervisor" or principal.role == "officer"
+                            and principal.station_code == dispatch.station_code)
+                and dispatch.status != "closed" and len(reports) > 1,
                 targets=_stations_for_transfer(dispatch), outcomes=OUTCOMES,
                 needs_reason=sorted(OUTCOMES_NEEDING_REASON), sealed_text=sealed_text,
                 note_max=NOTE_MAX, reason_max=REASON_MAX, **extra)
@@ -107,7 +115,9 @@ def dispatch_page(dispatch_id: str, status: int = 200, **extra: Any) -> Response
 @blp.get("/dispatches/<dispatch_id>")
 @signed_in("officer", "supervisor")
 def dispatch(dispatch_id: str) -> Response:
-    return dispatch_page(dispatch_id, done=request.args.get("done"))
+    new = request.args.get("new", "")
+    return dispatch_page(dispatch_id, done=request.args.get("done"),
+                         new_clue=new if DISPATCH_ID.match(new) else None)
 
 
 def _text(name: str, low: int, high: int) -> str | None:
@@ -193,29 +203,48 @@ def close(dispatch_id: str) -> Response:
     return _done(dispatch_id, "close")
 
 
-def _person() -> str:
-    """The break-glass limit counts per person (the session's), as the API's does."""
-    current = sessions.load(config(), request.cookies.get(sessions.COOKIE), touch=False)
-    return current.principal.actor if current else (request.remote_addr or "unknown")
+@blp.post("/dispatches/<dispatch_id>/reopen")
+@signed_in("officer")
+def reopen(dispatch_id: str) -> Response:
+    """Work a closed clue of the station again, with the reason (as the API's reopen)."""
+    reason = _text("reason", 1, REASON_MAX)
+    if reason is None:
+        return _invalid(dispatch_id, N_("重新打开须写明原因（最多500字），线索没有重新打开。"))
+    _act(dispatch_id, "reopen", reason=reason)
+    return _done(dispatch_id, "reopen")
 
 
-def _unusual_volume(limit: RequestLimit) -> None:
-    """Over the break-glass limit: audited and the supervisor told, as for the API."""
-    current = sessions.load(config(), request.cookies.get(sessions.COOKIE), touch=False)
-    unsealing.unusual_volume(_person(), current.principal if current else None,
-                             str(limit.limit), request.path)
+@blp.post("/dispatches/<dispatch_id>/unlink")
+@signed_in("officer", "supervisor")
+def unlink(dispatch_id: str) -> Response:
+    """Take a report that is another incident out of the clue (as the API's unlink): it
+    becomes a clue of its own at the same station, its deadline still running."""
+    report = request.form.get("report", "").strip()
+    reason = _text("reason", 1, REASON_MAX)
+    if not report or len(report) > REPORT_CODE_MAX:
+        return _invalid(dispatch_id, N_("请选择要拆分的举报。"))
+    if reason is None:
+        return _invalid(dispatch_id, N_("拆分须写明原因（最多500字），举报没有拆分。"))
+    try:
+        _, own = unlinking.unlink(session().principal, dispatch_id, report, reason)
+    except Refusal as refused:
+        code = refused.errors.get("code") if isinstance(refused.errors, dict) else None
+        if refused.status == 409 and code in UNLINK_REFUSALS:
+            return dispatch_page(dispatch_id, 409, problem=words.translation(
+                session().language).gettext(UNLINK_REFUSALS[code]))
+        raise
+    return redirect(url_for("console.dispatch", dispatch_id=dispatch_id, done="unlink",
+                            new=str(own.id)), code=303)
 
 
 @blp.post("/dispatches/<dispatch_id>/unseal")
-@limiter.limit(limit_setting("rate_limit_unseal"), key_func=_person, methods=["POST"],
-               on_breach=_unusual_volume,
-               error_message="too many reporter identities unsealed")
 @signed_in("officer", "supervisor")
 def break_glass(dispatch_id: str) -> Response:
     reason = _text("reason", UNSEAL_REASON_MIN, REASON_MAX)
     if reason is None or request.form.get("understood") != "yes":
         return _invalid(dispatch_id, N_("破封须写明理由（10至500字）并确认已知晓将被记录。"))
-    people = unsealing.unseal(session().principal, dispatch_id, reason)
+    # Counted against the same per-person limit as the API's, in the custody room.
+    people = unsealing.unseal(session().principal, dispatch_id, reason, config(), request.path)
     return dispatch_page(dispatch_id, identities=people)
 
 

@@ -46,7 +46,8 @@ ACTIONS = {"create": N_("生成"), "deliver": N_("送达"), "acknowledge": N_("�
 DONE = {"acknowledge": N_("已签收。"), "note": N_("备注已保存。"),
         "transfer": N_("已申请移交，等待对方派出所答复。"),
         "accept_transfer": N_("已接受移交，线索已转入本所。"), "close": N_("已结案。"),
-        "other": N_("已完成。")}
+        "reopen": N_("线索已重新打开，继续办理。"),
+        "unlink": N_("举报已拆分为本所的一条新线索。"), "other": N_("已完成。")}
 ALERT_STATUSES = {"active": N_("协查中"), "updated": N_("协查中（已更新）"),
                   "found": N_("已找到"), "cancelled": N_("已撤销")}
 ALERT_DONE = {"issued": N_("寻人协查已发布，正在按圈层发送短信。"),

@@ -318,6 +318,7 @@ def test_the_supervisor_sees_an_overdue_clue_and_an_alerts_coverage(console):
 
     third = console.dispatch_of("third")
     Dispatch.objects(id=third.id).update(set__ack_deadline=dt.datetime(2026, 1, 1))
+    seed_figures()
     console.log_in(SUPERVISOR)
     assert console.browser.current_url.endswith("/console/county")
     overdue = console.browser.find_element(By.ID, "overdue-table")
@@ -334,6 +335,16 @@ def test_the_supervisor_sees_an_overdue_clue_and_an_alerts_coverage(console):
     alerts = find(By.ID, "alerts")
     code = alerts.find_element(By.CSS_SELECTOR, "tbody tr td").text
     assert "红上衣<b>蓝裤子</b>" in alerts.text
+    # The insight figures: this month against last, never an exact small count.
+    months = find(By.ID, "insight-months")
+    child = months.find_element(By.CSS_SELECTOR, 'tr[data-category="CHILD"]')
+    assert child.find_element(By.CSS_SELECTOR, "td.previous").text == "10"  # 12 reports
+    assert months.find_element(By.CSS_SELECTOR, 'tr[data-category="LABOUR"] td.this'
+                               ).text == "<5"  # 3 reports
+    response = find(By.ID, "insight-response").find_element(
+        By.CSS_SELECTOR, 'tr[data-station="530627-WF"]')
+    assert response.find_element(By.CSS_SELECTOR, "td.p50").get_attribute("data-seconds")
+    assert find(By.ID, "insight-townships").is_displayed()
     console.shoot("supervisor", whole_page=True)
 
     # 张秀英, grid worker of cell (0, 0, 0), texts back that her cell is swept (as Kannel
@@ -363,6 +374,35 @@ def test_the_supervisor_sees_an_overdue_clue_and_an_alerts_coverage(console):
     assert console.csp_violations() == []
     console.open("/console/county")
     assert "已排查1个" in console.browser.find_element(By.ID, f"alert-{code}").text
+
+
+def seed_figures() -> None:
+    """Reports and acknowledged clues for the supervisor's figures, as the route job leaves
+    them: 12 child reports last month, 3 labour reports this month, and eight clues of
+    乌峰派出所 acknowledged over the last days."""
+    import datetime as dt
+
+    from tests.gateway.insight.seeding import (
+        BEIJING,
+        dispatch,
+        insert_dispatches,
+        insert_reports,
+        report,
+    )
+
+    this = dt.datetime.now(BEIJING).date().replace(day=1)
+    previous = dt.datetime.combine((this - dt.timedelta(days=1)).replace(day=1),
+                                   dt.time()) - dt.timedelta(hours=8)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    start = dt.datetime.combine(this, dt.time()) - dt.timedelta(hours=8)
+    insert_reports(
+        [{**report(cell_code(1, i % 4, 0), "CHILD", previous + dt.timedelta(days=1, hours=i)),
+          "code": f"E{i:06d}", "client_id": f"e2e-figures-{i}"} for i in range(12)]
+        + [{**report(cell_code(2, 0, i), "LABOUR", start + dt.timedelta(minutes=i)),
+            "code": f"E{100 + i:06d}", "client_id": f"e2e-figures-{100 + i}"}
+           for i in range(3)])
+    insert_dispatches([dispatch("530627-WF", now - dt.timedelta(days=3, hours=i),
+                                ack_after_s=90 + 240 * i, sla_s=900) for i in range(8)])
 
 
 UNLABELLED = """
@@ -449,4 +489,21 @@ def test_html_in_every_free_text_field_stays_text_and_big_notes_are_refused(cons
     assert console.browser.find_elements(By.ID, "bold") == []
     assert console.browser.find_element(By.ID, "phone").get_attribute("value").startswith('"><b')
     assert console.browser.execute_script("return window.__xss === undefined;")
+    assert console.csp_violations() == []
+
+
+def test_the_county_desk_issues_an_alert_from_its_own_page(console):
+    desk = "+8613800003098"  # 刑侦大队值班民警
+    totp = pyotp.TOTP(mfa.enroll(Officer.by_phone(desk).first()))
+    console.log_in(desk, totp.now())
+    console.browser.find_element(By.CSS_SELECTOR, 'nav a[href="/console/alerts"]').click()
+    console.wait(lambda b: b.current_url.endswith("/console/alerts"))
+    assert console.browser.execute_script(UNLABELLED) == []
+    find = console.browser.find_element
+    Select(find(By.ID, "sex")).select_by_value("male")
+    find(By.ID, "age").send_keys("9")
+    find(By.ID, "grid-code").send_keys(cell_code(1, 0, 0))
+    find(By.CSS_SELECTOR, "#issue-alert button[type=submit]").click()
+    console.wait(lambda b: "/console/alerts?done=issued" in b.current_url)
+    assert "男孩约9岁" in find(By.ID, "alerts").text
     assert console.csp_violations() == []
