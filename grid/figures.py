@@ -216,12 +216,10 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 
 def change(current: int, previous: int) -> int | None:
-    """Per cent change from the previous period, rounded to SHARE_STEP; None from zero.
-
-    Computed from the exact counts, published only in steps, and only when the
-    previous period had at least SHARE_MIN reports.
-    """
-    if previous < SHARE_MIN:
+    """Per cent change from the previous period, in steps of SHARE_STEP; None unless both
+    periods had at least SHARE_MIN reports (a change would otherwise hint at a small
+    count)."""
+    if previous < SHARE_MIN or current < SHARE_MIN:
         return None
     return int(SHARE_STEP * math.floor(100 * (current - previous) / previous / SHARE_STEP
                                        + 0.5))
