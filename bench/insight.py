@@ -98,15 +98,15 @@ def main() -> int:  # noqa: PLR0915 (one script, read top to bottom)
         from gateway.records.tallies import Tally
         from gateway.records.units import Unit
         from gateway.settings import Settings
-        from grid.documents import Dispatch, GridCell, Station
+        from grid.documents import GridCell, Station
         from grid.figures import Period
 
         startup.configure(Settings(mongodb_uri=uri.rstrip("/") + "/bench_insight",
                                    redis_url=f"redis://127.0.0.1:{redis.port}/0",
                                    data_keys=f"bench:{Keyring.generate_key()}"))
         stations, cells = build_grid()
-        Station._get_collection().insert_many(stations)
-        GridCell._get_collection().insert_many(cells)
+        Station._get_db()["stations"].insert_many(stations)
+        GridCell._get_db()["grid_cells"].insert_many(cells)
         gridcache.bump_version()
         station_of = {c["code"]: c["station_code"] for c in cells}
         county_of = {c["code"]: c["county_code"] for c in cells}
@@ -123,8 +123,8 @@ def main() -> int:  # noqa: PLR0915 (one script, read top to bottom)
                                   "role": rnd.choice(("teacher", "medical", "grid_worker")),
                                   "county_code": cell["county_code"], "unit": code,
                                   "home_cell": cell["code"], "active": True})
-        Unit._get_collection().insert_many(units)
-        Reporter._get_collection().insert_many(reporters)
+        Unit._get_db()["units"].insert_many(units)
+        Reporter._get_db()["reporters"].insert_many(reporters)
         # Hot cells: a few get far more reports (重点地区), many get one or two a month.
         codes = [c["code"] for c in cells]
         weights = [rnd.choice((1, 1, 1, 2, 3, 5, 20)) for _ in codes]
@@ -134,7 +134,9 @@ def main() -> int:  # noqa: PLR0915 (one script, read top to bottom)
 
         print(f"loading {args.reports:,} reports and as many dispatches "
               f"(insert_many, {BATCH:,} a batch)", flush=True)
-        reports_col, dispatch_col = Report._get_collection(), Dispatch._get_collection()
+        # The raw collections: mongoengine's _get_collection() would build the indexes first.
+        db = Report._get_db()
+        reports_col, dispatch_col = db["reports"], db["dispatches"]
         loaded, load_s, dispatch_s = 0, 0.0, 0.0
         while loaded < args.reports:
             n = min(BATCH, args.reports - loaded)
@@ -150,7 +152,8 @@ def main() -> int:  # noqa: PLR0915 (one script, read top to bottom)
                               "reporter_id": rnd.choice(active_reporters),
                               "client_id": f"b{loaded + i}", "category": category,
                               "cell_code": cell if placed else None, "station_code": station,
-                              "status": "routed", "source": "app", "created_at": at})
+                              "status": "routed", "source": "app", "created_at": at,
+                              "routed_at": at + dt.timedelta(seconds=1)})
                 priority = rnd.choice(("critical", "urgent", "routine"))
                 created = at + dt.timedelta(seconds=2)
                 d: dict[str, Any] = {
@@ -183,7 +186,7 @@ def main() -> int:  # noqa: PLR0915 (one script, read top to bottom)
         t0 = time.perf_counter()
         startup.ensure_indexes()  # after loading: one build per index, not one per insert
         print(f"indexes built in {time.perf_counter() - t0:.0f} s", flush=True)
-        from gateway.insight.tallies import recount
+        from gateway.insight.tallies import place_days, recount
         t0 = time.perf_counter()
         for half in (Period(dt.date(2025, 1, 1), dt.date(2025, 7, 1)),
                      Period(dt.date(2025, 7, 1), dt.date(2026, 1, 1))):
@@ -232,6 +235,10 @@ def main() -> int:  # noqa: PLR0915 (one script, read top to bottom)
                 ("response times", lambda s=scope: response.response_times(s)),
                 ("duty compliance", lambda s=scope: duty.duty(s)),
             ]
+            # The figures must count what the raw count counts (a check, not a timing).
+            figure_total = sum(n for _, _, _, _, n in place_days(period, where))
+            print(f"{'(check) reports in the tallies: ' + format(figure_total, ','):44s} "
+                  f"{label:22s} raw count {reports_col.count_documents(match(period, where)):,}")
             for name, fn in figures:
                 took = best(fn)
                 print(f"{name:44s} {label:22s} {took:8.2f} {raw_count:11.2f} {raw_group:12.2f} "

@@ -36,8 +36,9 @@ def duty(scope: Scope) -> dict[str, Any]:
     where = {"county_code": scope.county} if scope.county else {}
     units = list(Unit.objects(active__ne=False, **where).only(
         "code", "name", "type", "county_code", "cell_code").order_by("code"))
+    # The county's cells (or all): a long $in of the units' cells is slow on SecantusDB.
     townships: dict[str, str | None] = {c.code: c.township_code for c in GridCell.objects(
-        code__in=[u.cell_code for u in units]).only("code", "township_code")}
+        **where).only("code", "township_code")}
     reporters = list(Reporter.objects(role__ne="public", **where).only(
         "id", "role", "unit", "active", "erased_at"))
     since = scope.period.end - dt.timedelta(days=SILENT_DAYS)
