@@ -42,7 +42,8 @@ def duty(scope: Scope) -> dict[str, Any]:
     reporters = list(Reporter.objects(role__ne="public", **where).only(
         "id", "role", "unit", "active", "erased_at"))
     since = scope.period.end - dt.timedelta(days=SILENT_DAYS)
-    filed = tallies.reporter_counts(scope.period, since)
+    filed = tallies.reporter_counts(scope.period, since,
+                                    [r.id for r in reporters] if scope.county else None)
 
     unit_reports: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     unit_people: dict[str, int] = defaultdict(int)

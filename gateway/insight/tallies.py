@@ -54,11 +54,17 @@ def place_days(period: Period, county: str | None, category: str | None = None,
                     yield doc.get("cell"), doc.get("county"), name, date, n
 
 
-def reporter_counts(period: Period, since: dt.date) -> dict[ObjectId, tuple[int, int]]:
-    """reporter id → (reports in the period, reports from `since` to the period's end)."""
+def reporter_counts(period: Period, since: dt.date, reporters: list[ObjectId] | None = None,
+                    ) -> dict[ObjectId, tuple[int, int]]:
+    """reporter id → (reports in the period, reports from `since` to the period's end), for
+    `reporters` (None: everyone)."""
     span = Period(min(period.start, since), period.end)
     out: dict[ObjectId, list[int]] = {}
-    query = {"kind": REPORTER, "month": {"$in": months_of(span)}}
+    query: dict[str, Any] = {"kind": REPORTER, "month": {"$in": months_of(span)}}
+    if reporters is not None:
+        # A county's few hundred reporters by index: far fewer documents than every
+        # reporter's (measured on SecantusDB: 0.9 s for 170 of 3,400 against 5.7 s).
+        query["reporter_id"] = {"$in": reporters}
     for doc in Tally._get_collection().find(query, {"reporter_id": 1, "month": 1, "days": 1}):
         year, month = divmod(doc["month"], 100)
         counts = out.setdefault(doc["reporter_id"], [0, 0])

@@ -43,7 +43,9 @@ class Tally(me.Document):
     days = me.DictField()  # "d" → {"CATEGORY": n} (place) or "d" → n (reporter)
 
     meta = {"collection": "report_tallies",
-            "indexes": [("kind", "county", "month"), ("kind", "month")]}
+            "indexes": [("kind", "county", "month"), ("kind", "month"),
+                        # A county's reporters' tallies (the duty figure).
+                        {"fields": ["reporter_id", "month"], "sparse": True}]}
 
 
 def month_and_day(moment: dt.datetime) -> tuple[int, int]:
