@@ -16,8 +16,9 @@ from gateway.errors import Refusal
 from gateway.insight import counts, duty, response
 from gateway.insight.scope import Scope
 
-TABLES = ("counts_by_township", "counts_by_cell", "hotspots", "response_times", "duty_units",
-          "silent_units", "duty_by_type", "duty_by_township", "duty_by_role")
+TABLES = ("counts_by_township", "counts_by_cell", "hotspots", "trends_by_township",
+          "response_times", "duty_units", "silent_units", "duty_by_type", "duty_by_township",
+          "duty_by_role")
 FORMATS = ("csv", "xlsx")
 
 Table = tuple[list[str], list[list[Any]]]
@@ -48,6 +49,10 @@ def table(scope: Scope, name: str, every: str = "month",
     if name == "hotspots":
         features = counts.hotspots(scope, None, None)["features"]
         return _rows((f["properties"] for f in features), ["cell", "name", "reports"])
+    if name == "trends_by_township":
+        figure = counts.trends(scope, "township", None)
+        rows = [{**r, "category": r["category"] or "ALL"} for r in figure["rows"]]
+        return _rows(rows, ["county", "area", "category", "reports", "previous", "change_pct"])
     if name == "response_times":
         return _rows(response.response_times(scope)["stations"],
                      ["station", "clues", "acknowledged", "ack_p50_s", "ack_p90_s",

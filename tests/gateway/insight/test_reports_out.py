@@ -62,6 +62,18 @@ def test_trends_against_the_previous_period(client, supervisor, seeded):
     assert any(r["change_pct"] is not None for r in rows.values())
 
 
+def test_trends_in_the_csv(client, supervisor, seeded):
+    resp = client.get("/api/v1/insight/export", headers=supervisor, query_string={
+        "start": "2026-03-01", "end": "2026-03-29", "format": "csv",
+        "table": "trends_by_township"})
+    rows = list(csv.DictReader(io.StringIO(resp.get_data().decode("utf-8-sig"))))
+    api = client.get("/api/v1/insight/trends", headers=supervisor, query_string={
+        "start": "2026-03-01", "end": "2026-03-29"}).json["rows"]
+    assert [(r["area"], r["reports"], r["change_pct"]) for r in rows] == [
+        (r["area"], str(r["reports"]), "" if r["change_pct"] is None else str(r["change_pct"]))
+        for r in api]
+
+
 def test_csv_export_matches_the_figures(client, supervisor, seeded):
     query = {"start": "2026-03-01", "end": "2026-04-01", "format": "csv",
              "table": "counts_by_cell"}
@@ -82,7 +94,8 @@ def test_xlsx_export_has_every_table_and_escapes_formulas(client, supervisor, se
         "start": "2026-03-01", "end": "2026-04-01"})
     assert resp.status_code == 200
     book = openpyxl.load_workbook(io.BytesIO(resp.get_data()))
-    assert {"counts_by_township", "counts_by_cell", "hotspots", "response_times",
+    assert {"counts_by_township", "counts_by_cell", "hotspots", "trends_by_township",
+            "response_times",
             "duty_units", "silent_units", "duty_by_type", "duty_by_township",
             "duty_by_role"} <= set(book.sheetnames)
     names = [row[1] for row in book["duty_units"].iter_rows(min_row=2, values_only=True)]
