@@ -13,7 +13,7 @@ process and of the database server, and what the figures' two report indexes cos
 a single report insert (the route path's write; the tally is one more round trip,
 tests/gateway/insight/test_tallies.py).
 
-    python bench/insight.py [--reports 1000000] [--repeat 3]
+    python bench/insight.py [--reports 1000000] [--repeat 3] [--cache 4G]
 """
 
 from __future__ import annotations
@@ -80,14 +80,19 @@ def main() -> int:  # noqa: PLR0915 (one script, read top to bottom)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="timings per figure (best)")
+    parser.add_argument("--cache", default="4G", help="SecantusDB's WiredTiger cache")
     args = parser.parse_args()
     rnd = random.Random(2026)
 
-    stack = Stack(Path(tempfile.mkdtemp(prefix="safegrid-bench-")))
+    scratch = Path(tempfile.mkdtemp(prefix="safegrid-bench-"))
+    stack = Stack(scratch)
     try:
         redis = stack.redis()
         external = os.environ.get("MONGODB_URI")
-        mongo = None if external else stack.secantus()
+        # On disk with a 4 GB cache: building an index over a million documents overflows
+        # the default 1 GB cache (WT_CACHE_FULL) in the `:memory:` mode the tests use.
+        mongo = None if external else stack.secantus(storage=str(scratch / "db"),
+                                                     cache_size=args.cache)
         uri = external or f"mongodb://127.0.0.1:{mongo.port if mongo else 0}"
         from gateway import gridcache, startup
         from gateway.insight import counts, duty, response

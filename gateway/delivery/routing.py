@@ -162,6 +162,7 @@ def _route(report: Report, extra: dict[str, str]) -> str:
     case_id, opened = cases.attach(report, placement.cell_code, snapshot)
     # The dispatches that hold the report, for it to name in this job's last write.
     joined: list[ObjectId] = []
+    clues: list[tuple[str, dt.datetime]] = []  # (station, when) of the dispatches made here
     for station_code in _recipients(snapshot, placement, rule.extra_recipients, county):
         if not opened and _join_case_dispatch(case_id, station_code, report, rule.priority,
                                               joined):
@@ -170,6 +171,7 @@ def _route(report: Report, extra: dict[str, str]) -> str:
                                   placement.cell_code, placement.flags, case_id, named=joined)
         if created is not None:
             dispatch_id, deadline = created
+            clues.append((station_code, utcnow()))  # a new clue at this station
             # In the inbox from its first write; now the duty-phone SMS and the
             # SLA check. Should this die here, the escalation sweeper still finds
             # the dispatch by its deadline.
@@ -194,7 +196,7 @@ def _route(report: Report, extra: dict[str, str]) -> str:
         telemetry.observe("route_seconds", (routed_at - report.created_at).total_seconds())
     if first:  # the run that recorded the routing counts it for the figures, once
         tallies.count_report(report.created_at, report.category, placement.cell_code,
-                             placement.station_code, county, report.reporter_id)
+                             placement.station_code, county, report.reporter_id, clues)
     log.info("routed to %s via %s", placement.station_code, placement.method, extra=extra)
     return placement.station_code
 

@@ -21,8 +21,17 @@ from bson import ObjectId
 
 from gateway import gridcache
 from gateway.records.reports import Report
-from gateway.records.tallies import PLACE, REPORTER, Tally, place_id, reporter_tally_id
-from grid.figures import LOCAL_OFFSET, Period
+from gateway.records.tallies import (
+    PLACE,
+    REPORTER,
+    STATION,
+    Tally,
+    place_id,
+    reporter_tally_id,
+    station_tally_id,
+)
+from grid.documents import Dispatch
+from grid.figures import LOCAL_OFFSET, Period, ack_bin
 
 BATCH = 1000
 
@@ -52,6 +61,22 @@ def place_days(period: Period, county: str | None, category: str | None = None,
             for name, n in per_category.items():
                 if n and (category is None or name == category):
                     yield doc.get("cell"), doc.get("county"), name, date, n
+
+
+def station_counts(period: Period, stations: list[str] | None) -> dict[str, dict[str, int]]:
+    """station → its clues of the period: clues, ack, within, esc, tin, b<i> summed."""
+    query: dict[str, Any] = {"kind": STATION, "month": {"$in": months_of(period)}}
+    if stations is not None:
+        query["station"] = {"$in": stations}
+    out: dict[str, dict[str, int]] = {}
+    for doc in Tally._get_collection().find(query, {"station": 1, "month": 1, "days": 1}):
+        year, month = divmod(doc["month"], 100)
+        sums = out.setdefault(doc["station"], {})
+        for day, counts in (doc.get("days") or {}).items():
+            if period.start <= dt.date(year, month, int(day)) < period.end:
+                for key, n in counts.items():
+                    sums[key] = sums.get(key, 0) + n
+    return out
 
 
 def reporter_counts(period: Period, since: dt.date, reporters: list[ObjectId] | None = None,
@@ -130,7 +155,59 @@ def recount(period: Period, county: str | None = None) -> int:
         gone["county"] = county
     collection.delete_many(gone)
     collection.delete_many({"kind": REPORTER, "month": {"$in": months}})
-    for docs in (list(places.values()), list(reporters.values())):
+    stations = _station_docs(first, end, months, county, snapshot)
+    collection.delete_many({"kind": STATION, "month": {"$in": months},
+                            **({"station": {"$in": list(_county_stations(county, snapshot))}}
+                               if county else {})})
+    for docs in (list(places.values()), list(reporters.values()), stations):
         for i in range(0, len(docs), BATCH):
             collection.insert_many(docs[i:i + BATCH], ordered=False)
     return total
+
+
+def _county_stations(county: str | None, snapshot: Any) -> set[str]:
+    return {s.code for s in snapshot.stations.values() if county is None
+            or s.county_code == county}
+
+
+def _station_docs(first: dt.datetime, end: dt.datetime, months: list[int], county: str | None,
+                  snapshot: Any) -> list[dict[str, Any]]:
+    """The station tallies of whole months, from the dispatches as they stand: a clue
+    counts at the station that holds it now (the live tallies also count a step at the
+    station that made it before a transfer)."""
+    match: dict[str, Any] = {"created_at": {"$gte": first, "$lt": end}}
+    if county:
+        match["station_code"] = {"$in": sorted(_county_stations(county, snapshot))}
+    local = {"date": "$created_at", "timezone": LOCAL_OFFSET}
+    acked = {"$ifNull": ["$acknowledged_at", False]}
+    docs: dict[str, dict[str, Any]] = {}
+    for row in Dispatch.objects.aggregate([
+        {"$match": match},
+        {"$group": {
+            "_id": {"s": "$station_code",
+                    "m": {"$add": [{"$multiply": [{"$year": local}, 100]}, {"$month": local}]},
+                    "d": {"$dayOfMonth": local}},
+            "clues": {"$sum": 1},
+            "esc": {"$sum": {"$cond": [{"$gt": ["$escalation_level", 0]}, 1, 0]}},
+            "tin": {"$sum": {"$cond": [{"$ifNull": ["$transferred_from", False]}, 1, 0]}},
+            "within": {"$sum": {"$cond": [{"$and": [acked, {"$lte": [
+                "$acknowledged_at", "$ack_deadline"]}]}, 1, 0]}},
+            "ack_ms": {"$push": {"$cond": [acked, {"$subtract": ["$acknowledged_at",
+                                                                 "$created_at"]}, None]}},
+        }},
+    ]):
+        key = row["_id"]
+        if key["m"] not in months:
+            continue
+        counts: dict[str, int] = {k: row[k] for k in ("clues", "esc", "tin", "within") if row[k]}
+        times = [ms / 1000 for ms in row["ack_ms"] if ms is not None]
+        if times:
+            counts["ack"] = len(times)
+        for seconds in times:
+            name = f"b{ack_bin(seconds)}"
+            counts[name] = counts.get(name, 0) + 1
+        doc = docs.setdefault(station_tally_id(key["m"], key["s"]), {
+            "_id": station_tally_id(key["m"], key["s"]), "kind": STATION, "month": key["m"],
+            "station": key["s"], "days": {}})
+        doc["days"][str(key["d"])] = counts
+    return list(docs.values())

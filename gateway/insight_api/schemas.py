@@ -91,11 +91,12 @@ class StationTimesSchema(Schema):
     clues = Published()
     acknowledged = Published()
     ack_p50_s = fields.Integer(allow_none=True, metadata={
-        "description": "median seconds to acknowledge; null under 5 acknowledged"})
-    ack_p90_s = fields.Integer(allow_none=True)
+        "description": "median seconds to acknowledge, as the upper bound of its bin "
+                       "(30, 60, 120 … 604800 s); null under 5 acknowledged"})
+    ack_p90_s = fields.Integer(allow_none=True, metadata={"description": "likewise, p90"})
     within_sla_pct = fields.Integer(allow_none=True, metadata={
-        "description": "per cent acknowledged within the SLA, in steps of 10; null "
-                       "under 10 decided"})
+        "description": "per cent of the acknowledged clues acknowledged within the SLA, in "
+                       "steps of 10; null under 10 acknowledged"})
     escalated = Published()
     transferred_in = Published()
     overdue_now = Published()

@@ -92,8 +92,12 @@ def dispatch(station: str, created: dt.datetime, *, ack_after_s: float | None = 
 
 
 def insert_dispatches(docs: list[dict[str, Any]]) -> None:
+    """Insert dispatch documents and recount the figures' tallies of their months."""
     if docs:
         Dispatch._get_collection().insert_many(docs)
+        first = min(d["created_at"] for d in docs) + dt.timedelta(hours=8)
+        last = max(d["created_at"] for d in docs) + dt.timedelta(hours=8)
+        recount(Period(first.date(), last.date() + dt.timedelta(days=1)))
 
 
 __all__ = ["COUNTY"]

@@ -114,3 +114,41 @@ def test_figures_follow_routing_without_a_recount(client, county):
                       query_string={"by": "county", "every": "month"})
     totals = [r["reports"] for r in resp.json["rows"] if r["category"] is None]
     assert totals == [5]  # 7 reports: "5 to 9"
+
+
+def station_sums(station):
+    sums = Counter()
+    for doc in Tally._get_collection().find({"kind": "station", "station": station}):
+        for counts in doc["days"].values():
+            sums.update(counts)
+    return sums
+
+
+def test_clues_acknowledgements_and_escalations_are_counted_once(client, county):
+    from gateway.delivery.escalation import escalate
+    from grid.documents import Dispatch
+
+    file_reports(client, county, 6, prefix="steps")
+    run_jobs()
+    wf = list(Dispatch.objects(station_code="530627-WF").order_by("created_at"))
+    officer = auth(token_of(county, "officer 乌峰派出所"))
+    for dispatch in wf[:2]:
+        assert client.post(f"/api/v1/dispatches/{dispatch.id}/acknowledge",
+                           headers=officer).status_code == 200
+        # A second acknowledgement is refused, and counts nothing.
+        assert client.post(f"/api/v1/dispatches/{dispatch.id}/acknowledge",
+                           headers=officer).status_code == 409
+    late = wf[2]
+    Dispatch.objects(id=late.id).update_one(
+        set__ack_deadline=dt.datetime(2020, 1, 1), set__next_check_at=None)
+    escalate(str(late.id), 0)
+    escalate(str(late.id), 0)  # a duplicate run: stale
+    sums = station_sums("530627-WF")
+    assert sums["clues"] == len(wf)
+    assert sums["ack"] == 2
+    assert sum(n for k, n in sums.items() if k.startswith("b")) == 2
+    assert sums["within"] == 2
+    assert sums["esc"] == 1
+    live = {d["_id"]: d for d in Tally._get_collection().find({"kind": "station"})}
+    recount(this_year())
+    assert {d["_id"]: d for d in Tally._get_collection().find({"kind": "station"})} == live
