@@ -29,6 +29,7 @@ bench: ## Run the benchmarks and print their figures
 	$(VENV)/python bench/faults.py
 	$(VENV)/python bench/flood.py
 	$(VENV)/python bench/alert.py --outside 10000
+	$(VENV)/python bench/insight.py
 
 messages: ## Extract the SMS texts into sms/locale/messages.pot and update every catalog (docs/sms-languages.md)
 	@deploy/bootstrap.sh --dev

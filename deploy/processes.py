@@ -168,8 +168,10 @@ class Stack:
         argv = [find_program("redis-server", "/usr/bin", "/usr/sbin"), str(conf), "--sentinel"]
         return self._spawn(f"sentinel-{port}", argv, port=port)
 
-    def secantus(self, port: int | None = None, storage: str = ":memory:") -> Service:
-        """SecantusDB, the MongoDB-wire server over WiredTiger, as its own process."""
+    def secantus(self, port: int | None = None, storage: str = ":memory:",
+                 cache_size: str | None = None) -> Service:
+        """SecantusDB, the MongoDB-wire server over WiredTiger, as its own process
+        (`cache_size` like "4G": WiredTiger's cache, 1G by default)."""
         port = port or free_port()
         # --standalone: drivers see a standalone server, so pymongo sends no retryable-write
         # ids. SecantusDB keeps every such id for 30 minutes and scans them on each write,
@@ -177,7 +179,8 @@ class Stack:
         # docs/performance.md). SafeGrid's writes are idempotent by design (unique keys,
         # upserts, client ids), so the driver's single retry is not needed against it.
         argv = [find_program("secantusd-py"), "--host", "127.0.0.1", "--port", str(port),
-                "--storage-path", storage, "--log-level", "WARNING", "--standalone"]
+                "--storage-path", storage, "--log-level", "WARNING", "--standalone",
+                *(["--cache-size", cache_size] if cache_size else [])]
         return self._spawn(f"secantus-{port}", argv, port=port, wait=60.0)
 
     def gunicorn(self, env: Mapping[str, str], port: int | None = None, workers: int = 2,

@@ -19,6 +19,7 @@ from gateway.privacy.crypto import Keyring, set_keyring
 from gateway.records.imports import Import, ImportFile, ImportRows
 from gateway.records.people import Officer, Reporter
 from gateway.records.reports import Report
+from gateway.records.tallies import Tally
 from gateway.records.tokens import ApiToken
 from gateway.records.units import Unit
 from gateway.settings import Settings
@@ -26,7 +27,8 @@ from grid.documents import Case, Dispatch, GridCell, Station
 from grid.jurisdiction import Generation, Jurisdiction
 from sms.records import ALL_DOCUMENTS as SMS_DOCUMENTS
 
-ALL_DOCUMENTS = (Reporter, Officer, Report, ApiToken, Unit, Import, ImportRows, ImportFile)
+ALL_DOCUMENTS = (Reporter, Officer, Report, ApiToken, Unit, Import, ImportRows, ImportFile,
+                 Tally)
 
 
 def configure(settings: Settings) -> None:

@@ -216,12 +216,41 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 
 def change(current: int, previous: int) -> int | None:
-    """Per cent change from the previous period, rounded to SHARE_STEP; None from zero.
-
-    Computed from the exact counts, published only in steps, and only when the
-    previous period had at least SHARE_MIN reports.
-    """
-    if previous < SHARE_MIN:
+    """Per cent change from the previous period, in steps of SHARE_STEP; None unless both
+    periods had at least SHARE_MIN reports (a change would otherwise hint at a small
+    count)."""
+    if previous < SHARE_MIN or current < SHARE_MIN:
         return None
     return int(SHARE_STEP * math.floor(100 * (current - previous) / previous / SHARE_STEP
                                        + 0.5))
+
+
+# Acknowledgement times are kept as counts in these bins (upper bounds, seconds), so a
+# station's percentiles come from a few counters instead of every clue: a percentile is
+# the upper bound of the bin it falls in. Dense where SLAs are (5 min, 30 min, 24 h).
+ACK_BINS = (30, 60, 120, 180, 240, 300, 450, 600, 900, 1200, 1500, 1800, 2700, 3600,
+            5400, 7200, 10800, 14400, 21600, 43200, 86400, 172800, 604800)
+OVER_LAST_BIN = len(ACK_BINS)  # the bin of anything slower than a week
+
+
+def ack_bin(seconds: float) -> int:
+    """The index of the bin an acknowledgement time falls in."""
+    for i, bound in enumerate(ACK_BINS):
+        if seconds <= bound:
+            return i
+    return OVER_LAST_BIN
+
+
+def bin_percentile(counts: Sequence[int], q: float) -> int | None:
+    """The q-th percentile (nearest rank) of binned times: the upper bound of its bin (for
+    the last bin, one past the last bound); None without any time."""
+    total = sum(counts)
+    if total == 0:
+        return None
+    rank = max(1, math.ceil(total * q / 100))
+    seen = 0
+    for i, n in enumerate(counts):
+        seen += n
+        if seen >= rank:
+            return ACK_BINS[i] if i < len(ACK_BINS) else ACK_BINS[-1] + 1
+    return ACK_BINS[-1] + 1

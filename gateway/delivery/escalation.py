@@ -24,6 +24,7 @@ from gateway import gridcache, telemetry
 from gateway.delivery import queues
 from gateway.delivery.outbound_sms import queue_sms
 from gateway.privacy import audit
+from gateway.records import tallies
 from gateway.records.people import Officer
 from gateway.runtime import escalation
 from grid.documents import Dispatch, Station, utcnow
@@ -92,6 +93,8 @@ def escalate(dispatch_id: str, level: int) -> str:
     if updated is None:
         return "stale"
     telemetry.count("escalations", level=next_level)
+    if level == 0:  # the clue's first escalation: the station's figure counts it once
+        tallies.count_station(doc["station_code"], doc["created_at"], {"esc": 1})
     audit.append("system:escalation", "dispatch.escalate", f"dispatch:{oid}",
                  {"level": next_level, "role": role, "status": doc["status"]})
     phone = _phone_for(role, updated)

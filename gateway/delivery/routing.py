@@ -28,6 +28,7 @@ from gateway.delivery import cases, locating, queues, workflow
 from gateway.delivery.escalation import schedule_escalation
 from gateway.delivery.outbound_sms import queue_sms
 from gateway.extensions import redis_store
+from gateway.records import tallies
 from gateway.records.people import Reporter
 from gateway.records.reports import Location, Report
 from gateway.runtime import escalation, rules, settings
@@ -161,6 +162,7 @@ def _route(report: Report, extra: dict[str, str]) -> str:
     case_id, opened = cases.attach(report, placement.cell_code, snapshot)
     # The dispatches that hold the report, for it to name in this job's last write.
     joined: list[ObjectId] = []
+    clues: list[tuple[str, dt.datetime]] = []  # (station, when) of the dispatches made here
     for station_code in _recipients(snapshot, placement, rule.extra_recipients, county):
         if not opened and _join_case_dispatch(case_id, station_code, report, rule.priority,
                                               joined):
@@ -169,6 +171,7 @@ def _route(report: Report, extra: dict[str, str]) -> str:
                                   placement.cell_code, placement.flags, case_id, named=joined)
         if created is not None:
             dispatch_id, deadline = created
+            clues.append((station_code, utcnow()))  # a new clue at this station
             # In the inbox from its first write; now the duty-phone SMS and the
             # SLA check. Should this die here, the escalation sweeper still finds
             # the dispatch by its deadline.
@@ -184,12 +187,16 @@ def _route(report: Report, extra: dict[str, str]) -> str:
     }
     newly_routed = Report.objects(id=report.id, status="received").update_one(
         set__status="routed", **where)
+    first = newly_routed
     if not newly_routed:
         # Its station acknowledged it from the inbox (where the dispatch is from its first
         # write) before this last write: keep that status, and record where it went.
-        Report.objects(id=report.id, routed_at=None).update_one(**where)
+        first = Report.objects(id=report.id, routed_at=None).update_one(**where)
     if newly_routed:  # stored → routed, once per report (docs/metrics.md)
         telemetry.observe("route_seconds", (routed_at - report.created_at).total_seconds())
+    if first:  # the run that recorded the routing counts it for the figures, once
+        tallies.count_report(report.created_at, report.category, placement.cell_code,
+                             placement.station_code, county, report.reporter_id, clues)
     log.info("routed to %s via %s", placement.station_code, placement.method, extra=extra)
     return placement.station_code
 

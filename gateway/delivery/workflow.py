@@ -35,11 +35,13 @@ from gateway.delivery.outbound_sms import queue_sms
 from gateway.errors import Refusal
 from gateway.privacy import audit
 from gateway.privacy.crypto import keyring
+from gateway.records import tallies
 from gateway.records.people import Reporter
 from gateway.records.reports import DISPATCH_TEXT_CONTEXT, Report
 from gateway.runtime import escalation, settings
 from grid import lifecycle
 from grid.documents import Case, Dispatch, Station, utcnow
+from grid.figures import ack_bin
 from sms import replies
 
 log = logging.getLogger(__name__)
@@ -161,6 +163,7 @@ def _after(action: str, dispatch: dict[str, Any], plan: lifecycle.Plan) -> None:
         # last write has marked the report routed.
         Report.objects(id=report_id, status__in=("received", "routed")).update_one(
             set__status="acknowledged")
+        _count_acknowledged(dispatch)
     elif action == "close":
         _close_everywhere(dispatch)
     elif action == "close_duplicate":
@@ -181,10 +184,22 @@ def _after(action: str, dispatch: dict[str, Any], plan: lifecycle.Plan) -> None:
         Report.objects(dispatch_ids=dispatch["_id"], station_code=dispatch["transferred_from"]
                        ).update(set__station_code=dispatch["station_code"])
         deliver(str(dispatch["_id"]))
+        tallies.count_station(dispatch["station_code"], dispatch["created_at"], {"tin": 1})
     if plan.restart_sla and dispatch.get("ack_deadline") is not None:
         # From the level the clue stood at: the chain above the station keeps climbing.
         schedule_escalation(str(dispatch["_id"]), dispatch["ack_deadline"],
                             int(dispatch.get("escalation_level", 0)))
+
+
+def _count_acknowledged(dispatch: dict[str, Any]) -> None:
+    """The station's tally: one more clue acknowledged, its time binned, within the SLA or
+    not (docs/insight.md)."""
+    acked, created = dispatch["acknowledged_at"], dispatch["created_at"]
+    deadline = dispatch.get("ack_deadline")
+    counts = {"ack": 1, f"b{ack_bin((acked - created).total_seconds())}": 1}
+    if deadline is not None and acked <= deadline:
+        counts["within"] = 1
+    tallies.count_station(dispatch["station_code"], created, counts)
 
 
 def _close_everywhere(dispatch: dict[str, Any]) -> None:

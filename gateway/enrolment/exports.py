@@ -26,8 +26,11 @@ from gateway.records.units import Unit
 FORMATS = ("csv", "xlsx")
 
 
-def safe_cell(value: Any) -> str:
-    """`value` as text a spreadsheet will not run: a formula-like start is escaped."""
+def safe_cell(value: Any) -> str | int | float:
+    """`value` as text a spreadsheet will not run: a formula-like start is escaped. A number
+    stays a number (a negative one is no formula: the figures' changes are signed)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 

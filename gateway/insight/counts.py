@@ -1,11 +1,11 @@
 """Reports counted by place, category and time, and the hotspot map (重点地区).
 
-One aggregation pipeline reads the period's reports (by the county's stations,
-or all of them) and groups them by cell, station, category and week or month;
-everything above the cell (townships, counties, totals over categories, H3
-hexagons) is added up here from those exact counts and then published through
-grid/figures.py: each figure banded from its own count, each total guarded
-against the parts published beside it (docs/insight.md).
+The period's days are read from the report tallies (gateway/insight/tallies.py:
+per cell, station and Beijing day, kept as reports are routed) and put in weeks
+or months; everything above the cell (townships, counties, totals over
+categories, H3 hexagons) is added up here from those exact counts and then
+published through grid/figures.py: each figure banded from its own count, each
+total guarded against the parts published beside it (docs/insight.md).
 """
 
 from __future__ import annotations
@@ -17,18 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway import gridcache
-from gateway.insight.scope import Scope, stations_of
-from gateway.records.reports import Report
+from gateway.insight import tallies
+from gateway.insight.scope import Scope
 from grid.documents import GridCell
-from grid.figures import (
-    LOCAL_OFFSET,
-    WEEK_ANCHOR,
-    WEEK_MS,
-    Count,
-    band,
-    guard,
-    week_from_number,
-)
+from grid.figures import Count, band, bucket_of_date, change, guard
 
 LEVELS = ("cell", "township", "county")
 UNPLACED = None  # reports no cell could place (taken by the county desk)
@@ -36,44 +28,13 @@ UNPLACED = None  # reports no cell could place (taken by the county desk)
 
 @dataclass(frozen=True)
 class Fine:
-    """The finest key the pipeline gives: where, what, when."""
+    """The finest key the tallies give: where, what, when."""
 
     cell: str | None
     township: str | None
     county: str | None
     category: str
     bucket: dt.date
-
-
-def week_number() -> dict[str, Any]:
-    """Weeks since WEEK_ANCHOR (a Beijing Monday), as the pipeline computes them."""
-    return {"$floor": {"$divide": [{"$subtract": ["$created_at", WEEK_ANCHOR]}, WEEK_MS]}}
-
-
-def month_number() -> dict[str, Any]:
-    """year × 100 + month in Beijing time."""
-    local = {"date": "$created_at", "timezone": LOCAL_OFFSET}
-    return {"$add": [{"$multiply": [{"$year": local}, 100]}, {"$month": local}]}
-
-
-def bucket_date(grain: str, value: float) -> dt.date:
-    """The local start date of a pipeline bucket number."""
-    if grain == "week":
-        return week_from_number(value)
-    number = int(value)
-    return dt.date(number // 100, number % 100, 1)
-
-
-def report_match(scope: Scope, category: str | None = None) -> dict[str, Any]:
-    """The $match of a scope's reports: created in the period, at the county's stations."""
-    match: dict[str, Any] = {"created_at": {"$gte": scope.period.utc_start,
-                                            "$lt": scope.period.utc_end}}
-    stations = stations_of(scope.county)
-    if stations is not None:
-        match["station_code"] = {"$in": stations}
-    if category:
-        match["category"] = category
-    return match
 
 
 def places(county: str | None) -> dict[str, tuple[str, str]]:
@@ -84,26 +45,15 @@ def places(county: str | None) -> dict[str, tuple[str, str]]:
 
 
 def fine_counts(scope: Scope, grain: str, category: str | None = None) -> dict[Fine, int]:
-    """Exact counts by cell, category and bucket: one pipeline, the rest in memory."""
-    bucket = week_number() if grain == "week" else month_number()
-    pipeline = [
-        {"$match": report_match(scope, category)},
-        {"$group": {"_id": {"c": "$cell_code", "s": "$station_code", "k": "$category",
-                            "b": bucket}, "n": {"$sum": 1}}},
-    ]
+    """Exact counts by cell, category and bucket, from the tallies of the period's days."""
     where = places(scope.county)
-    stations = gridcache.current().stations
     out: dict[Fine, int] = defaultdict(int)
-    for row in Report.objects.aggregate(pipeline):
-        key = row["_id"]
-        cell = key.get("c")
-        township, county = where.get(cell, (None, None)) if cell else (None, None)
-        if county is None:
-            station = stations.get(key.get("s") or "")
-            county = station.county_code if station else None
-        if scope.county and county != scope.county:
-            continue  # a cell moved to another county since; its station's county decides
-        out[Fine(cell, township, county, key["k"], bucket_date(grain, key["b"]))] += row["n"]
+    for cell, county, name, date, n in tallies.place_days(scope.period, scope.county,
+                                                          category):
+        township = where[cell][0] if cell in where else None
+        if cell not in where:
+            cell = UNPLACED  # no cell, or one no longer in the grid
+        out[Fine(cell, township, county, name, bucket_of_date(date, grain))] += n
     return dict(out)
 
 
@@ -173,25 +123,64 @@ def counts(scope: Scope, by: str, grain: str, category: str | None) -> dict[str,
             "by": by, "every": grain, "category": category, "rows": rows}
 
 
+def _over_period(scope: Scope, category: str | None) -> dict[Fine, int]:
+    """Exact counts by cell and category over the whole period (one bucket: its start)."""
+    where = places(scope.county)
+    out: dict[Fine, int] = defaultdict(int)
+    for cell, county, name, _date, n in tallies.place_days(scope.period, scope.county,
+                                                           category):
+        township = where[cell][0] if cell in where else None
+        out[Fine(cell if cell in where else UNPLACED, township, county, name,
+                 scope.period.start)] += n
+    return dict(out)
+
+
+def trends(scope: Scope, by: str, category: str | None) -> dict[str, Any]:
+    """Each area's reports in the period against the period of the same length before it."""
+    before = Scope(scope.county, scope.period.previous())
+    now_fine, then_fine = _over_period(scope, category), _over_period(before, category)
+    totals = category is None
+    now_figures = published(now_fine, by, totals)
+    then_figures = published(then_fine, by, totals)
+
+    def exact(fine: dict[Fine, int]) -> dict[tuple[Area, str | None], int]:
+        sums: dict[tuple[Area, str | None], int] = defaultdict(int)
+        for key, n in fine.items():
+            sums[(_area(key, by), key.category)] += n
+            if totals:
+                sums[(_area(key, by), None)] += n
+        return sums
+
+    now_exact, then_exact = exact(now_fine), exact(then_fine)
+    now_pub = {(area, cat): v for (area, cat, _), v in now_figures.items()}
+    then_pub = {(area, cat): v for (area, cat, _), v in then_figures.items()}
+    rows = []
+    for area, cat in sorted(set(now_exact) | set(then_exact),
+                            key=lambda k: (k[0][0] or "", k[0][1] or "", k[1] or "~")):
+        rows.append({"county": area[0], "area": area[1], "category": cat,
+                     "reports": now_pub.get((area, cat), 0),
+                     "previous": then_pub.get((area, cat), 0),
+                     "change_pct": change(now_exact.get((area, cat), 0),
+                                          then_exact.get((area, cat), 0))})
+    return {"county": scope.county, "start": scope.period.start, "end": scope.period.end,
+            "previous_start": before.period.start, "by": by, "category": category,
+            "rows": rows}
+
+
 def cell_totals(scope: Scope, category: str | None) -> tuple[dict[str | None, int],
                                                              dict[str | None, list[list[int]]]]:
     """Exact reports per cell over the period, and per cell its week and month parts."""
-    pipeline = [
-        {"$match": report_match(scope, category)},
-        {"$group": {"_id": {"c": "$cell_code", "s": "$station_code", "w": week_number(),
-                            "m": month_number()}, "n": {"$sum": 1}}},
-    ]
     where = places(scope.county)
     totals: dict[str | None, int] = defaultdict(int)
-    weeks: dict[str | None, dict[float, int]] = defaultdict(lambda: defaultdict(int))
-    months: dict[str | None, dict[float, int]] = defaultdict(lambda: defaultdict(int))
-    for row in Report.objects.aggregate(pipeline):
-        cell = row["_id"].get("c")
+    weeks: dict[str | None, dict[dt.date, int]] = defaultdict(lambda: defaultdict(int))
+    months: dict[str | None, dict[dt.date, int]] = defaultdict(lambda: defaultdict(int))
+    for cell, _county, _name, date, n in tallies.place_days(scope.period, scope.county,
+                                                            category):
         if cell not in where:
             cell = UNPLACED  # no cell, or one outside the county's grid
-        totals[cell] += row["n"]
-        weeks[cell][row["_id"]["w"]] += row["n"]
-        months[cell][row["_id"]["m"]] += row["n"]
+        totals[cell] += n
+        weeks[cell][bucket_of_date(date, "week")] += n
+        months[cell][bucket_of_date(date, "month")] += n
     parts = {cell: [list(weeks[cell].values()), list(months[cell].values())] for cell in totals}
     return dict(totals), parts
 

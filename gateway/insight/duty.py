@@ -3,7 +3,8 @@ kinds of reporter filed reports, and which units have filed none in 90 days.
 
 Counts the units that never file, not only the reports. A report belongs to the
 unit of its reporter (`Reporter.unit`), wherever it was filed from. Reporters
-appear only as counts by role and unit, never one by one. Report counts are
+appear only as counts by role and unit, never one by one. Reports per reporter come
+from the reporter tallies (gateway/records/tallies.py), by Beijing day. Report counts are
 banded (docs/insight.md); counts of units and of enrolled reporters come from
 the roster and are exact.
 """
@@ -14,14 +15,12 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from bson import ObjectId
-
+from gateway.insight import tallies
 from gateway.insight.scope import Scope
 from gateway.records.people import Reporter
-from gateway.records.reports import Report
 from gateway.records.units import Unit
 from grid.documents import GridCell
-from grid.figures import OFFSET, band
+from grid.figures import band
 
 SILENT_DAYS = 90
 
@@ -31,35 +30,20 @@ def percent(part: int, whole: int) -> int | None:
     return None if whole == 0 else int(100 * part / whole + 0.5)
 
 
-def _filed(scope: Scope, reporter_ids: list[ObjectId] | None) -> dict[ObjectId, tuple[int, int]]:
-    """reporter id → (reports in the period, reports in the 90 days before its end)."""
-    end = scope.period.utc_end
-    since = end - dt.timedelta(days=SILENT_DAYS)
-    start = scope.period.utc_start
-    match: dict[str, Any] = {"created_at": {"$gte": min(start, since), "$lt": end}}
-    if reporter_ids is not None:
-        match["reporter_id"] = {"$in": reporter_ids}
-    pipeline = [
-        {"$match": match},
-        {"$group": {"_id": "$reporter_id",
-                    "period": {"$sum": {"$cond": [{"$gte": ["$created_at", start]}, 1, 0]}},
-                    "recent": {"$sum": {"$cond": [{"$gte": ["$created_at", since]}, 1, 0]}}}},
-    ]
-    return {row["_id"]: (row["period"], row["recent"])
-            for row in Report.objects.aggregate(pipeline)}
-
-
 def duty(scope: Scope) -> dict[str, Any]:
     """Every mandated unit with its reports in the period, the silent ones, and shares of
     units that reported by type and by township; reporters by role."""
     where = {"county_code": scope.county} if scope.county else {}
     units = list(Unit.objects(active__ne=False, **where).only(
         "code", "name", "type", "county_code", "cell_code").order_by("code"))
+    # The county's cells (or all): a long $in of the units' cells is slow on SecantusDB.
     townships: dict[str, str | None] = {c.code: c.township_code for c in GridCell.objects(
-        code__in=[u.cell_code for u in units]).only("code", "township_code")}
+        **where).only("code", "township_code")}
     reporters = list(Reporter.objects(role__ne="public", **where).only(
         "id", "role", "unit", "active", "erased_at"))
-    filed = _filed(scope, [r.id for r in reporters] if scope.county else None)
+    since = scope.period.end - dt.timedelta(days=SILENT_DAYS)
+    filed = tallies.reporter_counts(scope.period, since,
+                                    [r.id for r in reporters] if scope.county else None)
 
     unit_reports: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     unit_people: dict[str, int] = defaultdict(int)
@@ -95,7 +79,7 @@ def duty(scope: Scope) -> dict[str, Any]:
         by_township[township][1] += period > 0
     return {
         "county": scope.county, "start": scope.period.start, "end": scope.period.end,
-        "silent_since": (scope.period.utc_end + OFFSET - dt.timedelta(days=SILENT_DAYS)).date(),
+        "silent_since": since,
         "units": rows, "silent_units": silent,
         "by_type": [{"type": t, "units": n, "units_reported": k, "reported_pct": percent(k, n)}
                     for t, (n, k) in sorted(by_type.items())],

@@ -1,15 +1,14 @@
 """How fast each station takes up its clues (响应时效): acknowledgement times, the SLA,
 escalations, transfers, and what is overdue now.
 
-Over the dispatches a station received in the period (by `created_at`):
-acknowledgement time is `acknowledged_at − created_at` (the clue's clock: a
-transfer does not restart it for these figures); p50 and p90 are given from
-five acknowledged clues up. Within SLA: acknowledged by `ack_deadline`, among
-the clues whose deadline is decided (acknowledged, or unacknowledged past it);
-a copy closed as a duplicate of another station's dispatch is not counted.
-Transfers: clues this station accepted from another. Overdue now: open clues
-past their deadline at this moment, whatever the period. Counts are banded
-like every count of reports (docs/insight.md).
+From the station tallies (gateway/records/tallies.py), by the day each clue was
+created at the station: clues; acknowledged; acknowledgement time
+(`acknowledged_at − created_at`, the clue's clock) as p50 and p90, each the
+upper bound of its bin (grid/figures.py: ACK_BINS), from five acknowledged up;
+the share of the acknowledged that were acknowledged by `ack_deadline`; clues
+escalated at least once; transfers accepted. Overdue now is read live: open,
+unacknowledged clues past their deadline at this moment, whatever the period.
+Counts are banded like every count of reports (docs/insight.md).
 """
 
 from __future__ import annotations
@@ -18,10 +17,11 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
+from gateway.insight import tallies
 from gateway.insight.scope import Scope, stations_of
 from grid.documents import Dispatch, utcnow
 from grid.escalation import OVERDUE_STATES
-from grid.figures import SMALL, band, percentile, share
+from grid.figures import OVER_LAST_BIN, SMALL, band, bin_percentile, share
 
 
 def response_times(scope: Scope, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -29,41 +29,17 @@ def response_times(scope: Scope, now: dt.datetime | None = None) -> dict[str, An
     overdue now."""
     now = now or utcnow()
     stations = stations_of(scope.county)
-    match: dict[str, Any] = {"created_at": {"$gte": scope.period.utc_start,
-                                            "$lt": scope.period.utc_end}}
-    if stations is not None:
-        match["station_code"] = {"$in": stations}
-    acked = {"$ifNull": ["$acknowledged_at", False]}
-    pipeline = [
-        {"$match": match},
-        {"$group": {
-            "_id": "$station_code",
-            "clues": {"$sum": 1},
-            "ack_ms": {"$push": {"$cond": [acked, {"$subtract": ["$acknowledged_at",
-                                                               "$created_at"]}, None]}},
-            "within": {"$sum": {"$cond": [{"$and": [acked, {"$lte": ["$acknowledged_at",
-                                                                      "$ack_deadline"]}]},
-                                          1, 0]}},
-            "late_open": {"$sum": {"$cond": [{"$and": [
-                {"$not": [acked]}, {"$not": [{"$ifNull": ["$duplicate_of", False]}]},
-                {"$lt": ["$ack_deadline", now]}]}, 1, 0]}},
-            "escalated": {"$sum": {"$cond": [{"$gt": ["$escalation_level", 0]}, 1, 0]}},
-            "transferred_in": {"$sum": {"$cond": [{"$ifNull": ["$transferred_from", False]},
-                                                  1, 0]}},
-        }},
-    ]
     rows: dict[str, dict[str, Any]] = {}
-    for row in Dispatch.objects.aggregate(pipeline):
-        times = [ms / 1000 for ms in row["ack_ms"] if ms is not None]
-        decided = len(times) + row["late_open"]
-        enough = len(times) >= SMALL
-        rows[row["_id"]] = {
-            "station": row["_id"], "clues": band(row["clues"]),
-            "acknowledged": band(len(times)),
-            "ack_p50_s": _seconds(percentile(times, 50)) if enough else None,
-            "ack_p90_s": _seconds(percentile(times, 90)) if enough else None,
-            "within_sla_pct": share(row["within"], decided),
-            "escalated": band(row["escalated"]), "transferred_in": band(row["transferred_in"]),
+    for code, sums in tallies.station_counts(scope.period, stations).items():
+        binned = [sums.get(f"b{i}", 0) for i in range(OVER_LAST_BIN + 1)]
+        acked = sums.get("ack", 0)
+        enough = acked >= SMALL
+        rows[code] = {
+            "station": code, "clues": band(sums.get("clues", 0)), "acknowledged": band(acked),
+            "ack_p50_s": bin_percentile(binned, 50) if enough else None,
+            "ack_p90_s": bin_percentile(binned, 90) if enough else None,
+            "within_sla_pct": share(sums.get("within", 0), acked),
+            "escalated": band(sums.get("esc", 0)), "transferred_in": band(sums.get("tin", 0)),
             "overdue_now": 0}
     for code, n in overdue_now(stations, now).items():
         rows.setdefault(code, {
@@ -88,5 +64,3 @@ def overdue_now(stations: list[str] | None, now: dt.datetime) -> dict[str, int]:
     return dict(out)
 
 
-def _seconds(value: float | None) -> int | None:
-    return None if value is None else round(value)

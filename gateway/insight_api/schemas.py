@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from gateway.fields import StrictSchema
 from gateway.insight.counts import LEVELS
+from gateway.insight.tables import FORMATS, TABLES
 from grid.figures import GRAINS, MAX_DAYS, SUPPRESSED, WITHHELD
 from sms.grammar import CATEGORIES, UNCLASSIFIED
 
@@ -90,11 +91,12 @@ class StationTimesSchema(Schema):
     clues = Published()
     acknowledged = Published()
     ack_p50_s = fields.Integer(allow_none=True, metadata={
-        "description": "median seconds to acknowledge; null under 5 acknowledged"})
-    ack_p90_s = fields.Integer(allow_none=True)
+        "description": "median seconds to acknowledge, as the upper bound of its bin "
+                       "(30, 60, 120 … 604800 s); null under 5 acknowledged"})
+    ack_p90_s = fields.Integer(allow_none=True, metadata={"description": "likewise, p90"})
     within_sla_pct = fields.Integer(allow_none=True, metadata={
-        "description": "per cent acknowledged within the SLA, in steps of 10; null "
-                       "under 10 decided"})
+        "description": "per cent of the acknowledged clues acknowledged within the SLA, in "
+                       "steps of 10; null under 10 acknowledged"})
     escalated = Published()
     transferred_in = Published()
     overdue_now = Published()
@@ -161,3 +163,47 @@ class DutySchema(Schema):
     by_type = fields.List(fields.Nested(TypeShareSchema))
     by_township = fields.List(fields.Nested(TownshipShareSchema))
     by_role = fields.List(fields.Nested(RoleDutySchema))
+
+
+class TrendsQuerySchema(ScopeQuerySchema):
+    by = fields.String(load_default="township", validate=validate.OneOf(LEVELS))
+    category = fields.String(load_default=None, validate=validate.OneOf(
+        (*CATEGORIES, UNCLASSIFIED)))
+
+
+class TrendRowSchema(Schema):
+    county = fields.String(allow_none=True)
+    area = fields.String(allow_none=True)
+    category = fields.String(allow_none=True, metadata={"description": "null: all categories"})
+    reports = Published()
+    previous = Published()
+    change_pct = fields.Integer(allow_none=True, metadata={
+        "description": "per cent change, in steps of 10; null unless both periods had at "
+                       "least 10 reports"})
+
+
+class TrendsSchema(Schema):
+    county = fields.String(allow_none=True)
+    start = fields.Date()
+    end = fields.Date()
+    previous_start = fields.Date(metadata={"description": "the previous period: the same "
+                                           "number of days, ending on `start`"})
+    by = fields.String()
+    category = fields.String(allow_none=True)
+    rows = fields.List(fields.Nested(TrendRowSchema))
+
+
+class ExportQuerySchema(ScopeQuerySchema):
+    format = fields.String(load_default="xlsx", validate=validate.OneOf(FORMATS))
+    table = fields.String(load_default=None, validate=validate.OneOf(TABLES), metadata={
+        "description": "one table; a CSV without it holds counts by township, a workbook "
+                       "every table"})
+    every = fields.String(load_default="month", validate=validate.OneOf(GRAINS))
+
+
+class SummaryQuerySchema(StrictSchema):
+    county = fields.String(load_default=None, validate=validate.Regexp(r"^[0-9]{6}$"),
+                           metadata={"description": "required for a platform operator"})
+    month = fields.String(load_default=None, validate=validate.Regexp(
+        r"^20[0-9]{2}-(0[1-9]|1[0-2])$"), metadata={
+        "description": "YYYY-MM, Beijing time; default the month before this one"})

@@ -78,7 +78,7 @@ POSITIVE_ALSO = {
     # Figures: a period with no days or over two years (start and end are free dates); a
     # county other than the supervisor's (403 is already expected).
     **{f"GET /api/v1/insight/{name}": ["422"]
-       for name in ("counts", "hotspots", "response-times", "duty")},
+       for name in ("counts", "hotspots", "response-times", "duty", "trends", "export")},
 }
 POSITIVE_DEFAULT = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 

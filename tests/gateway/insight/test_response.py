@@ -4,8 +4,8 @@ and through the real route and acknowledge path."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
-import statistics
 
 import pytest
 
@@ -24,6 +24,16 @@ def settings(settings):  # type: ignore[override]
     return settings.with_(case_window_s=0)  # each routed report its own clue
 
 
+BINS = (30, 60, 120, 180, 240, 300, 450, 600, 900, 1200, 1500, 1800, 2700, 3600, 5400,
+        7200, 10800, 14400, 21600, 43200, 86400, 172800, 604800)
+
+
+def binned_percentile(times, q):
+    """Nearest rank, then the upper bound of the bin it falls in (written out again)."""
+    value = sorted(times)[max(1, math.ceil(len(times) * q / 100)) - 1]
+    return next((b for b in BINS if value <= b), BINS[-1] + 1)
+
+
 def share10(part, whole):
     return None if whole < 10 else int(part * 100 / whole / 10 + 0.5) * 10  # half up
 
@@ -40,6 +50,7 @@ def test_response_times_match_the_raw_dispatches(client, county):
                 escalation_level=rnd.choice((0, 0, 0, 1, 2)),
                 transferred_from=NT if station == WF and i % 9 == 0 else None))
     # One long overdue now, from before the period; a duplicate copy never acknowledged.
+    # (Overdue now is read live; the rest from the tallies, recounted from these.)
     docs.append(dispatch(PJ, START - dt.timedelta(days=40)))
     docs.append(dispatch(COUNTY_DESK[0], START + dt.timedelta(days=1), status="closed",
                          duplicate_of="x"))
@@ -60,17 +71,15 @@ def test_response_times_match_the_raw_dispatches(client, county):
                  for d in mine if "acknowledged_at" in d]
         within = sum(1 for d in mine if "acknowledged_at" in d
                      and d["acknowledged_at"] <= d["ack_deadline"])
-        late = sum(1 for d in mine if "acknowledged_at" not in d and d["ack_deadline"] < now)
         row = rows[station]
         assert row["clues"] == shown(len(mine))
         assert row["acknowledged"] == shown(len(times))
         if len(times) >= 5:
-            assert row["ack_p50_s"] == round(statistics.median(times))
-            assert row["ack_p90_s"] == round(statistics.quantiles(times, n=10,
-                                                                  method="inclusive")[8])
+            assert row["ack_p50_s"] == binned_percentile(times, 50)
+            assert row["ack_p90_s"] == binned_percentile(times, 90)
         else:
             assert row["ack_p50_s"] is None
-        assert row["within_sla_pct"] == share10(within, len(times) + late)
+        assert row["within_sla_pct"] == share10(within, len(times))
         assert row["escalated"] == shown(sum(1 for d in mine if d["escalation_level"] > 0))
         assert row["transferred_in"] == shown(sum(1 for d in mine if d.get("transferred_from")))
         overdue = sum(1 for d in docs if d["station_code"] == station

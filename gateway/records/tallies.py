@@ -1,0 +1,119 @@
+"""Report tallies as stored: counters kept as reports are routed, read by the figures.
+
+Two kinds of document in one collection, so one report's two increments are one
+bulk write, one round trip on the route path:
+
+- a place tally per (Beijing month, cell, station): `days.<d>.<CATEGORY>` counts
+  the reports of day d of the month (the county desk's unplaced reports have
+  no cell);
+- a reporter tally per (Beijing month, reporter): `days.<d>` counts their reports;
+- a station tally per (Beijing month, station): for the clues created on day d,
+  how many, acknowledged, within the SLA, escalated, transferred in, and their
+  acknowledgement times in bins (grid/figures.py: ACK_BINS); written by the
+  route job (clues, in its one bulk write), acknowledging, accepting a transfer
+  and the first escalation, each after its guarded transition.
+
+A county's year is at most 12 documents a cell, whatever the number of reports,
+so figures read hundreds of small documents instead of every report
+(docs/performance.md, "Figures"). The route job increments once per report:
+only the run whose guarded write first records the routing does it, so a job
+that runs twice counts once. A job that dies between its last write and the
+increment leaves the report uncounted: `gateway/insight/tallies.py` recounts a
+period from the reports themselves (`safegrid`-free, idempotent).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import mongoengine as me
+from bson import ObjectId
+from pymongo import UpdateOne
+
+PLACE = "place"
+REPORTER = "reporter"
+STATION = "station"
+OFFSET = dt.timedelta(hours=8)  # Beijing time (grid/figures.py: no summer time)
+
+
+class Tally(me.Document):
+    """Counts of one Beijing month: of a place (cell and station) or of a reporter."""
+
+    id = me.StringField(primary_key=True)
+    kind = me.StringField(required=True, choices=(PLACE, REPORTER, STATION))
+    month = me.IntField(required=True)  # year × 100 + month, Beijing time
+    county = me.StringField()  # the place's county (place tallies)
+    cell = me.StringField()
+    station = me.StringField()
+    reporter_id = me.ObjectIdField()
+    # "d" → {"CATEGORY": n} (place), "d" → n (reporter), "d" → {"clues": n, "ack": n,
+    # "within": n, "esc": n, "tin": n, "b<i>": n} (station: clues of that day)
+    days = me.DictField()
+
+    meta = {"collection": "report_tallies",
+            "indexes": [("kind", "county", "month"), ("kind", "month"),
+                        ("kind", "station", "month"),
+                        # A county's reporters' tallies (the duty figure).
+                        {"fields": ["reporter_id", "month"], "sparse": True}]}
+
+
+def station_tally_id(month: int, station: str) -> str:
+    return f"{month}:s:{station}"
+
+
+def station_increment(station: str, clue_created: dt.datetime,
+                      counts: dict[str, int]) -> UpdateOne:
+    """The upsert adding `counts` (clues, ack, within, esc, tin, b<i>) to a station's tally,
+    on the day its clue was created."""
+    month, day = month_and_day(clue_created)
+    return UpdateOne({"_id": station_tally_id(month, station)},
+                     {"$inc": {f"days.{day}.{k}": n for k, n in counts.items()},
+                      "$setOnInsert": {"kind": STATION, "month": month, "station": station}},
+                     upsert=True)
+
+
+def count_station(station: str, clue_created: dt.datetime, counts: dict[str, int]) -> None:
+    """Count a step of a clue (acknowledged, escalated, transferred in): one round trip; the
+    caller makes sure it is once (after its guarded transition)."""
+    Tally._get_collection().bulk_write([station_increment(station, clue_created, counts)])
+
+
+def month_and_day(moment: dt.datetime) -> tuple[int, int]:
+    """(year × 100 + month, day) of a naive UTC instant in Beijing time."""
+    local = moment + OFFSET
+    return local.year * 100 + local.month, local.day
+
+
+def place_id(month: int, cell: str | None, station: str) -> str:
+    return f"{month}:p:{cell or '-'}:{station}"
+
+
+def reporter_tally_id(month: int, reporter_id: ObjectId) -> str:
+    return f"{month}:r:{reporter_id}"
+
+
+def increments(created_at: dt.datetime, category: str, cell: str | None, station: str,
+               county: str | None, reporter_id: ObjectId) -> list[UpdateOne]:
+    """The two upserts that count one report."""
+    month, day = month_and_day(created_at)
+    return [
+        UpdateOne({"_id": place_id(month, cell, station)},
+                  {"$inc": {f"days.{day}.{category}": 1},
+                   "$setOnInsert": {"kind": PLACE, "month": month, "county": county,
+                                    "cell": cell, "station": station}}, upsert=True),
+        UpdateOne({"_id": reporter_tally_id(month, reporter_id)},
+                  {"$inc": {f"days.{day}": 1},
+                   "$setOnInsert": {"kind": REPORTER, "month": month,
+                                    "reporter_id": reporter_id}}, upsert=True),
+    ]
+
+
+def count_report(created_at: dt.datetime, category: str, cell: str | None, station: str,
+                 county: str | None, reporter_id: ObjectId,
+                 clues: Sequence[tuple[str, dt.datetime]] = ()) -> None:
+    """Count one routed report, and the clues (station, created) its routing opened: one
+    round trip (the caller makes sure it is once)."""
+    Tally._get_collection().bulk_write(
+        [*increments(created_at, category, cell, station, county, reporter_id),
+         *(station_increment(code, at, {"clues": 1}) for code, at in clues)], ordered=False)
