@@ -21,16 +21,14 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pymongo import monitoring  # noqa: E402
 
-from bench.intake import Counter  # noqa: E402
-from deploy.processes import Stack, app_env  # noqa: E402
+from bench.county import count_round_trips, stores  # noqa: E402
+from deploy.processes import app_env  # noqa: E402
 
 COUNTY = "530627"
 DESK = "530627-XJ"
@@ -109,8 +107,7 @@ def worker() -> None:
     from gateway.settings import from_env
     from gateway.startup import configure
 
-    counter = Counter()
-    monitoring.register(counter)
+    counter = count_round_trips()
     configure(from_env())
 
     class CountingWorker(SimpleWorker):
@@ -179,14 +176,11 @@ def main() -> int:
 
     from gateway.privacy.crypto import Keyring
 
-    stack = Stack(Path(tempfile.mkdtemp(prefix="safegrid-bench-alert-")))
-    try:
-        redis = stack.redis()
-        mongo = stack.secantus()
-        uri = f"mongodb://127.0.0.1:{mongo.port}/bench"
+    with stores(prefix="safegrid-bench-alert-") as started:
+        stack, uri, redis_url = started.stack, started.mongo_uri, started.redis_url
         kannel = stack.kannel("http://127.0.0.1:9/sms/inbound/kannel", SECRET)
         stack.fakesmsc(kannel)
-        env = app_env(uri, f"redis://127.0.0.1:{redis.port}/0",
+        env = app_env(uri, redis_url,
                       f"bench:{Keyring.generate_key()}", SAFEGRID_SMS_ENABLED="1",
                       SAFEGRID_SMS_WEBHOOK_SECRET=SECRET,
                       SAFEGRID_KANNEL_SENDSMS_URL=kannel.sendsms_url,
@@ -257,8 +251,6 @@ def main() -> int:
         }
         print(json.dumps(figures, indent=2))
         return 0 if not per_person and total == args.inside + args.outside else 1
-    finally:
-        stack.stop()
 
 
 if __name__ == "__main__":

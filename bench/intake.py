@@ -23,37 +23,20 @@ import http.client
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pymongo import MongoClient, monitoring
+from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.county import load_sample_county  # noqa: E402
-from deploy.processes import Stack, app_env  # noqa: E402
+from bench.county import count_round_trips, load_sample_county, stores  # noqa: E402
+from deploy.processes import app_env  # noqa: E402
 
 DETAILS = "村东头新来的外地人带着一个哭闹的小男孩，孩子说不认识他，穿红色外套，上了一辆白色面包车。"
-
-
-class Counter(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.count = 0
-        self.lock = threading.Lock()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        with self.lock:
-            self.count += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 def cpu_seconds(pid: int) -> float:
@@ -91,17 +74,13 @@ def main() -> int:
                         help="gunicorn's worker class (SafeGrid runs gevent)")
     args = parser.parse_args()
 
-    counter = Counter()
-    monitoring.register(counter)
+    counter = count_round_trips()
     from gateway import sample
     from gateway.settings import Settings
 
-    stack = Stack(Path(tempfile.mkdtemp(prefix="safegrid-bench-")))
-    try:
-        redis = stack.redis()
-        mongo = stack.secantus()
-        mongo_uri = f"mongodb://127.0.0.1:{mongo.port}/bench"
-        redis_url = f"redis://127.0.0.1:{redis.port}/0"
+    with stores() as started:
+        stack, mongo, redis = started.stack, started.mongo, started.redis
+        mongo_uri, redis_url = started.mongo_uri, started.redis_url
         county, data_keys = load_sample_county(mongo_uri, redis_url, "bench")
         token = next(t for who, t in county.tokens.items() if who.startswith("reporter"))
         web = stack.gunicorn(app_env(mongo_uri, redis_url, data_keys), workers=args.web_workers,
@@ -181,8 +160,6 @@ def main() -> int:
             client.post("/api/v1/reports", json={**body, "client_id": f"count-{i:08d}"},
                         headers=headers)
         retry_trips = (counter.count - before) / reports
-    finally:
-        stack.stop()
 
     def median(values: list[float]) -> float:
         return sorted(values)[len(values) // 2]

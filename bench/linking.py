@@ -14,18 +14,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from bson import ObjectId
-from pymongo import monitoring
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.county import load_sample_county  # noqa: E402
-from bench.intake import Counter  # noqa: E402
-from deploy.processes import Stack  # noqa: E402
+from bench.county import count_round_trips, load_sample_county, stores  # noqa: E402
 
 
 def main() -> int:
@@ -34,14 +30,9 @@ def main() -> int:
     parser.add_argument("--joins", type=int, default=60, help="timed joins per clue")
     args = parser.parse_args()
 
-    counter = Counter()
-    monitoring.register(counter)
-    stack = Stack(Path(tempfile.mkdtemp(prefix="safegrid-bench-")))
-    try:
-        redis = stack.redis()
-        mongo = stack.secantus()
-        load_sample_county(f"mongodb://127.0.0.1:{mongo.port}/bench",
-                           f"redis://127.0.0.1:{redis.port}/0", "bench")
+    counter = count_round_trips()
+    with stores() as started:
+        load_sample_county(started.mongo_uri, started.redis_url, "bench")
         from gateway.delivery.routing import route
         from gateway.records.people import Reporter
         from gateway.records.reports import Report
@@ -82,8 +73,6 @@ def main() -> int:
                 trips[cell].append(counter.count - before)
         cases = {c: Report._get_collection().distinct("case_id", {"cell_code": c})
                  for c in (small, large)}
-    finally:
-        stack.stop()
 
     ms = {c: statistics.median(t) * 1000 for c, t in timings.items()}
     print(f"route job, report joining a clue of 2 (+{args.joins}):     "

@@ -29,17 +29,14 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from pymongo import MongoClient, monitoring
+from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.county import load_sample_county  # noqa: E402
-from bench.intake import Counter  # noqa: E402
-from deploy.processes import Stack  # noqa: E402
+from bench.county import count_round_trips, load_sample_county, stores  # noqa: E402
 
 COUNTY = "530627"
 ROLES = ("grid_worker", "teacher", "medical", "other")
@@ -76,8 +73,7 @@ def workbook(rows: int, cells: list[str]) -> bytes:
 
 def child(path: str) -> None:
     """Import the file once, twice; print seconds, round trips and peak RSS as JSON."""
-    counter = Counter()
-    monitoring.register(counter)
+    counter = count_round_trips()
     from gateway.enrolment.checks import Reach
     from gateway.enrolment.imports import import_roster
     from gateway.settings import from_env
@@ -128,13 +124,8 @@ def main() -> int:
         child(args.child)
         return 0
 
-    root = Path(tempfile.mkdtemp(prefix="safegrid-bench-"))
-    stack = Stack(root)
-    try:
-        redis = stack.redis()
-        mongo = stack.secantus()
-        uri = f"mongodb://127.0.0.1:{mongo.port}/bench?retryWrites={args.retry_writes}"
-        redis_url = f"redis://127.0.0.1:{redis.port}/0"
+    with stores(uri_options=f"?retryWrites={args.retry_writes}") as started:
+        root, uri, redis_url = started.stack.log_dir, started.mongo_uri, started.redis_url
         _, data_keys = load_sample_county(uri, redis_url, "bench")
         client = MongoClient(uri)
         db = client.get_default_database()
@@ -161,8 +152,6 @@ def main() -> int:
                                          {"_id": 0}))
         raw_after = baseline(uri, written[:args.rows])
         client.close()
-    finally:
-        stack.stop()
 
     raw = (raw_before + raw_after) / 2
     first, again = figures["first"], figures["again"]

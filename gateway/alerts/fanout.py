@@ -173,7 +173,15 @@ def _write_sends(code: str, message: str, ring: int | None,
 def _queue_batches(query: dict[str, Any], leased: bool = False) -> int:
     """Queue a `send_batch` job for every batch with records still queued (not waiting);
     `leased`: not those whose lease some run still holds."""
-    batches = AlertSend._get_collection().distinct("batch", {**query, "state": "queued"})
+    if leased:
+        # A lease on the records themselves (an older version's) is checked here, not in
+        # the query: with it, no index covered the filter and SecantusDB read every record.
+        now = utcnow()
+        batches = sorted({row["batch"] for row in AlertSend._get_collection().find(
+            {**query, "state": "queued"}, {"_id": 0, "batch": 1, "sending_until": 1})
+            if row.get("sending_until") is None or row["sending_until"] < now})
+    else:
+        batches = AlertSend._get_collection().distinct("batch", {**query, "state": "queued"})
     if leased and batches:
         held = {b["_id"] for b in AlertBatch._get_collection().find(
             {"_id": {"$in": batches}, "sending_until": {"$gte": utcnow()}}, {"_id": 1})}
@@ -234,9 +242,11 @@ def followup(code: str, message: str) -> int:
     it from a known number), through the same batches. Idempotent: the send record's key
     includes the message. Returns how many new recipients it recorded."""
     sends = AlertSend._get_collection()
+    # `state` checked here: the unique key's prefix is the index that covers the query.
     reached = {row["phone_index"]: row for row in sends.find(
-        {"alert_code": code, "message": ALERT_MESSAGE, "state": "sent"},
-        {"_id": 0, "phone_index": 1, "reporter_id": 1, "cell_code": 1})}
+        {"alert_code": code, "message": ALERT_MESSAGE},
+        {"_id": 0, "phone_index": 1, "reporter_id": 1, "cell_code": 1, "state": 1},
+        batch_size=READ_BATCH) if row.get("state") == "sent"}
     if message == "found":
         answered = set(Sighting.objects(alert_code=code, state="linked").distinct("phone_index"))
         for person in Reporter._get_collection().find(
@@ -375,10 +385,12 @@ def _send_claimed(batch: str, claimed: list[dict[str, Any]]) -> int:
             done += granted
     now = utcnow()
     if sent:
-        unsent = [r for reason in ("erased", "fatal", "retry") for r in outcome[reason]]
-        # Every record of the batch still queued is one this run holds and has just sent,
-        # but for those it could not: a batch is never added to after its insert.
-        sends.update_many({"batch": batch, "state": "queued", "_id": {"$nin": unsent}},
+        # All sent: every record of the batch still queued is one this run holds and has
+        # just sent (a batch is never added to after its insert), found by the (batch,
+        # state) index. Otherwise by id: SecantusDB scans the whole collection for a
+        # filter no index covers whole, such as one more `_id` `$nin`.
+        unsent = any(outcome[reason] for reason in ("erased", "fatal", "retry"))
+        sends.update_many({"_id": {"$in": sent}} if unsent else {"batch": batch, "state": "queued"},
                           {"$set": {"state": "sent", "sent_at": now, "sending_until": None},
                            "$inc": {"attempts": 1}})
         telemetry.count("alert_recipients", len(sent))  # the fan-out rate on /metrics
@@ -421,8 +433,7 @@ def sweep_alerts(grace_s: int | None = None) -> int:
                 q.enqueue(followup, alert.code, message, job_id=job_id)
                 count += 1
     if settings().sms_enabled:
-        count += _queue_batches({"created_at": {"$lte": cutoff}, "$or": [
-            {"sending_until": None}, {"sending_until": {"$lt": now}}]}, leased=True)
+        count += _queue_batches({"created_at": {"$lte": cutoff}}, leased=True)
     if count:
         log.warning("sweep: queued %d alert jobs", count)
     return count

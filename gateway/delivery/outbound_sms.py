@@ -13,8 +13,9 @@ import datetime as dt
 import functools
 import logging
 import time
+from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 from rq import Retry, get_current_job
 
 from gateway import telemetry
@@ -60,27 +61,30 @@ def queue_sms(to: str, text: str, purpose: str, ref: str, **links: object) -> bo
     """
     if not settings().sms_enabled:
         return False
-    before = OutboundMessage._get_collection().find_one_and_update(
-        {"ref": ref},
-        {"$setOnInsert": {
+    # An insert refused by the unique `ref` is the message recorded already. (Not an
+    # upserting findAndModify: SecantusDB's grows slower with every message stored.)
+    try:
+        OutboundMessage._get_collection().insert_one({
             "ref": ref, "to": phonebook.seal(to), "to_index": phonebook.phone_index(to),
             "text": keyring().encrypt(text, context=TEXT_CONTEXT),
             "purpose": purpose, "state": "queued",
             "coding": coding(text), "segments": segments(text), "attempts": 0,
             "created_at": utcnow(), **{k: v for k, v in links.items() if v is not None},
-        }},
-        upsert=True,
-        return_document=ReturnDocument.BEFORE,
-    )
-    if before is not None:
+        })
+    except DuplicateKeyError:
         return False
     enqueue_send(ref)
     return True
 
 
 def enqueue_send(ref: str) -> None:
-    queues.queue(queues.SMS).enqueue(send_sms, ref, job_id=send_job_id(ref), retry=SEND_RETRY,
-                                     result_ttl=600, failure_ttl=7 * 24 * 3600)
+    # In a pipeline: one Redis round trip (RQ alone makes two, the queue's registration
+    # and the job).
+    with redis_store.conn.pipeline() as pipe:
+        queues.queue(queues.SMS).enqueue(send_sms, ref, job_id=send_job_id(ref),
+                                         retry=SEND_RETRY, result_ttl=600,
+                                         failure_ttl=7 * 24 * 3600, pipeline=pipe)
+        pipe.execute()
 
 
 def sweep_outbound(grace_s: int | None = None) -> int:
@@ -133,7 +137,7 @@ def take_slots(per_second: float, wanted: int) -> int:
         time.sleep(max(0.0, second + 1 - time.time()))
 
 
-def _claim(ref: str) -> bool:
+def _claim(message_id: Any) -> bool:
     """Take the message for this run, unless another run holds it (one atomic update).
 
     Its job can be queued twice (two runs of one route at once, a sweep after Redis
@@ -142,8 +146,9 @@ def _claim(ref: str) -> bool:
     the message (Kannel may have taken it already: at least once, never lost).
     """
     now = utcnow()
+    # By `_id`: SecantusDB scans the whole collection for a filter no index covers whole.
     claimed = OutboundMessage._get_collection().update_one(
-        {"ref": ref, "state": "queued",
+        {"_id": message_id, "state": "queued",
          "$or": [{"sending_until": None}, {"sending_until": {"$lt": now}}]},
         {"$set": {"sending_until": now + dt.timedelta(seconds=SEND_CLAIM_S)}})
     return bool(claimed.modified_count)
@@ -157,7 +162,7 @@ def send_sms(ref: str) -> str:
         return message.state if message is not None else "missing"
     s = settings()
     wait_for_a_slot(s.sms_rate_per_s)
-    if not _claim(ref):
+    if not _claim(message.id):
         return "sending"  # another run of this job is handing it to Kannel right now
     callback = dlr_url(f"{s.public_base_url}/sms/dlr/kannel", ref, secret=s.sms_webhook_secret)
     to, text = recipient(message), message_text(message)
@@ -167,7 +172,7 @@ def send_sms(ref: str) -> str:
     except SendError as exc:
         job = get_current_job()
         last_try = exc.fatal or job is None or not job.retries_left
-        OutboundMessage.objects(ref=ref, state="queued").update_one(
+        OutboundMessage.objects(id=message.id, state="queued").update_one(
             inc__attempts=1, set__last_error=exc.reason, set__sending_until=None,
             **({"set__state": "failed", "set__final_at": utcnow()} if last_try else {}),
         )
@@ -177,7 +182,7 @@ def send_sms(ref: str) -> str:
             telemetry.count("sms_failed", reason=exc.reason)
             return "failed"
         raise
-    if OutboundMessage.objects(ref=ref, state="queued").update_one(
+    if OutboundMessage.objects(id=message.id, state="queued").update_one(
         inc__attempts=1, set__state="sent", set__sent_at=utcnow(),
         set__provider_id=result.provider_id,
     ):

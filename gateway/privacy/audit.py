@@ -132,7 +132,7 @@ def append(
     plain = _json_details(details)
     collection = AuditEntry._get_collection()
     for attempt in range(MAX_ATTEMPTS):
-        tail = collection.find_one({}, {"seq": 1, "hash": 1, "_id": 0}, sort=[("seq", -1)])
+        tail = _tail(collection)
         seq = tail["seq"] + 1 if tail else 1
         prev_hash = tail["hash"] if tail else GENESIS_HASH
         at = _utcnow_ms()
@@ -143,6 +143,7 @@ def append(
         )
         try:
             entry.save(force_insert=True)
+            _SEEN[0] = seq  # the tail is at least this now
         except NotUniqueError:
             # Another writer appended seq first. Back off a little so a crowd of
             # writers does not keep colliding in lock step.
@@ -152,10 +153,29 @@ def append(
     raise AuditAppendError(f"could not append {action!r} after {MAX_ATTEMPTS} attempts")
 
 
+# The highest seq this process has seen: the tail is at it or after it (entries are never
+# renumbered), so the tail is read from there. SecantusDB walks the whole `seq` index for
+# "the last one" (sort, limit 1): 30 ms at 2,000 entries, 410 ms at 20,000, for every
+# entry appended; from a recent seq it reads a few. An emptied log (a test's fresh
+# database) finds nothing there and is read whole once.
+_SEEN = [0]
+
+
+def _tail(collection: Any) -> dict[str, Any] | None:
+    """The last entry's seq and hash (None for an empty log)."""
+    fields = {"seq": 1, "hash": 1, "_id": 0}
+    tail = None
+    if _SEEN[0]:
+        tail = collection.find_one({"seq": {"$gte": _SEEN[0]}}, fields, sort=[("seq", -1)])
+    if tail is None:
+        tail = collection.find_one({}, fields, sort=[("seq", -1)])
+    _SEEN[0] = tail["seq"] if tail is not None else 0
+    return tail
+
+
 def head() -> tuple[int, str] | None:
     """The newest entry's (seq, hash); None for an empty log."""
-    tail = AuditEntry._get_collection().find_one({}, {"seq": 1, "hash": 1, "_id": 0},
-                                                 sort=[("seq", -1)])
+    tail = _tail(AuditEntry._get_collection())
     return (tail["seq"], tail["hash"]) if tail else None
 
 
