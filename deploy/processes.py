@@ -31,7 +31,8 @@ BIN = Path(sys.executable).parent
 WORKER_CONNECTIONS = 1000
 
 
-STORE_NAMES = ("redis-", "sentinel-", "secantus-")  # stopped last, after everything that writes to them
+# Stopped last, after everything that writes to them.
+STORE_NAMES = ("redis-", "sentinel-", "secantus-")
 
 
 def free_port() -> int:
