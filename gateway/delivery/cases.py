@@ -70,10 +70,13 @@ def _candidates(report: LinkCandidate, snapshot: GridSnapshot) -> list[dict[str,
     cases = Case._get_collection()
     found: dict[ObjectId, dict[str, Any]] = {}
     if report.keys:
-        # `keys` first: on SecantusDB that clause rides the index, `open` is checked after.
-        for doc in cases.find({"keys": {"$in": sorted(report.keys)}, "open": True}, _SUMMARY,
-                              sort=[("last_at", -1)], limit=CANDIDATES):
-            found[doc["_id"]] = doc
+        # `open` checked here, not in the query: SecantusDB uses an index only when one
+        # covers every field of the filter, and with `open` in it read every case there
+        # is. Closed cases sharing a key are few; a wider read leaves room for them.
+        for doc in cases.find({"keys": {"$in": sorted(report.keys)}}, {**_SUMMARY, "open": 1},
+                              sort=[("last_at", -1)], limit=CANDIDATES * 4):
+            if doc.get("open") and len(found) < CANDIDATES:
+                found[doc["_id"]] = doc
     if report.cell_code is not None and report.cell_code in snapshot.cells:
         since = report.created_at - dt.timedelta(seconds=settings().case_window_s)
         for doc in cases.find({"open": True, "near_cells": report.cell_code,

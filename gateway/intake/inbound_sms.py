@@ -253,6 +253,11 @@ def _public_reporter(phone: str) -> str:
     """The id of the public (unregistered) reporter record for `phone`, made on first tip."""
     index = phonebook.phone_index(phone)
     collection = Reporter._get_collection()
+    # A number seen before: an indexed read. (SecantusDB answers a findAndModify that
+    # finds a document by scanning the whole collection, every reporter of the county.)
+    known = collection.find_one({"phone_index": index}, {"_id": 1})
+    if known is not None:
+        return str(known["_id"])
     for _ in range(PUBLIC_REPORTER_TRIES):
         # Two first messages from a new number race here: the unique index on
         # phone_index lets one insert win; the other gets a duplicate key (or, on
