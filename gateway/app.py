@@ -135,6 +135,16 @@ def _install_guards(app: Flask) -> None:
                 got = request.mimetype or "none"
                 abort(415, message=f"Content-Type must be application/json, not {got!r}")
 
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        # flask-smorest's JSON body, with every key of its `errors` made text: a form field
+        # named "\r" reaches webargs as None, and None beside str keys cannot be sorted
+        # into JSON (a 500 where the client sent a bad form).
+        body, status, headers = extensions.api.handle_http_exception(exc)
+        if isinstance(body, dict) and "errors" in body:
+            body = {**body, "errors": _text_keys(body["errors"])}
+        return body, status, headers
+
     @app.errorhandler(MethodNotAllowed)
     def method_not_allowed(exc: MethodNotAllowed) -> Any:
         # flask-smorest's JSON error drops werkzeug's headers; a 405 must say what is allowed.
@@ -163,3 +173,13 @@ def _install_guards(app: Flask) -> None:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return {"code": 500, "status": "Internal Server Error",
                 "message": "unexpected error; it has been logged"}, 500
+
+
+def _text_keys(value: Any) -> Any:
+    """`value` with every dict key, at any depth, as text (None as "")."""
+    if isinstance(value, dict):
+        return {("" if key is None else str(key)): _text_keys(item)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [_text_keys(item) for item in value]
+    return value

@@ -65,7 +65,7 @@ def test_an_upload_is_imported_by_a_job_with_per_row_answers_and_an_error_workbo
     sheet = openpyxl.load_workbook(io.BytesIO(book.data), read_only=True)["reporters"]
     rows = [list(r) for r in sheet.iter_rows(values_only=True)]
     assert rows[0][:3] == ["row", "name", "phone"]
-    assert rows[1][0] == "3"
+    assert rows[1][0] == 3  # a number stays a number (gateway/enrolment/exports.safe_cell)
     assert rows[1][1] == "乙老师"
     assert "not_mobile" in rows[1][-1]
     other = auth(issue_token("admin", county_code="530602", label="昭阳区管理员"))
@@ -126,3 +126,17 @@ def test_the_welcome_button_texts_the_reporter_in_their_language(client, admin):
     client.post(f"/api/v1/reporters/{reporter.id}/deactivate", headers=admin)
     assert client.post(f"/api/v1/reporters/{reporter.id}/welcome",
                        headers=admin).status_code == 409
+
+
+def test_a_form_field_without_a_usable_name_is_a_422_not_a_500(client, admin):
+    """A multipart field named "\r" reaches the form parser with no name (None): its
+    "unknown field" error is answered as JSON with the name as text."""
+    boundary = "b0undary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"\"\r\n\r\nnull\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"\r\"\r\n\r\nnull\r\n"
+            f"--{boundary}--\r\n").encode()
+    resp = client.post("/api/v1/imports", headers=admin, data=body,
+                       content_type=f"multipart/form-data; boundary={boundary}")
+    assert resp.status_code == 422, resp.data
+    assert resp.json["code"] == 422
+    assert all(isinstance(key, str) for key in resp.json["errors"]["form"])
