@@ -43,12 +43,15 @@ def county_for(principal: Principal, asked: str | None) -> str | None:
 def period_of(start: dt.date | None, end: dt.date | None, today: dt.date | None = None) -> Period:
     """The period asked for; by default the last DEFAULT_DAYS days up to today (Beijing)."""
     today = today or dt.datetime.now(LOCAL).date()
-    end = end or (today + dt.timedelta(days=1))
-    start = start or (end - dt.timedelta(days=DEFAULT_DAYS))
     try:
+        end = end or (today + dt.timedelta(days=1))
+        start = start or (end - dt.timedelta(days=DEFAULT_DAYS))
         return Period(start, end)
     except PeriodError as exc:
         raise Refusal(422, str(exc), {"query": {"end": [str(exc)]}}) from exc
+    except OverflowError as exc:  # a date at the calendar's edge, e.g. end=0001-01-01
+        message = "the period runs past the dates SafeGrid can count"
+        raise Refusal(422, message, {"query": {"end": [message]}}) from exc
 
 
 def scope_of(principal: Principal, county: str | None, start: dt.date | None,

@@ -230,6 +230,7 @@ def test_admin_of_the_county_and_operators(client, county, seeded):
     ({"start": "2016-01-01", "end": "2026-01-01"}, 422),  # ten years
     ({"start": "2026-01-01", "end": "2026-01-01"}, 422),  # zero days
     ({"start": "2026-02-01", "end": "2026-01-01"}, 422),  # backwards
+    ({"end": "0001-01-01"}, 422),  # the default start would fall before the calendar's first day
     ({"county": "530628"}, 403),  # not the supervisor's county
     ({"county": "5306"}, 422),
     ({"category": "KIDNAP"}, 422),  # no such category
