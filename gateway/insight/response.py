@@ -51,16 +51,19 @@ def response_times(scope: Scope, now: dt.datetime | None = None) -> dict[str, An
 
 
 def overdue_now(stations: list[str] | None, now: dt.datetime) -> dict[str, int]:
-    """Open, unacknowledged clues past their deadline, per station."""
-    match: dict[str, Any] = {"status": {"$in": sorted(OVERDUE_STATES)},
-                             "ack_deadline": {"$lt": now}}
-    if stations is not None:
-        match["station_code"] = {"$in": stations}
-    out: dict[str, int] = defaultdict(int)
-    for row in Dispatch.objects.aggregate([{"$match": match},
-                                           {"$group": {"_id": "$station_code",
-                                                       "n": {"$sum": 1}}}]):
-        out[row["_id"]] += row["n"]
-    return dict(out)
-
-
+    """Open, unacknowledged clues past their deadline, per station: one count a station
+    (an equality on the station uses its index; a `$in` of stations made SecantusDB scan
+    every open clue of the country)."""
+    if stations is None:
+        out: dict[str, int] = defaultdict(int)
+        match = {"status": {"$in": sorted(OVERDUE_STATES)}, "ack_deadline": {"$lt": now}}
+        for row in Dispatch.objects.aggregate([{"$match": match},
+                                               {"$group": {"_id": "$station_code",
+                                                           "n": {"$sum": 1}}}]):
+            out[row["_id"]] += row["n"]
+        return dict(out)
+    collection = Dispatch._get_collection()
+    counts = {code: collection.count_documents({
+        "station_code": code, "status": {"$in": sorted(OVERDUE_STATES)},
+        "ack_deadline": {"$lt": now}}) for code in stations}
+    return {code: n for code, n in counts.items() if n}

@@ -84,13 +84,20 @@ def reporter_counts(period: Period, since: dt.date, reporters: list[ObjectId] | 
     """reporter id → (reports in the period, reports from `since` to the period's end), for
     `reporters` (None: everyone)."""
     span = Period(min(period.start, since), period.end)
+    months = months_of(span)
     out: dict[ObjectId, list[int]] = {}
-    query: dict[str, Any] = {"kind": REPORTER, "month": {"$in": months_of(span)}}
-    if reporters is not None:
-        # A county's few hundred reporters by index: far fewer documents than every
-        # reporter's (measured on SecantusDB: 0.9 s for 170 of 3,400 against 5.7 s).
-        query["reporter_id"] = {"$in": reporters}
-    for doc in Tally._get_collection().find(query, {"reporter_id": 1, "month": 1, "days": 1}):
+    collection = Tally._get_collection()
+    if reporters is None:
+        docs: Iterator[dict[str, Any]] = collection.find(
+            {"kind": REPORTER, "month": {"$in": months}}, {"reporter_id": 1, "month": 1,
+                                                          "days": 1})
+    else:
+        # One indexed equality a reporter: on SecantusDB a `$in` of 500 reporters took
+        # 14.7 s over 65,000 tallies, 500 single queries 0.35 s (docs/performance.md).
+        docs = (doc for reporter in reporters for doc in collection.find(
+            {"reporter_id": reporter, "month": {"$gte": months[0], "$lte": months[-1]}},
+            {"reporter_id": 1, "month": 1, "days": 1}))
+    for doc in docs:
         year, month = divmod(doc["month"], 100)
         counts = out.setdefault(doc["reporter_id"], [0, 0])
         for day, n in (doc.get("days") or {}).items():

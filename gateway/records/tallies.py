@@ -55,7 +55,7 @@ class Tally(me.Document):
             "indexes": [("kind", "county", "month"), ("kind", "month"),
                         ("kind", "station", "month"),
                         # A county's reporters' tallies (the duty figure).
-                        {"fields": ["reporter_id", "month"], "sparse": True}]}
+                        ("reporter_id", "month")]}
 
 
 def station_tally_id(month: int, station: str) -> str:
