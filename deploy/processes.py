@@ -31,8 +31,18 @@ BIN = Path(sys.executable).parent
 WORKER_CONNECTIONS = 1000
 
 
-# Stopped last, after everything that writes to them.
+# Stopped last, after everything that writes to them; the carrier's side just before.
 STORE_NAMES = ("redis-", "sentinel-", "secantus-")
+CARRIER_NAMES = ("bearerbox-", "smsbox-", "fakesmsc-")
+
+
+def _waves(services: Sequence[Service]) -> list[list[Service]]:
+    """SafeGrid's processes, the carrier's side, the stores (each wave in reverse start order)."""
+    last_first = list(reversed(services))
+    stores = [s for s in last_first if s.name.startswith(STORE_NAMES)]
+    carrier = [s for s in last_first if s.name.startswith(CARRIER_NAMES)]
+    own = [s for s in last_first if s not in stores and s not in carrier]
+    return [own, carrier, stores]
 
 
 def free_port() -> int:
@@ -228,18 +238,16 @@ class Stack:
         return self._spawn("cron", [find_program("safegrid"), "cron"], env=env)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the processes that use the stores all at once (each RQ worker's warm
-        shutdown finishes its job in parallel with the others'), then the stores."""
-        stores = [s for s in self.services if s.name.startswith(STORE_NAMES)]
-        users = [s for s in self.services if s not in stores]
-        for service in users:
-            if service.proc.poll() is None:
-                service.proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for service in users:
-            service.stop(max(0.1, deadline - time.monotonic()), signalled=True)
-        for service in reversed(stores):
-            service.stop(timeout)
+        """Stop in three waves, each all at once (every RQ worker's warm shutdown finishes
+        its job in parallel with the others'): SafeGrid's own processes, then the carrier's
+        side (Kannel, fakesmsc: a worker's last SMS still reaches it), then the stores."""
+        for wave in _waves(self.services):
+            for service in wave:
+                if service.proc.poll() is None:
+                    service.proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            for service in wave:
+                service.stop(max(0.1, deadline - time.monotonic()), signalled=True)
         self.services.clear()
 
     def kannel(self, inbound_url: str, secret: str, *, default_sender: str = "10690000",
