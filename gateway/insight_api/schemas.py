@@ -55,6 +55,14 @@ class HotspotQuerySchema(ScopeQuerySchema):
                                              "instead of grid cells"})
 
 
+class FigureSchema(Schema):
+    """What every figure answers with first: the county (null: all) and the period."""
+
+    county = fields.String(allow_none=True)
+    start = fields.Date()
+    end = fields.Date()
+
+
 class CountRowSchema(Schema):
     county = fields.String(allow_none=True)
     area = fields.String(allow_none=True, metadata={
@@ -65,10 +73,7 @@ class CountRowSchema(Schema):
     reports = Published()
 
 
-class CountsSchema(Schema):
-    county = fields.String(allow_none=True)
-    start = fields.Date()
-    end = fields.Date()
+class CountsSchema(FigureSchema):
     by = fields.String()
     every = fields.String()
     category = fields.String(allow_none=True)
@@ -102,10 +107,7 @@ class StationTimesSchema(Schema):
     overdue_now = Published()
 
 
-class ResponseTimesSchema(Schema):
-    county = fields.String(allow_none=True)
-    start = fields.Date()
-    end = fields.Date()
+class ResponseTimesSchema(FigureSchema):
     stations = fields.List(fields.Nested(StationTimesSchema))
 
 
@@ -152,10 +154,7 @@ class RoleDutySchema(Schema):
     reports = Published()
 
 
-class DutySchema(Schema):
-    county = fields.String(allow_none=True)
-    start = fields.Date()
-    end = fields.Date()
+class DutySchema(FigureSchema):
     silent_since = fields.Date(metadata={"description": "units with no report since this "
                                          "day are listed as silent"})
     units = fields.List(fields.Nested(UnitDutySchema))
@@ -182,10 +181,7 @@ class TrendRowSchema(Schema):
                        "least 10 reports"})
 
 
-class TrendsSchema(Schema):
-    county = fields.String(allow_none=True)
-    start = fields.Date()
-    end = fields.Date()
+class TrendsSchema(FigureSchema):
     previous_start = fields.Date(metadata={"description": "the previous period: the same "
                                            "number of days, ending on `start`"})
     by = fields.String()
