@@ -55,3 +55,10 @@ def csp(resp: Any) -> dict[str, list[str]]:
         name, *values = directive.split()
         out[name] = values
     return out
+
+
+def sendsms_messages(sendsms: RecordingServer) -> list[tuple[str, dict[str, str]]]:
+    """Every message Kannel's sendsms was asked for: (receiver, request params), one per
+    receiver of a multi-cast request (`to` holds several numbers joined by spaces)."""
+    return [(to, r.params) for r in sendsms.requests if r.path.endswith("/sendsms")
+            for to in r.params.get("to", "").split()]

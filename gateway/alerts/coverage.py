@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from gateway import gridcache
 from gateway.access.tokens import Principal
-from gateway.alerts.fanout import ALERT_MESSAGE, AlertSend
+from gateway.alerts.fanout import ALERT_MESSAGE, records_with_state
 from gateway.alerts.issuing import get_alert
 from gateway.alerts.records import OPEN_STATUSES, Alert
 from gateway.errors import Refusal
@@ -30,15 +31,9 @@ def coverage(principal: Principal, code: str) -> dict[str, Any]:
     reached = reached_cells(alert)
     swept = {c for c in Sighting.objects(alert_code=code, kind="swept", state="linked")
              .distinct("cell_code") if c}
-    texted: dict[str, int] = {}
-    # Matched on the unique key's prefix, `sent` counted in the group: with `state` in the
-    # match no index covers it whole, and SecantusDB reads every send record.
-    for row in AlertSend._get_collection().aggregate([
-            {"$match": {"alert_code": code, "message": ALERT_MESSAGE}},
-            {"$group": {"_id": "$cell_code",
-                        "n": {"$sum": {"$cond": [{"$eq": ["$state", "sent"]}, 1, 0]}}}}]):
-        if row["n"]:
-            texted[str(row["_id"])] = int(row["n"])
+    texted: Counter[str] = Counter(
+        str(row.get("cell_code")) for row in records_with_state(code, ALERT_MESSAGE, ("cell_code",))
+        if row["state"] == "sent")
     features: list[dict[str, Any]] = []
     for cell in sorted(reached | (swept & set(snapshot.cells))):
         info = snapshot.cells[cell]

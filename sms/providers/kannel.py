@@ -22,7 +22,12 @@ bearerbox/smsbox/fakesmsc:
   It returns no message id, so `SendResult.provider_id` is None; match
   delivery reports by the `ref` put into the dlr-url.
 - `to` is split on spaces (one message per number): a receiver with a space
-  would fan out, so receivers are checked here before sending.
+  would fan out, so receivers are checked here before sending. Several
+  receivers of one text in one request (`PreparedText.send_many`, an alert's
+  batch) are a multi-cast: 202 with ` Denied receivers are: …` appended for
+  those Kannel's white/black lists refused, or 500 `Sending failed. Failed
+  receivers are: …` naming the ones bearerbox did not take (the others were
+  taken).
 - smsbox acknowledges an MO to bearerbox as soon as it *starts* the get-url
   request; retries of a failed request (`http-request-retry`) live only in
   smsbox's memory. The webhook must answer 2xx only after storing, and
@@ -34,7 +39,8 @@ from __future__ import annotations
 import codecs
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Final
@@ -275,6 +281,11 @@ class PreparedText:
             raise SendError("invalid_receiver", fatal=True)
         if not self._has_text:
             raise SendError("empty_text", fatal=True)
+        return _classify(*self._get(to))
+
+    def _get(self, to: str) -> tuple[int, str]:
+        """One sendsms request to `to` (one receiver, or several joined by spaces):
+        (status, answer); a request that got no answer raises SendError."""
         try:
             resp = self._pool.request("GET", f"{self._base_url}&to={quote_plus(to)}",
                                       timeout=self._timeout, retries=False, redirect=False)
@@ -288,7 +299,45 @@ class PreparedText:
             raise SendError("bad_config", fatal=True, detail=type(exc).__name__) from exc
         except urllib3.exceptions.HTTPError as exc:
             raise SendError("request_error", fatal=False, detail=type(exc).__name__) from exc
-        return _classify(resp.status, resp.data.decode("utf-8", "replace"))
+        return resp.status, resp.data.decode("utf-8", "replace")
+
+    def send_many(self, receivers: Sequence[str]) -> MultiResult:
+        """Submit the text to several receivers in one request (Kannel's multi-cast: one
+        message each). Raises SendError when the request as a whole failed (nothing was
+        taken, or — a 5xx without Kannel's list — nothing known to be: the caller tries
+        them all again)."""
+        if not self._has_text:
+            raise SendError("empty_text", fatal=True)
+        refused = {to for to in receivers if not _RECEIVER.fullmatch(to)}
+        wanted = [to for to in receivers if to not in refused]
+        if not wanted:
+            return MultiResult(frozenset(refused), frozenset())
+        status, body = self._get(" ".join(wanted))
+        if status == 500 and len(wanted) > 1:
+            failed = _receivers_named(body, "Failed receivers are:") & set(wanted)
+            if failed:  # the rest were handed to bearerbox
+                return MultiResult(frozenset(refused), frozenset(failed))
+        _classify(status, body)  # raises for an answer that is not a 2xx
+        refused |= _receivers_named(body, "Denied receivers are:") & set(wanted)
+        return MultiResult(frozenset(refused), frozenset())
+
+
+@dataclass(frozen=True)
+class MultiResult:
+    """What became of each receiver of a multi-cast: `refused` (an invalid number, or
+    denied by Kannel's lists: do not retry), `failed` (not taken: try again); every other
+    receiver was accepted."""
+
+    refused: frozenset[str]
+    failed: frozenset[str]
+
+
+def _receivers_named(body: str, marker: str) -> set[str]:
+    """The receivers Kannel lists after `marker` in a multi-cast answer, as given."""
+    at = body.find(marker)
+    if at < 0:
+        return set()
+    return {word for word in body[at + len(marker):].split() if _RECEIVER.fullmatch(word)}
 
 
 def _classify(status: int, body: str) -> SendResult:
@@ -448,6 +497,7 @@ def parse_dlr(params: Mapping[str, str]) -> DeliveryReport:
 
 __all__ = [
     "DLR_MASK",
+    "MultiResult",
     "PreparedText",
     "DLR_URL_ESCAPES",
     "DLR_URL_TEMPLATE",

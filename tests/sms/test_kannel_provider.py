@@ -34,6 +34,7 @@ from sms.providers.kannel import (
     SMS_SERVICE_ESCAPES,
     SMS_SERVICE_GET_URL_TEMPLATE,
     KannelProvider,
+    MultiResult,
     dlr_url,
     parse_dlr,
     parse_inbound,
@@ -217,6 +218,51 @@ def test_empty_text_is_refused(send, smsbox: FakeSmsbox) -> None:
         send(provider_for(smsbox), OutboundSms("13800138000", "", None, None, "r"))
     assert caught.value.fatal
     assert smsbox.requests == []
+
+
+# --- multi-cast: one text, several receivers, one request (an alert's batch) ----------
+
+MANY = ["+8613800000001", "+8613800000002", "+8613800000003"]
+
+
+def test_one_request_carries_every_receiver_joined_by_spaces(smsbox: FakeSmsbox) -> None:
+    result = provider_for(smsbox).prepare("寻人").send_many(MANY)
+    assert result == MultiResult(refused=frozenset(), failed=frozenset())
+    [(_, query)] = smsbox.requests
+    assert single(query)["to"] == " ".join(MANY)  # Kannel splits `to` on spaces
+
+
+def test_kannels_failed_receivers_are_retried_and_the_rest_were_taken(
+        smsbox: FakeSmsbox) -> None:
+    # Kannel 1.4.5 hands each receiver to bearerbox in turn and names those it could not.
+    smsbox.reply = (500, "Sending failed. Failed receivers are: +8613800000002")
+    result = provider_for(smsbox).prepare("寻人").send_many(MANY)
+    assert result == MultiResult(refused=frozenset(), failed=frozenset({MANY[1]}))
+
+
+def test_a_500_naming_nobody_is_a_retry_for_all(smsbox: FakeSmsbox) -> None:
+    smsbox.reply = (500, "Sending failed.")
+    with pytest.raises(SendError) as caught:
+        provider_for(smsbox).prepare("寻人").send_many(MANY)
+    assert (caught.value.reason, caught.value.fatal) == ("unavailable", False)
+
+
+def test_denied_and_invalid_receivers_are_refused_not_retried(smsbox: FakeSmsbox) -> None:
+    smsbox.reply = (202, "Sent. Denied receivers are: +8613800000003")
+    result = provider_for(smsbox).prepare("寻人").send_many([*MANY, "138 0013", "abc"])
+    assert result == MultiResult(refused=frozenset({MANY[2], "138 0013", "abc"}),
+                                 failed=frozenset())
+    [(_, query)] = smsbox.requests
+    assert single(query)["to"] == " ".join(MANY)  # the invalid ones never sent
+
+
+@pytest.mark.parametrize(("status", "fatal"), [(403, True), (503, False)])
+def test_a_refused_request_refuses_every_receiver(smsbox: FakeSmsbox, status: int,
+                                                  fatal: bool) -> None:
+    smsbox.reply = (status, "Not routable. Do not try again." if status == 403 else "busy")
+    with pytest.raises(SendError) as caught:
+        provider_for(smsbox).prepare("寻人").send_many(MANY)
+    assert caught.value.fatal is fatal
 
 
 def test_an_injected_session_is_used_and_the_password_is_not_in_repr() -> None:

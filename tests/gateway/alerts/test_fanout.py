@@ -11,16 +11,24 @@ from rq.registry import ScheduledJobRegistry
 
 from gateway import telemetry
 from gateway.alerts import fanout
-from gateway.alerts.fanout import AlertSend, open_ring, send_batch, sweep_alerts
+from gateway.alerts.fanout import (
+    AlertSend,
+    open_ring,
+    records_with_state,
+    send_batch,
+    states,
+    sweep_alerts,
+)
 from gateway.alerts.records import Alert
 from gateway.delivery import queues
 from gateway.extensions import redis_store
+from gateway.privacy import phonebook
 from gateway.privacy.audit import AuditEntry
 from gateway.records.people import Reporter
 from gateway.sample import COUNTY, cell_code
 from grid.documents import GridCell
 from tests.gateway.api.test_reports_api import run_jobs
-from tests.helpers import auth, cell_centre, token_of, with_sms
+from tests.helpers import auth, cell_centre, sendsms_messages, token_of, with_sms
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 # Sample people living within 1 km of the middle of cell (0, 0, 0): 张秀英 (its grid
@@ -61,14 +69,14 @@ def issue(client, county, **extra):
 
 
 def texted(sendsms) -> Counter[str]:
-    return Counter(r.params["to"] for r in sendsms.requests if r.path.endswith("/sendsms"))
+    return Counter(to for to, _ in sendsms_messages(sendsms))
 
 
 def test_the_first_ring_texts_its_cells_once_each_in_their_language(client, people, sendsms):
     code = issue(client, people)
     run_jobs()
     assert texted(sendsms) == Counter(NEAR | set(OURS))
-    texts = {r.params["to"]: r.params["text"] for r in sendsms.requests}
+    texts = {to: params["text"] for to, params in sendsms_messages(sendsms)}
     assert re.fullmatch(rf"【寻人{code}】男孩约5岁，红上衣，\d\d:\d\d在城关车站走失。"
                         rf"见到回S{code}\+地点，已找过回OK{code}", texts["+8613800001001"])
     assert f"S{code}" in texts["+8613900000002"]
@@ -79,7 +87,7 @@ def test_the_first_ring_texts_its_cells_once_each_in_their_language(client, peop
     assert alert.rings[1].sent_at is None  # scheduled for +30 min
     assert ScheduledJobRegistry(queues.ALERTS, connection=redis_store.conn).get_job_ids() == [
         fanout.ring_job_id(code, 1)]
-    assert AlertSend.objects(alert_code=code, state="sent").count() == len(NEAR | OURS.keys())
+    assert states(code)["sent"] == len(NEAR | OURS.keys())
     ring = AuditEntry.objects(subject=f"alert:{code}", action="alert.ring").get()
     assert ring.details == {"ring": 0, "radius_km": 1.0, "recipients": 5}
     # The fan-out rate on /metrics counts every message handed to Kannel.
@@ -129,10 +137,10 @@ def test_a_worker_killed_mid_batch_loses_nobody_and_texts_nobody_twice(
     # batch and texting two people (their records say sent), and Redis lost the job.
     open_ring(code, 0)
     batch = AlertSend.objects(alert_code=code).first().batch
-    token, claimed = fanout._claim(batch)
+    token, doc, claimed = fanout._claim(batch)
     assert len(claimed) == 5
     done = [c["_id"] for c in claimed[:2]]
-    AlertSend.objects(id__in=done).update(set__state="sent")
+    fanout.AlertBatch.objects(id=batch).update(push_all__sent=done)
     redis_store.conn.flushdb()
     assert sweep_alerts(0) == 0  # the dead worker's lease has not expired yet
     fanout.AlertBatch.objects(id=batch).update(set__sending_until=dt.datetime(2000, 1, 1))
@@ -140,7 +148,7 @@ def test_a_worker_killed_mid_batch_loses_nobody_and_texts_nobody_twice(
     assert sweep_alerts(0) == 0  # already waiting: not queued twice
     run_jobs()
     assert sum(texted(sendsms).values()) == 3
-    assert AlertSend.objects(alert_code=code, state="sent").count() == 5
+    assert states(code)["sent"] == 5
 
 
 def test_the_sweeper_sends_a_due_ring_whose_scheduled_job_redis_lost(client, people, sendsms):
@@ -165,18 +173,56 @@ def test_an_ended_alert_stops_widening_and_unsent_batches_are_withdrawn(
     run_jobs()
     assert open_ring(code, 1) == 0
     assert texted(sendsms) == Counter()
-    assert AlertSend.objects(alert_code=code, state="withdrawn").count() == 5
+    assert states(code)["withdrawn"] == 5
 
 
 def test_a_retryable_kannel_error_leaves_the_record_for_the_sweeper(client, people, sendsms):
     sendsms.status, sendsms.body = 503, "Service unavailable"
     code = issue(client, people)
     run_jobs()
-    assert AlertSend.objects(alert_code=code, state="queued").count() == 5
+    assert states(code)["queued"] == 5
     sendsms.status, sendsms.body = 202, "0: Accepted for delivery"
     assert sweep_alerts(0) == 1
     run_jobs()
-    assert AlertSend.objects(alert_code=code, state="sent").count() == 5
+    assert states(code)["sent"] == 5
+
+
+def test_a_batch_kannel_never_takes_fails_after_its_attempts_and_is_swept_no_more(
+        client, people, sendsms):
+    sendsms.status, sendsms.body = 503, "Service unavailable"
+    code = issue(client, people)
+    run_jobs()  # attempt 1
+    for _ in range(fanout.MAX_ATTEMPTS - 1):
+        assert sweep_alerts(0) == 1
+        run_jobs()
+    assert states(code) == {"failed": 5}
+    [batch] = fanout.AlertBatch.objects(alert_code=code)
+    assert (batch.open, batch.runs, batch.last_error) == (False, fanout.MAX_ATTEMPTS,
+                                                          "retryable")
+    assert sweep_alerts(0) == 0
+    assert len(sendsms.requests) == 2 * fanout.MAX_ATTEMPTS  # a zh and an en request a run
+
+
+def test_receivers_kannel_names_as_failed_are_sent_again_and_only_they(
+        client, people, sendsms):
+    # One request per language carries the batch (a multi-cast); Kannel took all the
+    # Chinese text's receivers but one, and the English text's only receiver not at all
+    # (a 500 for one receiver names nobody: it is tried again).
+    failed = sorted(NEAR)[0]
+    english = next(phone for phone, lang in OURS.items() if lang == "en")
+    sendsms.status, sendsms.body = 500, f"Sending failed. Failed receivers are: {failed}"
+    code = issue(client, people)
+    run_jobs()
+    assert sorted(len(r.params["to"].split()) for r in sendsms.requests) == [1, 4]
+    left = {r["phone_index"] for r in records_with_state(code, fields=("phone_index",))
+            if r["state"] == "queued"}
+    assert left == {phonebook.phone_index(p) for p in (failed, english)}
+    assert states(code)["sent"] == 3
+    sendsms.status, sendsms.body = 202, "0: Accepted for delivery"
+    assert sweep_alerts(0) == 1
+    run_jobs()
+    assert sorted(to for to, _ in sendsms_messages(sendsms)[5:]) == sorted([failed, english])
+    assert states(code)["sent"] == 5
 
 
 def test_a_batch_takes_the_carriers_rate_a_slice_at_a_time_never_more_than_it_allows(

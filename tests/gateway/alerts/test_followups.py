@@ -6,12 +6,12 @@ from collections import Counter
 
 import pytest
 
-from gateway.alerts.fanout import AlertSend, followup, sweep_alerts
+from gateway.alerts.fanout import followup, states, sweep_alerts
 from gateway.extensions import redis_store
 from tests.gateway.alerts.test_fanout import NEAR, issue, texted
 from tests.gateway.api.test_reports_api import run_jobs
 from tests.gateway.intake.test_inbound_sms import SECRET, mo
-from tests.helpers import auth, token_of, with_sms
+from tests.helpers import auth, sendsms_messages, token_of, with_sms
 
 STRANGER = "+8613912345678"
 
@@ -22,7 +22,7 @@ def settings(settings, sendsms):  # type: ignore[override]
 
 
 def texts(sendsms, phone: str) -> list[str]:
-    return [r.params["text"] for r in sendsms.requests if r.params.get("to") == phone]
+    return [params["text"] for to, params in sendsms_messages(sendsms) if to == phone]
 
 
 def test_an_update_then_found_reach_everyone_reached_and_thank_who_answered(
@@ -61,8 +61,8 @@ def test_cancel_reaches_those_reached_and_the_sweeper_sends_a_lost_followup(
     assert sweep_alerts(0) == 1
     assert sweep_alerts(0) == 0  # waiting already
     run_jobs()
-    assert AlertSend.objects(alert_code=code, message="cancel", state="sent").count() == 2
-    counts = Counter(r.params["to"] for r in sendsms.requests
-                     if "协查已撤销" in r.params["text"])
+    assert states(code, "cancel")["sent"] == 2
+    counts = Counter(to for to, params in sendsms_messages(sendsms)
+                     if "协查已撤销" in params["text"])
     assert counts == Counter(NEAR)
     assert sweep_alerts(0) == 0  # done: not again

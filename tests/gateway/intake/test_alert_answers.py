@@ -12,7 +12,7 @@ from grid.documents import Dispatch
 from sms.records import InboundMessage, Sighting
 from tests.gateway.api.test_reports_api import run_jobs
 from tests.gateway.intake.test_inbound_sms import SECRET, mo
-from tests.helpers import auth, texts_to, token_of, with_sms
+from tests.helpers import auth, sendsms_messages, texts_to, token_of, with_sms
 
 WORKER = "+8613800001001"  # 张秀英, grid worker of cell (0, 0, 0): reached by ring 1
 STRANGER = "+8613912345678"  # never sent the alert
@@ -32,8 +32,8 @@ def alert(client, county, sendsms):
         "grid_code": cell_code(0, 0, 0), "place": "城关车站"})
     assert resp.status_code == 201, resp.json
     run_jobs()  # ring 1 texts the cell's grid worker
-    assert any(resp.json["code"] in r.params["text"] for r in sendsms.requests
-               if r.params.get("to") == WORKER)
+    assert any(resp.json["code"] in params["text"] for to, params in sendsms_messages(sendsms)
+               if to == WORKER)
     return resp.json["code"]
 
 
