@@ -56,6 +56,10 @@ class Settings:
     # within this window; and, when a key is set (hex, >= 16 bytes), the same phone
     # number or plate, compared by HMAC so clear values are never needed.
     case_window_s: int = 6 * 3600
+    # A report joining a clue texts the station's duty phone at most once per clue in
+    # this many seconds (the inbox shows every one at once); a report that raises the
+    # clue's priority always texts. 0: a text for every joining report.
+    witness_notice_every_s: int = 600
     # Reports closed as false_report/confirmed_no_crime are anonymised this long
     # after closing, unless under legal hold (gateway/custody/retention.py).
     retention_days: int = 365

@@ -122,6 +122,8 @@ class Dispatch(me.Document):
     created_at = me.DateTimeField(required=True, default=utcnow)
     # Moves when a new report joins the clue, so it rises in the inbox.
     updated_at = me.DateTimeField()
+    # When a joining report last texted the duty phone (one text per window, routing).
+    witness_notice_at = me.DateTimeField()
     delivered_at = me.DateTimeField()
     acknowledged_at = me.DateTimeField()
     acknowledged_by = me.StringField()

@@ -301,8 +301,9 @@ def _join_case_dispatch(case_id: ObjectId, station_code: str, report: Report,
     A report is in at most one dispatch per station: an earlier run that already
     placed it anywhere wins, and a new join always goes to the case's oldest open
     dispatch there (two can exist when two of its reports were routed at once).
-    The station learns of the new witness: one SMS to the duty phone, the inbox
-    entry's `updated_at` moves up, and a more urgent report raises the clue's
+    The station learns of the new witness: one SMS to the duty phone (at most one per
+    clue every `witness_notice_every_s`, unless the report raises its priority), the
+    inbox entry's `updated_at` moves up, and a more urgent report raises the clue's
     priority and brings its deadline forward.
 
     Flat cost: the report names the dispatch (`Report.dispatch_ids`) and the
@@ -318,7 +319,8 @@ def _join_case_dispatch(case_id: ObjectId, station_code: str, report: Report,
     here = list(collection.find(
         {"case_id": case_id, "station_code": station_code},
         {"_id": 1, "priority": 1, "status": 1, "report_code": 1, "category": 1,
-         "ack_deadline": 1, "acknowledged_at": 1, "escalation_level": 1, "created_at": 1}))
+         "ack_deadline": 1, "acknowledged_at": 1, "escalation_level": 1, "created_at": 1,
+         "witness_notice_at": 1}))
     if any(d["_id"] in (report.dispatch_ids or ()) for d in here):
         return True  # an earlier run of this job joined it
     open_here = sorted((d for d in here if d["status"] != "closed"),
@@ -327,20 +329,34 @@ def _join_case_dispatch(case_id: ObjectId, station_code: str, report: Report,
         return False
     now = utcnow()
     found = open_here[0]
+    notify = _witness_notice_due(found, priority, now)
     if not collection.update_one({"_id": found["_id"], "status": {"$ne": "closed"}},
                                  {"$inc": {"report_count": 1},
-                                  "$set": {"updated_at": now}}).modified_count:
+                                  "$set": {"updated_at": now,
+                                           **({"witness_notice_at": now} if notify else {})}},
+                                 ).modified_count:
         return False  # closed since it was read
     joined.append(found["_id"])
     raised = _raise_priority(found, priority, now)
     station = gridcache.current().stations.get(station_code)
-    if station is not None and station.duty_phone:
+    if notify and station is not None and station.duty_phone:
         queue_sms(station.duty_phone,
                   replies.linked_report_notice(found["report_code"], report.code,
                                                found["category"], raised),
                   "linked_notice", ref=f"linked-{found['_id']}-{report.code}",
                   report_id=report.id)
     return True
+
+
+def _witness_notice_due(dispatch: dict[str, Any], priority: str, now: dt.datetime) -> bool:
+    """Whether a report joining this clue texts its duty phone: when the report raises
+    the clue's priority, or no such text went out in the last `witness_notice_every_s`
+    (in a flood of reports about one incident, one text per clue per window, not one per
+    report; the inbox entry rises with every one)."""
+    if PRIORITIES.index(priority) < PRIORITIES.index(dispatch["priority"]):
+        return True
+    last = dispatch.get("witness_notice_at")
+    return last is None or (now - last).total_seconds() >= settings().witness_notice_every_s
 
 
 def _raise_priority(dispatch: dict[str, Any], priority: str, now: dt.datetime) -> bool:

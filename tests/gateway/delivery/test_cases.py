@@ -203,11 +203,36 @@ def test_a_report_joining_an_open_clue_tells_the_station(client, file, county):
     assert dispatch.priority == "urgent"  # a report of the same priority raises nothing
 
 
+def test_a_flood_of_reports_joining_one_clue_texts_its_station_once_a_window(
+        file, county, settings):
+    a = file("WOMAN", cell_code(0, 0, 0), "外地媳妇被锁在家里")
+    run_jobs()
+    [clue] = station_dispatches("530627-WF")
+    joined = [file("WOMAN", cell_code(0, 0, 0), f"邻居{n}也听到哭喊", who="reporter 李国强")
+              for n in range(4)]
+    run_jobs()
+    assert Dispatch.objects(id=clue.id).first().report_count == 5  # every one in the clue
+    [notice] = texts_to(WF_DUTY, purpose="linked_notice")  # the first joining one texted
+    assert a in notice
+    assert joined[0] in notice
+    # The window passes: the next joining report texts again.
+    Dispatch.objects(id=clue.id).update_one(
+        set__witness_notice_at=utcnow() - dt.timedelta(seconds=settings.witness_notice_every_s))
+    later = file("WOMAN", cell_code(0, 0, 0), "又有人听到", who="reporter 李国强")
+    run_jobs()
+    notices = texts_to(WF_DUTY, purpose="linked_notice")
+    assert len(notices) == 2
+    assert later in notices[1]
+
+
 def test_a_critical_report_joining_raises_the_clue_and_its_deadline(file, county):
     file("WOMAN", cell_code(0, 0, 0), "买媳妇的中间人电话138 0013 8000")
     run_jobs()
     [dispatch] = station_dispatches("530627-WF")
     assert dispatch.priority == "urgent"
+    file("WOMAN", cell_code(0, 0, 0), "中间人138 0013 8000又来了", who="reporter 李国强")
+    run_jobs()
+    assert len(texts_to(WF_DUTY, purpose="linked_notice")) == 1  # its window runs now
     file("CHILD", cell_code(0, 0, 0), "同一个中间人138 0013 8000在打听小孩")
     run_jobs()
     raised = Dispatch.objects(id=dispatch.id).first()
@@ -215,7 +240,8 @@ def test_a_critical_report_joining_raises_the_clue_and_its_deadline(file, county
     assert raised.ack_deadline < dispatch.ack_deadline  # the critical SLA, from now
     assert raised.ack_deadline <= utcnow() + dt.timedelta(minutes=5)
     assert "raise_priority" in [h["action"] for h in raised.history]
-    assert "已升为紧急" in texts_to(WF_DUTY, purpose="linked_notice")[0]
+    # Raising the clue texts at once, window or not.
+    assert "已升为紧急" in texts_to(WF_DUTY, purpose="linked_notice")[1]
 
 
 def test_closing_a_case_closes_its_reports_and_the_county_desks_copy(client, file, county):
