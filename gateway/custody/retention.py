@@ -55,15 +55,16 @@ def due(retention_days: int, now: dt.datetime | None = None) -> list[ObjectId]:
 
 def anonymise(report_id: ObjectId) -> bool:
     """Strip a report of everything personal, unless it is on legal hold. Idempotent."""
-    before = Report._get_collection().find_one_and_update(
-        {"_id": report_id, "legal_hold": {"$ne": True}, "flags": {"$ne": "anonymised"}},
-        {"$set": {"details": keyring().encrypt(REMOVED, context=DETAILS_CONTEXT),
-                  "reporter_id": ANONYMOUS, "location.lat": None, "location.lon": None,
-                  "location.label": None, "client_id": f"anonymised-{report_id}"},
-         "$unset": {"open311.contact": ""}},  # an Open311 reporter's contact fields
-        projection={"reporter_id": 1, "dispatch_ids": 1},
-    )
-    if before is None:
+    reports = Report._get_collection()
+    # Read, then a guarded update by `_id` (SecantusDB scans a whole collection for a
+    # findAndModify: gateway/records/updates.py); only anonymising changes these fields.
+    before = reports.find_one({"_id": report_id}, {"reporter_id": 1, "dispatch_ids": 1})
+    if before is None or not reports.update_one(
+            {"_id": report_id, "legal_hold": {"$ne": True}, "flags": {"$ne": "anonymised"}},
+            {"$set": {"details": keyring().encrypt(REMOVED, context=DETAILS_CONTEXT),
+                      "reporter_id": ANONYMOUS, "location.lat": None, "location.lon": None,
+                      "location.label": None, "client_id": f"anonymised-{report_id}"},
+             "$unset": {"open311.contact": ""}}).modified_count:  # Open311 contact fields
         return False
     InboundMessage._get_collection().update_many(
         {"report_id": report_id},

@@ -16,7 +16,6 @@ import logging
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ReturnDocument
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
@@ -26,6 +25,7 @@ from gateway.delivery.outbound_sms import queue_sms
 from gateway.privacy import audit
 from gateway.records import tallies
 from gateway.records.people import Officer
+from gateway.records.updates import update_then_read
 from gateway.runtime import escalation
 from grid.documents import Dispatch, Station, utcnow
 from grid.escalation import overdue
@@ -83,13 +83,11 @@ def escalate(dispatch_id: str, level: int) -> str:
     next_level, role, delay = policy.next_step(level)
     entry = {"action": "escalate", "from": doc["status"], "to": doc["status"], "by": "system",
              "level": next_level, "role": role, "at": now}
-    updated = _collection().find_one_and_update(
-        {"_id": oid, "escalation_level": level, "status": doc["status"]},
+    updated = update_then_read(
+        _collection(), {"_id": oid, "escalation_level": level, "status": doc["status"]},
         {"$set": {"escalation_level": next_level,
                   "next_check_at": now + dt.timedelta(seconds=delay)},
-         "$push": {"history": entry}},
-        return_document=ReturnDocument.AFTER,
-    )
+         "$push": {"history": entry}})
     if updated is None:
         return "stale"
     telemetry.count("escalations", level=next_level)

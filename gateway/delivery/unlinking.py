@@ -31,6 +31,7 @@ from gateway.delivery.visibility import held_dispatch
 from gateway.errors import Refusal
 from gateway.privacy import audit
 from gateway.records.reports import Report
+from gateway.records.updates import update_then_read
 from gateway.runtime import escalation
 from grid.documents import Case, Dispatch, utcnow
 
@@ -122,11 +123,11 @@ def _let_go(old: Dispatch, made: ObjectId, report: Report, new_case: ObjectId,
                                             "$set": {"updated_at": now},
                                             "$push": {"history": entry}})
     # Why it was unlinked, readable by the station on the new clue (sealed, like notes).
-    taken = collection.find_one_and_update(
-        {"_id": made}, {"$push": {"notes": {"text": workflow.seal_text(reason),
-                                            "by": principal.actor,
-                                            "station": principal.station_code, "at": now}}},
-        projection={"cell_name": 1, "ack_deadline": 1})
+    taken = update_then_read(
+        collection, {"_id": made}, {"$push": {"notes": {"text": workflow.seal_text(reason),
+                                                        "by": principal.actor,
+                                                        "station": principal.station_code,
+                                                        "at": now}}}) or {}
     audit.append(principal.actor, "dispatch.unlink", f"dispatch:{old.id}",
                  {"report": report.code, "to_dispatch": str(made), "reason_sha256": digest})
     workflow.announce_delivery(str(made), report.id, report.code, report.category,

@@ -18,7 +18,6 @@ from dataclasses import replace
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from gateway import gridcache
@@ -38,6 +37,7 @@ from gateway.privacy.crypto import keyring
 from gateway.records import tallies
 from gateway.records.people import Reporter
 from gateway.records.reports import DISPATCH_TEXT_CONTEXT, Report
+from gateway.records.updates import update_then_read
 from gateway.runtime import escalation, settings
 from grid import lifecycle
 from grid.documents import Case, Dispatch, Station, utcnow
@@ -89,10 +89,8 @@ def apply(dispatch_id: str, action: str, *, actor: str, actor_station: str | Non
     push: dict[str, object] = {name: {**item, "at": now} for name, item in plan.push.items()}
     push["history"] = entry
     try:
-        updated = _collection().find_one_and_update(
-            {"_id": oid, **plan.guard}, {"$set": fields, "$push": push},
-            return_document=ReturnDocument.AFTER,
-        )
+        updated = update_then_read(_collection(), {"_id": oid, **plan.guard},
+                                   {"$set": fields, "$push": push})
     except DuplicateKeyError as exc:
         # accept_transfer onto a station that already holds this report (e.g. the county desk).
         raise lifecycle.TransitionError(
