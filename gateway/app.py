@@ -24,6 +24,7 @@ from gateway.alert_api import feeds as alert_feeds
 from gateway.alert_api import views as alert_views
 from gateway.api.routes import PREFIX, register_blueprints
 from gateway.console import alerting as console_alerting  # noqa: F401 - the console's routes
+from gateway.console import downloads as console_downloads  # noqa: F401
 from gateway.console import entry as console_entry  # noqa: F401
 from gateway.console import maps as console_maps  # noqa: F401
 from gateway.console import site as console_site

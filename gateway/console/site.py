@@ -211,7 +211,10 @@ def unexpected(exc: Exception) -> Response:
 
 @blp.after_request
 def console_headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = console_csp(config())
+    # A page that sets a policy of its own keeps it: the printable monthly summary
+    # (downloads.py) allows no script at all and only its own inline style.
+    if "Content-Security-Policy" not in response.headers:
+        response.headers["Content-Security-Policy"] = console_csp(config())
     return response
 
 

@@ -75,6 +75,10 @@ def table(scope: Scope, name: str, every: str = "month",
     raise Refusal(422, f"no table {name}; one of {', '.join(TABLES)}")
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "xlsx": XLSX}  # export's formats
+
+
 def export(scope: Scope, fmt: str, name: str | None, every: str = "month") -> bytes:
     """A CSV of one table (counts by township when none is named), or a workbook of the
     named table or of all of them."""

@@ -26,8 +26,7 @@ from gateway.insight_api.schemas import (
     TrendsSchema,
 )
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": XLSX}
+MEDIA = tables.MEDIA_TYPES
 blp = Blueprint("insight", __name__, description="The bureau's figures (分析研判)")
 READERS = ("supervisor", "admin")
 

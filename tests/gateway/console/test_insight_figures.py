@@ -172,3 +172,54 @@ def nearest_rank(values: list[float], q: int) -> float:
 
 def binned(seconds: float) -> int:
     return next(bound for bound in ACK_BINS if seconds <= bound)
+
+
+def test_the_supervisor_downloads_the_figures_as_the_insight_api_publishes_them(
+        client, county, supervisor):
+    import io
+
+    import openpyxl
+
+    from tests.helpers import auth, token_of
+
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    insert_reports([report(cell_code(0, 0, 0), "CHILD", now - dt.timedelta(days=2, minutes=i))
+                    for i in range(7)]
+                   + [report(cell_code(1, 0, 0), "WOMAN", now - dt.timedelta(days=3))])
+    page = client.get("/console/county").text
+    assert 'href="/console/county/figures.xlsx"' in page
+    assert 'href="/console/county/figures.csv"' in page
+    assert 'href="/console/county/summary"' in page
+
+    api = auth(token_of(county, "supervisor"))
+    mine = client.get("/console/county/figures.csv")
+    assert mine.status_code == 200
+    assert mine.mimetype == "text/csv"
+    assert "attachment" in mine.headers["Content-Disposition"]
+    # The same bytes as the API's export of the same county and period.
+    assert mine.data == client.get("/api/v1/insight/export?format=csv", headers=api).data
+
+    book = client.get("/console/county/figures.xlsx")
+    assert book.status_code == 200
+    sheets = openpyxl.load_workbook(io.BytesIO(book.data)).sheetnames
+    api_book = client.get("/api/v1/insight/export?format=xlsx", headers=api).data
+    assert sheets == openpyxl.load_workbook(io.BytesIO(api_book)).sheetnames
+
+    printable = client.get("/console/county/summary?month=" + now.strftime("%Y-%m"))
+    assert printable.status_code == 200
+    assert printable.mimetype == "text/html"
+    policy = printable.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy  # the summary's own: no script at all
+    assert "script-src" not in policy
+    assert printable.data == client.get(
+        f"/api/v1/insight/summary?month={now:%Y-%m}", headers=api).data
+
+    assert client.get("/console/county/summary?month=2026-13").status_code == 422
+    assert client.get("/console/county/figures.pdf").status_code == 404
+
+
+def test_a_station_officer_downloads_no_figures(client, county, log_in):
+    assert log_in(WF_OFFICER, enrol(WF_OFFICER).now()).status_code == 303
+    for path in ("/console/county/figures.csv", "/console/county/figures.xlsx",
+                 "/console/county/summary"):
+        assert client.get(path).status_code == 403
