@@ -19,6 +19,7 @@ from bson import ObjectId
 from gateway.delivery.workflow import SEALED_TEXT_FIELDS
 from gateway.privacy import audit
 from gateway.privacy.crypto import keyring
+from gateway.records import tallies
 from gateway.records.people import Reporter
 from gateway.records.reports import DETAILS_CONTEXT, DISPATCH_TEXT_CONTEXT, Report
 from gateway.runtime import settings
@@ -58,14 +59,22 @@ def anonymise(report_id: ObjectId) -> bool:
     reports = Report._get_collection()
     # Read, then a guarded update by `_id` (SecantusDB scans a whole collection for a
     # findAndModify: gateway/records/updates.py); only anonymising changes these fields.
-    before = reports.find_one({"_id": report_id}, {"reporter_id": 1, "dispatch_ids": 1})
+    before = reports.find_one({"_id": report_id},
+                              {"reporter_id": 1, "dispatch_ids": 1, "created_at": 1})
     if before is None or not reports.update_one(
-            {"_id": report_id, "legal_hold": {"$ne": True}, "flags": {"$ne": "anonymised"}},
+            {"_id": report_id, "legal_hold": {"$ne": True}, "flags": {"$ne": "anonymised"},
+             "reporter_id": before["reporter_id"]},
             {"$set": {"details": keyring().encrypt(REMOVED, context=DETAILS_CONTEXT),
                       "reporter_id": ANONYMOUS, "location.lat": None, "location.lon": None,
                       "location.label": None, "client_id": f"anonymised-{report_id}"},
              "$unset": {"open311.contact": ""}}).modified_count:  # Open311 contact fields
         return False
+    if before["reporter_id"] != ANONYMOUS:
+        # The reporter's monthly tally no longer says they filed it (the figures of the
+        # reporting duty count it under nobody, as a recount of the reports would). Once:
+        # the update above changed the reporter only in this run; a run dying right here
+        # leaves it counted as theirs until a recount (gateway/insight/tallies.py).
+        tallies.move_report(before["created_at"], before["reporter_id"], ANONYMOUS)
     InboundMessage._get_collection().update_many(
         {"report_id": report_id},
         {"$set": {"text": None, "raw": {}, "sender": None, "sender_index": None}})

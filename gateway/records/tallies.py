@@ -73,6 +73,21 @@ def station_increment(station: str, clue_created: dt.datetime,
                      upsert=True)
 
 
+def move_report(created_at: dt.datetime, from_reporter: ObjectId,
+                to_reporter: ObjectId) -> None:
+    """Count a report under another reporter (anonymised: under nobody's id), so the
+    tallies stay what a recount of the reports gives; one round trip."""
+    month, day = month_and_day(created_at)
+    Tally._get_collection().bulk_write([
+        UpdateOne({"_id": reporter_tally_id(month, from_reporter)},
+                  {"$inc": {f"days.{day}": -1}}),
+        UpdateOne({"_id": reporter_tally_id(month, to_reporter)},
+                  {"$inc": {f"days.{day}": 1},
+                   "$setOnInsert": {"kind": REPORTER, "month": month,
+                                    "reporter_id": to_reporter}}, upsert=True),
+    ], ordered=False)
+
+
 def count_station(station: str, clue_created: dt.datetime, counts: dict[str, int]) -> None:
     """Count a step of a clue (acknowledged, escalated, transferred in): one round trip; the
     caller makes sure it is once (after its guarded transition)."""

@@ -104,3 +104,31 @@ def test_a_report_linked_into_an_unfounded_clue_is_anonymised_too(client, county
                                             set__closed_at=closed)
     assert retention.run(365) == (2, 0)
     assert {Report.objects(code=c).first().details for c in codes} == {retention.REMOVED}
+
+
+def test_an_anonymised_report_leaves_its_reporters_tally_as_a_recount_would(client, county):
+    from gateway.insight.tallies import recount
+    from gateway.records.people import Reporter
+    from gateway.records.tallies import REPORTER, Tally, month_and_day
+    from grid.figures import Period
+
+    gone = file_and_close(client, county, 0, "false_report", 400)
+    file_and_close(client, county, 1, "rescued", 400)
+    her = Reporter.by_phone("+8613800001001").first().id
+    created = Report.objects(code=gone).first().created_at
+    month, day = month_and_day(created)
+
+    def reporters() -> dict[object, int]:
+        return {doc.reporter_id: doc.days.get(str(day), 0)
+                for doc in Tally.objects(kind=REPORTER, month=month)}
+
+    assert reporters()[her] == 2
+    assert retention.run(365) == (1, 0)
+    counted = reporters()
+    assert counted[her] == 1  # her tally no longer says she filed the anonymised one
+    assert counted[retention.ANONYMOUS] == 1
+    assert retention.run(365) == (0, 0)
+    assert reporters() == counted  # once
+    local = (created + dt.timedelta(hours=8)).date()
+    recount(Period(local, local + dt.timedelta(days=1)))
+    assert {k: v for k, v in reporters().items() if v} == counted  # what a recount gives
