@@ -234,6 +234,10 @@ def main() -> int:
         t3 = wait_sent(alert.code, args.inside + args.outside, args.timeout)
         time.sleep(1)  # anything more would show up as extra records
         total = states(alert.code)["sent"]
+        from gateway.alerts import coverage
+        t4 = time.perf_counter()
+        mapped = coverage.coverage(boss, alert.code)  # the issuing officer's map, polled
+        map_ms = (time.perf_counter() - t4) * 1000
         # Duplicates and missed counted where they matter: the messages the carrier got.
         wanted = inside_phones(args.inside) | outside_phones(args.outside)
         got = Counter(receiver.lstrip("+") for _, receiver, _, text in
@@ -260,6 +264,8 @@ def main() -> int:
             "duplicates": len(per_person),
             "missed": missed,
             "texted_by_the_carrier": sum(got.values()),
+            "coverage_map_ms": round(map_ms, 1),
+            "coverage_map_texted": mapped["properties"]["texted"],
             "workers": args.workers,
         }
         print(json.dumps(figures, indent=2))

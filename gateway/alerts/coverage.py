@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from gateway import gridcache
 from gateway.access.tokens import Principal
-from gateway.alerts.fanout import ALERT_MESSAGE, records_with_state
+from gateway.alerts.fanout import texted_by_cell
 from gateway.alerts.issuing import get_alert
 from gateway.alerts.records import OPEN_STATUSES, Alert
 from gateway.errors import Refusal
@@ -31,9 +30,7 @@ def coverage(principal: Principal, code: str) -> dict[str, Any]:
     reached = reached_cells(alert)
     swept = {c for c in Sighting.objects(alert_code=code, kind="swept", state="linked")
              .distinct("cell_code") if c}
-    texted: Counter[str] = Counter(
-        str(row.get("cell_code")) for row in records_with_state(code, ALERT_MESSAGE, ("cell_code",))
-        if row["state"] == "sent")
+    texted = texted_by_cell(code)
     features: list[dict[str, Any]] = []
     for cell in sorted(reached | (swept & set(snapshot.cells))):
         info = snapshot.cells[cell]

@@ -96,6 +96,7 @@ class AlertBatch(me.Document):
     sending_until = me.DateTimeField()
     runs = me.IntField(default=0)  # sending runs finished; MAX_ATTEMPTS, then failed
     sent = me.ListField(me.ObjectIdField())  # records Kannel took
+    sent_by_cell = me.DictField()  # cell code → records sent there (the map's counts)
     failed = me.ListField(me.ObjectIdField())  # erased numbers, refused, out of attempts
     withdrawn = me.BooleanField(default=False)  # the alert ended before it went out
     last_error = me.StringField()
@@ -143,6 +144,17 @@ def records_with_state(code: str, message: str | None = None,
         row["state"] = state_of(row, batches.get(row["batch"]))
         out.append(row)
     return out
+
+
+def texted_by_cell(code: str) -> Counter[str]:
+    """How many people the alert itself was texted to, by home cell: read from its
+    batches (a few documents), not from its send records (one per person). A record
+    two runs both sent (a lost lease) counts twice: it was texted twice."""
+    counts: Counter[str] = Counter()
+    for b in AlertBatch._get_collection().find(
+            {"alert_code": code, "message": ALERT_MESSAGE}, {"sent_by_cell": 1}):
+        counts.update({cell: int(n) for cell, n in (b.get("sent_by_cell") or {}).items()})
+    return counts
 
 
 def states(code: str, message: str | None = None) -> Counter[str]:
@@ -392,21 +404,24 @@ def send_batch(batch: str) -> int:
     try:
         withdrawn = _send_claimed(batch, claimed, outcome)
     finally:  # what was sent is recorded even when a send raised
-        _record(batch, token, doc, [r["_id"] for r in claimed], outcome, withdrawn)
+        _record(batch, token, doc, claimed, outcome, withdrawn)
     return len(outcome["sent"])
 
 
-def _record(batch: str, token: str, doc: dict[str, Any], claimed: list[Any],
+def _record(batch: str, token: str, doc: dict[str, Any], claimed: list[dict[str, Any]],
             outcome: dict[str, list[Any]], withdrawn: bool) -> None:
-    """One update of the batch: what this run sent and what failed for good, whether any
-    record is left to send (retryable ones, or any this run did not get to, until
-    MAX_ATTEMPTS runs), and the lease let go — unless another run took it meanwhile
-    (then only the outcome)."""
+    """One update of the batch: what this run sent (and how many in each cell, for the
+    map) and what failed for good, whether any record is left to send (retryable ones,
+    or any this run did not get to, until MAX_ATTEMPTS runs), and the lease let go —
+    unless another run took it meanwhile (then only the outcome)."""
     failed = outcome["erased"] + outcome["fatal"]
-    left = set(claimed) - set(outcome["sent"]) - set(failed)
+    left = {r["_id"] for r in claimed} - set(outcome["sent"]) - set(failed)
     if left and int(doc.get("runs") or 0) + 1 >= MAX_ATTEMPTS and not withdrawn:
         failed, left = failed + sorted(left), set()
-    change: dict[str, Any] = {"$inc": {"runs": 1}}
+    sent = set(outcome["sent"])
+    by_cell = Counter(str(r.get("cell_code") or "-") for r in claimed if r["_id"] in sent)
+    change: dict[str, Any] = {"$inc": {"runs": 1, **{f"sent_by_cell.{cell}": n
+                                                      for cell, n in by_cell.items()}}}
     if outcome["sent"] or failed:
         # `$push`, not `$addToSet`: SecantusDB checks each added id against the whole list
         # (410 ms for 500 against 2 ms); a record pushed twice by two runs is read as a set.
