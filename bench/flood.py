@@ -157,21 +157,36 @@ def unrouted() -> int:
     return int(Report.objects(status="received").count())
 
 
-def wait_drained(timeout: float, say: Any) -> float | None:
-    """Seconds until no report is left unrouted; None if `timeout` passed first."""
+def routed_count() -> int:
+    """Reports routed so far, from the route jobs' own Redis histogram (one HGET)."""
+    from gateway import telemetry
+    from gateway.extensions import redis_store
+
+    key = telemetry.HISTOGRAM.format(name="route_seconds")
+    return int(redis_store.conn.hget(key, "count") or 0)
+
+
+def wait_drained(timeout: float, say: Any, backlog: int) -> float | None:
+    """Seconds until no report is left unrouted; None if `timeout` passed first.
+
+    Watched on the route jobs' Redis counter, then confirmed in the store: counting the
+    unrouted reports in SecantusDB every second cost it 10-30 % of its CPU during a
+    drain (an aggregate over thousands of index keys each time), which slowed the very
+    routing it timed. The store is asked every 15 s for the progress line, and once the
+    counter says the backlog is through."""
     started = time.monotonic()
-    last = 0.0
+    routed_before = routed_count()
+    last = started
     while True:
-        left = unrouted()
         now = time.monotonic()
-        if left == 0:
-            return now - started
+        if routed_count() - routed_before >= backlog and unrouted() == 0:
+            return time.monotonic() - started
         if now - started > timeout:
             return None
         if now - last > 15:
-            say(f"{left} reports not yet routed after {now - started:.0f} s")
+            say(f"{unrouted()} reports not yet routed after {now - started:.0f} s")
             last = now
-        time.sleep(1.0)
+        time.sleep(0.5)
 
 
 def route_times(log_dir: Path) -> dict[str, float]:
@@ -339,7 +354,7 @@ def main() -> int:
         routed_in_flood = flood.stored - unrouted()
         backlog = unrouted()
         say(f"flood over: {flood.stored} stored, {backlog} not yet routed; draining")
-        drain_s = wait_drained(args.drain_timeout or 5 * args.seconds, say)
+        drain_s = wait_drained(args.drain_timeout or 5 * args.seconds, say, backlog)
         stop_sms.set()
         sms.join(10)
         load_after = os.getloadavg()[0]
