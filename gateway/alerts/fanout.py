@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 500
 CLAIM_S = 120  # a batch of 500 at the carrier's rate; expired, the sweeper sends the rest
 ALERT_MESSAGE = "alert"
-SEND_STATES = ("queued", "sent", "failed", "withdrawn")
+SEND_STATES = ("queued", "sent", "failed", "withdrawn")  # a record's, from its batch
 MAX_ATTEMPTS = 5
 SEND_THREADS = 4  # sendsms requests in flight per batch job
 PER_REQUEST = 100  # receivers of one sendsms request (Kannel's multi-cast)
@@ -78,7 +78,8 @@ class AlertSend(me.Document):
 
     meta = {"collection": "alert_sends",
             # Each index costs every insert of 10,000s of records: only what a query uses
-            # (the map's count by cell and the follow-ups ride the unique key's prefix).
+            # (the follow-ups and `records_with_state` ride the unique key's prefix; a
+            # batch job reads its records by `batch`).
             "indexes": [{"fields": ("alert_code", "message", "phone_index"), "unique": True},
                         "batch"]}
 
