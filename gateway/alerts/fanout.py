@@ -32,7 +32,7 @@ import datetime as dt
 import logging
 import secrets
 from collections import Counter, defaultdict, deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -411,23 +411,17 @@ def send_batch(batch: str) -> int:
 
 def _record(batch: str, token: str, doc: dict[str, Any], claimed: list[dict[str, Any]],
             outcome: dict[str, list[Any]], withdrawn: bool) -> None:
-    """One update of the batch: what this run sent (and how many in each cell, for the
-    map) and what failed for good, whether any record is left to send (retryable ones,
-    or any this run did not get to, until MAX_ATTEMPTS runs), and the lease let go —
-    unless another run took it meanwhile (then only the outcome)."""
+    """The run's last update of the batch (what was sent is already on it, request by
+    request: `_record_sent`): what failed for good, whether any record is left to send
+    (retryable ones, or any this run did not get to, until MAX_ATTEMPTS runs), and the
+    lease let go — unless another run took it meanwhile (then only the outcome)."""
     failed = outcome["erased"] + outcome["fatal"]
     left = {r["_id"] for r in claimed} - set(outcome["sent"]) - set(failed)
     if left and int(doc.get("runs") or 0) + 1 >= MAX_ATTEMPTS and not withdrawn:
         failed, left = failed + sorted(left), set()
-    sent = set(outcome["sent"])
-    by_cell = Counter(str(r.get("cell_code") or "-") for r in claimed if r["_id"] in sent)
-    change: dict[str, Any] = {"$inc": {"runs": 1, **{f"sent_by_cell.{cell}": n
-                                                      for cell, n in by_cell.items()}}}
-    if outcome["sent"] or failed:
-        # `$push`, not `$addToSet`: SecantusDB checks each added id against the whole list
-        # (410 ms for 500 against 2 ms); a record pushed twice by two runs is read as a set.
-        change["$push"] = {key: {"$each": ids} for key, ids in
-                           (("sent", outcome["sent"]), ("failed", failed)) if ids}
+    change: dict[str, Any] = {"$inc": {"runs": 1}}
+    if failed:
+        change["$push"] = {"failed": {"$each": failed}}
     last_error = ("retryable" if outcome["retry"] else "erased" if outcome["erased"] else
                   "fatal" if outcome["fatal"] else None)
     release = {"open": bool(left) and not withdrawn, "sending_until": None,
@@ -437,8 +431,19 @@ def _record(batch: str, token: str, doc: dict[str, Any], claimed: list[dict[str,
     if not batches.update_one({"_id": batch, "claim": token},
                               {**change, "$set": release}).matched_count:
         batches.update_one({"_id": batch}, change)  # the lease was taken: outcome only
-    if outcome["sent"]:
-        telemetry.count("alert_recipients", len(outcome["sent"]))  # the rate on /metrics
+
+
+def _record_sent(batch: str, sent: list[Any], cells: dict[Any, Any]) -> None:
+    """Put on the batch the records one sendsms request got through, and how many in
+    each cell (the map's counts), as soon as Kannel answered: a worker killed later in
+    the batch has only the requests in flight sent again. `$push`, not `$addToSet`:
+    SecantusDB checks each added id against the whole list (410 ms for 500 against
+    2 ms); a record pushed twice by two runs is read as a set."""
+    by_cell = Counter(str(cells.get(record_id) or "-") for record_id in sent)
+    AlertBatch._get_collection().update_one(
+        {"_id": batch}, {"$push": {"sent": {"$each": sent}},
+                         "$inc": {f"sent_by_cell.{cell}": n for cell, n in by_cell.items()}})
+    telemetry.count("alert_recipients", len(sent))  # the fan-out rate on /metrics
 
 
 def _send_claimed(batch: str, claimed: list[dict[str, Any]],
@@ -486,18 +491,38 @@ def _send_claimed(batch: str, claimed: list[dict[str, Any]],
     chunks = deque((lang, items[start:start + PER_REQUEST])
                    for lang, items in by_text.items()
                    for start in range(0, len(items), PER_REQUEST))
+    cells = {r["_id"]: r.get("cell_code") for r in claimed}
+    running: set[Future[list[tuple[Any, str | None]]]] = set()
+
+    def collect(block: bool) -> None:
+        """Record the requests answered so far (all of them when `block`)."""
+        nonlocal running
+        while running:
+            done, running = wait(running, timeout=None if block else 0,
+                                 return_when=FIRST_COMPLETED)
+            for future in done:
+                got_through = []
+                for record_id, problem in future.result():
+                    if problem:
+                        outcome[problem].append(record_id)
+                    else:
+                        got_through.append(record_id)
+                if got_through:
+                    _record_sent(batch, got_through, cells)
+                    outcome["sent"].extend(got_through)
+            if not block:
+                return
+
     with ThreadPoolExecutor(max_workers=SEND_THREADS) as pool:
-        running = []
         while chunks:
             lang, items = chunks.popleft()
             granted = take_slots(s.sms_rate_per_s, len(items))
             if granted < len(items):  # the rest when the budget has room again
                 chunks.appendleft((lang, items[granted:]))
                 items = items[:granted]
-            running.append(pool.submit(send_chunk, lang, items))
-        for future in running:
-            for record_id, problem in future.result():
-                outcome[problem or "sent"].append(record_id)
+            running.add(pool.submit(send_chunk, lang, items))
+            collect(block=False)
+        collect(block=True)
     return False
 
 

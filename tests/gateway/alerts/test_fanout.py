@@ -151,6 +151,31 @@ def test_a_worker_killed_mid_batch_loses_nobody_and_texts_nobody_twice(
     assert states(code)["sent"] == 5
 
 
+def test_a_worker_killed_after_kannel_answered_texts_nobody_again(
+        client, people, sendsms, monkeypatch):
+    # What a request got through is on the batch as soon as Kannel answers: a worker
+    # killed before the batch's last write (here, in it) leaves nothing to send twice.
+    code = issue(client, people)
+    open_ring(code, 0)
+    [batch] = AlertSend.objects(alert_code=code).distinct("batch")
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(fanout, "_record", killed)
+    with pytest.raises(RuntimeError, match="worker killed"):
+        send_batch(batch)
+    monkeypatch.undo()
+    assert sum(texted(sendsms).values()) == 5
+    assert states(code)["sent"] == 5  # recorded request by request
+    redis_store.conn.flushdb()
+    fanout.AlertBatch.objects(id=batch).update(set__sending_until=dt.datetime(2000, 1, 1))
+    assert sweep_alerts(0) == 1  # still open: its last write never happened
+    run_jobs()
+    assert sum(texted(sendsms).values()) == 5  # nobody twice
+    assert fanout.AlertBatch.objects.get(id=batch).open is False
+
+
 def test_the_sweeper_sends_a_due_ring_whose_scheduled_job_redis_lost(client, people, sendsms):
     code = issue(client, people)
     run_jobs()
