@@ -15,10 +15,16 @@ A process that exits by itself (not killed by the drill) is restarted after
 1 s, as systemd's `Restart=always` does in production, and is reported.
 
     .venv/bin/python bench/faults.py [--reports 500] [--rate 10] [--kills 10] [--seed N]
-                                     [--leg reports|sms|all] [--sms 200] [--sms-kills 8]
+                                     [--leg reports|sms|alert|all] [--sms 200] [--sms-kills 8]
+                                     [--alert-people 3000] [--alert-kills 6]
 
 `--leg sms` (bench/faults_sms.py): inbound SMS through the webhook with workers
 killed and Redis restarted; every SMS must have exactly one outcome.
+
+`--leg alert` (bench/faults_alert.py): a missing-child alert fanned out through real
+Kannel and fakesmsc while the workers sending it are killed and Redis restarted; nobody
+missed at the carrier, and no more messages twice than the requests in flight at the
+kills.
 
 Exits non-zero on any loss or duplicate (ARCHITECTURE.md: "Nothing lost").
 """
@@ -638,13 +644,15 @@ class Chaos:
         finally:
             conn.close()
 
-    def kill_worker(self, wait_s: float = 60.0) -> None:
-        """SIGKILL a random live worker; when none lives (all died while Redis was down and
-        wait for it to return), wait for the supervisor to bring one back, then kill it."""
+    def kill_worker(self, wait_s: float = 60.0, lane: str | None = None) -> None:
+        """SIGKILL a random live worker (of `lane`, if given); when none lives (all died
+        while Redis was down and wait for it to return), wait for the supervisor to bring
+        one back, then kill it."""
         deadline = time.monotonic() + wait_s
         while True:
             with self.lock:
-                alive = [w for w in self.running.workers if w.proc.poll() is None]
+                alive = [w for w in self.running.workers if w.proc.poll() is None
+                         and (lane is None or self.running.lane_of(w) == lane)]
                 victim = self.rng.choice(alive) if alive else None
             if victim is not None:
                 break
@@ -1021,8 +1029,13 @@ def main() -> int:
                         help="seconds within which nearby reports of a category link into one "
                              "case; -1: the settings' default (6 h)")
     parser.add_argument("--dir", type=Path, default=None, help="where logs and Redis data go")
-    parser.add_argument("--leg", choices=("reports", "sms", "all"), default="all",
-                        help="reports over the API, inbound SMS through the webhook, or both")
+    parser.add_argument("--leg", choices=("reports", "sms", "alert", "all"), default="all",
+                        help="reports over the API, inbound SMS through the webhook, an "
+                             "alert's fan-out, or all three")
+    parser.add_argument("--alert-people", type=int, default=3000,
+                        help="grid workers the alert leg's alert reaches")
+    parser.add_argument("--alert-kills", type=int, default=6,
+                        help="worker kill -9s (alert leg)")
     parser.add_argument("--sms", type=int, default=200, help="inbound SMS in the SMS leg")
     parser.add_argument("--sms-rate", type=float, default=10.0, help="SMS per second")
     parser.add_argument("--sms-kills", type=int, default=8, help="worker kill -9s (SMS leg)")
@@ -1042,7 +1055,19 @@ def main() -> int:
         print(sms.summary())
         print(f"SMS leg: {'ok' if sms.ok else 'FAILED'}")
         ok = ok and sms.ok
-    if args.leg == "sms":
+    if args.leg in ("alert", "all"):
+        from bench.faults_alert import run_alert_drill
+
+        alert_dir = (args.dir / "alert") if args.dir else Path(tempfile.mkdtemp(
+            prefix="safegrid-faults-alert-"))
+        alert = run_alert_drill(alert_dir, people=args.alert_people, kills=args.alert_kills,
+                                redis_restart=not args.no_redis_restart, seed=args.seed,
+                                redis_down_s=args.redis_down, sweep_s=args.sweep,
+                                settle_timeout_s=args.settle_timeout, progress=say)
+        print(alert.summary())
+        print(f"alert leg: {'ok' if alert.ok else 'FAILED'}")
+        ok = ok and alert.ok
+    if args.leg in ("sms", "alert"):
         return 0 if ok else 1
 
     stack_dir = args.dir or Path(tempfile.mkdtemp(prefix="safegrid-faults-"))

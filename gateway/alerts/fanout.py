@@ -55,7 +55,9 @@ from sms.records import Sighting
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-CLAIM_S = 120  # a batch of 500 at the carrier's rate; expired, the sweeper sends the rest
+# A batch's lease, renewed by each sendsms request it makes: a worker killed mid-batch
+# holds it at most this long before the sweeper hands the rest of the batch to another.
+CLAIM_S = 30
 ALERT_MESSAGE = "alert"
 SEND_STATES = ("queued", "sent", "failed", "withdrawn")  # a record's, from its batch
 MAX_ATTEMPTS = 5
@@ -403,7 +405,7 @@ def send_batch(batch: str) -> int:
     outcome: dict[str, list[Any]] = defaultdict(list)
     withdrawn = False
     try:
-        withdrawn = _send_claimed(batch, claimed, outcome)
+        withdrawn = _send_claimed(batch, token, claimed, outcome)
     finally:  # what was sent is recorded even when a send raised
         _record(batch, token, doc, claimed, outcome, withdrawn)
     return len(outcome["sent"])
@@ -433,20 +435,24 @@ def _record(batch: str, token: str, doc: dict[str, Any], claimed: list[dict[str,
         batches.update_one({"_id": batch}, change)  # the lease was taken: outcome only
 
 
-def _record_sent(batch: str, sent: list[Any], cells: dict[Any, Any]) -> None:
+def _record_sent(batch: str, token: str, sent: list[Any], cells: dict[Any, Any]) -> None:
     """Put on the batch the records one sendsms request got through, and how many in
-    each cell (the map's counts), as soon as Kannel answered: a worker killed later in
-    the batch has only the requests in flight sent again. `$push`, not `$addToSet`:
+    each cell (the map's counts), as soon as Kannel answered, and renew the lease: a
+    worker killed later in the batch has only the requests in flight sent again, and
+    the rest is another worker's within `CLAIM_S`. `$push`, not `$addToSet`:
     SecantusDB checks each added id against the whole list (410 ms for 500 against
     2 ms); a record pushed twice by two runs is read as a set."""
     by_cell = Counter(str(cells.get(record_id) or "-") for record_id in sent)
-    AlertBatch._get_collection().update_one(
-        {"_id": batch}, {"$push": {"sent": {"$each": sent}},
-                         "$inc": {f"sent_by_cell.{cell}": n for cell, n in by_cell.items()}})
+    change = {"$push": {"sent": {"$each": sent}},
+              "$inc": {f"sent_by_cell.{cell}": n for cell, n in by_cell.items()}}
+    batches = AlertBatch._get_collection()
+    renewed = {"$set": {"sending_until": utcnow() + dt.timedelta(seconds=CLAIM_S)}}
+    if not batches.update_one({"_id": batch, "claim": token}, {**change, **renewed}).matched_count:
+        batches.update_one({"_id": batch}, change)  # the lease was taken: the outcome only
     telemetry.count("alert_recipients", len(sent))  # the fan-out rate on /metrics
 
 
-def _send_claimed(batch: str, claimed: list[dict[str, Any]],
+def _send_claimed(batch: str, token: str, claimed: list[dict[str, Any]],
                   outcome: dict[str, list[Any]]) -> bool:
     """Text the claimed records, filling `outcome` (sent, erased, fatal, retry: record
     ids) as answers come; True when the alert ended before it went out (withdrawn)."""
@@ -508,7 +514,7 @@ def _send_claimed(batch: str, claimed: list[dict[str, Any]],
                     else:
                         got_through.append(record_id)
                 if got_through:
-                    _record_sent(batch, got_through, cells)
+                    _record_sent(batch, token, got_through, cells)
                     outcome["sent"].extend(got_through)
             if not block:
                 return
