@@ -71,3 +71,23 @@ def test_no_sms_lost_or_handled_twice_when_workers_are_killed_and_redis_restarts
     assert result.lost == [], summary
     assert result.twice == [], summary
     assert result.settled_s is not None, summary
+
+
+@pytest.mark.timeout(300)  # start-up, the fan-out, a killed batch's lease (30 s)
+def test_an_alert_reaches_everyone_when_its_workers_are_killed_and_redis_restarts(tmp_path):
+    """The alert leg of bench/faults.py, smaller: an alert to 1,000 grid workers through
+    real Kannel and fakesmsc while the workers sending it are killed and Redis crashed;
+    nobody missed at the carrier, and texted twice only what was in flight at a kill."""
+    from bench.faults_alert import run_alert_drill
+
+    seed = os.environ.get("SAFEGRID_DRILL_SEED")
+    result = run_alert_drill(tmp_path, people=1000, kills=4, redis_restart=True,
+                             seed=int(seed) if seed else None, rate_per_s=150,
+                             settle_timeout_s=150.0)
+    summary = result.summary()
+    print(summary)
+    assert result.kills >= 4, summary
+    assert result.redis_restarts == 1, summary
+    assert result.seconds is not None, summary
+    assert result.missed == 0, summary
+    assert 0 <= result.extra <= result.bound, summary
