@@ -59,7 +59,6 @@ BATCH_SIZE = 500
 # holds it at most this long before the sweeper hands the rest of the batch to another.
 CLAIM_S = 30
 ALERT_MESSAGE = "alert"
-SEND_STATES = ("queued", "sent", "failed", "withdrawn")  # a record's, from its batch
 MAX_ATTEMPTS = 5
 SEND_THREADS = 4  # sendsms requests in flight per batch job
 PER_REQUEST = 100  # receivers of one sendsms request (Kannel's multi-cast)
@@ -238,12 +237,16 @@ def _write_sends(code: str, message: str, ring: int | None,
                 raise
             new = int(exc.details.get("nInserted", 0))
         if new:
-            q.enqueue(send_batch, batch, job_id=batch_job_id(batch), result_ttl=600,
-                      failure_ttl=7 * 24 * 3600)
+            _queue_send(q, batch)
         else:  # everyone in it was reached already
             batches.update_one({"_id": batch}, {"$set": {"open": False}})
         added += new
     return added
+
+
+def _queue_send(q: Any, batch: str) -> None:
+    q.enqueue(send_batch, batch, job_id=batch_job_id(batch), result_ttl=600,
+              failure_ttl=7 * 24 * 3600)
 
 
 def _queue_batches(batches: list[dict[str, Any]]) -> int:
@@ -255,9 +258,8 @@ def _queue_batches(batches: list[dict[str, Any]]) -> int:
     count = 0
     for b in sorted(batches, key=lambda b: b["_id"]):
         held = b.get("sending_until") is not None and b["sending_until"] >= now
-        if b.get("open") and not held and batch_job_id(b["_id"]) not in waiting:
-            q.enqueue(send_batch, b["_id"], job_id=batch_job_id(b["_id"]), result_ttl=600,
-                      failure_ttl=7 * 24 * 3600)
+        if not held and batch_job_id(b["_id"]) not in waiting:
+            _queue_send(q, b["_id"])
             count += 1
     return count
 
@@ -429,10 +431,17 @@ def _record(batch: str, token: str, doc: dict[str, Any], claimed: list[dict[str,
     release = {"open": bool(left) and not withdrawn, "sending_until": None,
                **({"withdrawn": True} if withdrawn else {}),
                **({"last_error": last_error} if last_error else {})}
+    _update_batch(batch, token, change, release)
+
+
+def _update_batch(batch: str, token: str, change: dict[str, Any],
+                  lease: dict[str, Any]) -> None:
+    """Apply `change` (the outcome) to the batch, with `lease`'s fields set too while this
+    run still holds the lease; when another run took it meanwhile, the outcome only."""
     batches = AlertBatch._get_collection()
     if not batches.update_one({"_id": batch, "claim": token},
-                              {**change, "$set": release}).matched_count:
-        batches.update_one({"_id": batch}, change)  # the lease was taken: outcome only
+                              {**change, "$set": lease}).matched_count:
+        batches.update_one({"_id": batch}, change)
 
 
 def _record_sent(batch: str, token: str, sent: list[Any], cells: dict[Any, Any]) -> None:
@@ -443,12 +452,10 @@ def _record_sent(batch: str, token: str, sent: list[Any], cells: dict[Any, Any])
     SecantusDB checks each added id against the whole list (410 ms for 500 against
     2 ms); a record pushed twice by two runs is read as a set."""
     by_cell = Counter(str(cells.get(record_id) or "-") for record_id in sent)
-    change = {"$push": {"sent": {"$each": sent}},
-              "$inc": {f"sent_by_cell.{cell}": n for cell, n in by_cell.items()}}
-    batches = AlertBatch._get_collection()
-    renewed = {"$set": {"sending_until": utcnow() + dt.timedelta(seconds=CLAIM_S)}}
-    if not batches.update_one({"_id": batch, "claim": token}, {**change, **renewed}).matched_count:
-        batches.update_one({"_id": batch}, change)  # the lease was taken: the outcome only
+    _update_batch(batch, token,
+                  {"$push": {"sent": {"$each": sent}},
+                   "$inc": {f"sent_by_cell.{cell}": n for cell, n in by_cell.items()}},
+                  {"sending_until": utcnow() + dt.timedelta(seconds=CLAIM_S)})
     telemetry.count("alert_recipients", len(sent))  # the fan-out rate on /metrics
 
 
@@ -557,8 +564,7 @@ def sweep_alerts(grace_s: int | None = None) -> int:
                 count += 1
     if settings().sms_enabled:  # open batches, by the (open, created_at) index
         count += _queue_batches(list(AlertBatch._get_collection().find(
-            {"open": True, "created_at": {"$lte": cutoff}},
-            {"_id": 1, "open": 1, "sending_until": 1})))
+            {"open": True, "created_at": {"$lte": cutoff}}, {"_id": 1, "sending_until": 1})))
     if count:
         log.warning("sweep: queued %d alert jobs", count)
     return count

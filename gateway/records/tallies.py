@@ -77,15 +77,9 @@ def move_report(created_at: dt.datetime, from_reporter: ObjectId,
                 to_reporter: ObjectId) -> None:
     """Count a report under another reporter (anonymised: under nobody's id), so the
     tallies stay what a recount of the reports gives; one round trip."""
-    month, day = month_and_day(created_at)
-    Tally._get_collection().bulk_write([
-        UpdateOne({"_id": reporter_tally_id(month, from_reporter)},
-                  {"$inc": {f"days.{day}": -1}}),
-        UpdateOne({"_id": reporter_tally_id(month, to_reporter)},
-                  {"$inc": {f"days.{day}": 1},
-                   "$setOnInsert": {"kind": REPORTER, "month": month,
-                                    "reporter_id": to_reporter}}, upsert=True),
-    ], ordered=False)
+    Tally._get_collection().bulk_write([reporter_increment(created_at, from_reporter, -1),
+                                        reporter_increment(created_at, to_reporter, 1)],
+                                       ordered=False)
 
 
 def count_station(station: str, clue_created: dt.datetime, counts: dict[str, int]) -> None:
@@ -117,11 +111,18 @@ def increments(created_at: dt.datetime, category: str, cell: str | None, station
                   {"$inc": {f"days.{day}.{category}": 1},
                    "$setOnInsert": {"kind": PLACE, "month": month, "county": county,
                                     "cell": cell, "station": station}}, upsert=True),
-        UpdateOne({"_id": reporter_tally_id(month, reporter_id)},
-                  {"$inc": {f"days.{day}": 1},
-                   "$setOnInsert": {"kind": REPORTER, "month": month,
-                                    "reporter_id": reporter_id}}, upsert=True),
+        reporter_increment(created_at, reporter_id, 1),
     ]
+
+
+def reporter_increment(created_at: dt.datetime, reporter_id: ObjectId, n: int) -> UpdateOne:
+    """The update adding `n` to a reporter's tally on the day of a report of theirs; an
+    increment makes the tally when there is none, a decrement never does."""
+    month, day = month_and_day(created_at)
+    return UpdateOne({"_id": reporter_tally_id(month, reporter_id)},
+                     {"$inc": {f"days.{day}": n},
+                      "$setOnInsert": {"kind": REPORTER, "month": month,
+                                       "reporter_id": reporter_id}}, upsert=n > 0)
 
 
 def count_report(created_at: dt.datetime, category: str, cell: str | None, station: str,
