@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-from bench.county import count_round_trips, stores  # noqa: E402
+from bench.county import count_round_trips, insert_grid_workers, stores  # noqa: E402
 from deploy.processes import app_env  # noqa: E402
 
 COUNTY = "530627"
@@ -80,9 +80,6 @@ def outside_phones(count: int) -> set[str]:
 
 def populate(inside: int, outside: int) -> None:
     """The grid (400 cells within 1 km, 1,600 between 1 and 10 km), the desk, the people."""
-    from gateway.privacy import phonebook
-    from gateway.privacy.crypto import keyring
-    from gateway.records.people import Reporter
     from grid.documents import GridCell, Station
 
     Station(code=DESK, name="刑侦大队值班室", county_code=COUNTY, kind="county_desk").save()
@@ -92,19 +89,8 @@ def populate(inside: int, outside: int) -> None:
         {"code": code, "name": f"网格{code[-5:]}", "ring": ring, "village_code": code[:12],
          "township_code": code[:9] + "000", "county_code": COUNTY, "station_code": DESK}
         for code, ring in near + far])
-    name = keyring().encrypt("网格员", context="reporter.name")
     for phones, where in ((inside_phones(inside), near), (outside_phones(outside), far)):
-        docs = []
-        for i, phone in enumerate(sorted(phones)):
-            docs.append({"phone": phonebook.seal(phone, phonebook.REPORTER_PHONE),
-                         "phone_index": phonebook.phone_index(phone), "name": name,
-                         "role": "grid_worker", "home_cell": where[i % len(where)][0],
-                         "county_code": COUNTY, "language": "zh", "active": True})
-            if len(docs) == 5000:
-                Reporter._get_collection().insert_many(docs)
-                docs = []
-        if docs:
-            Reporter._get_collection().insert_many(docs)
+        insert_grid_workers(sorted(phones), [code for code, _ in where], COUNTY)
 
 
 def worker() -> None:

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.county import insert_grid_workers
 from bench.faults import (
     Chaos,
     DrillResult,
@@ -79,19 +80,11 @@ def phones(count: int) -> list[str]:
 
 def _populate(people: list[str]) -> None:
     """Grid workers in every cell of the sample county, round robin."""
-    from gateway.privacy import phonebook
-    from gateway.privacy.crypto import keyring
-    from gateway.records.people import Reporter
     from gateway.sample import COUNTY
     from grid.documents import GridCell
 
     cells = sorted(c.code for c in GridCell.objects(county_code=COUNTY).only("code"))
-    name = keyring().encrypt("网格员", context="reporter.name")
-    Reporter._get_collection().insert_many([
-        {"phone": phonebook.seal(phone, phonebook.REPORTER_PHONE),
-         "phone_index": phonebook.phone_index(phone), "name": name, "role": "grid_worker",
-         "home_cell": cells[i % len(cells)], "county_code": COUNTY, "language": "zh",
-         "active": True} for i, phone in enumerate(people)])
+    insert_grid_workers(people, cells, COUNTY)
 
 
 def run_alert_drill(stack_dir: Path, people: int = 3000, kills: int = 6,
