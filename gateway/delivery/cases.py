@@ -18,10 +18,13 @@ open two cases; both still reach the station (nothing is lost), as two dispatche
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from bson import ObjectId
 from mongoengine.queryset import QuerySet
+from pymongo import UpdateOne
 
 from gateway.records.reports import Report
 from gateway.runtime import settings
@@ -33,7 +36,8 @@ from grid.snapshot import GridSnapshot
 # than real incidents in one cell within the window; a bound on the work.
 CANDIDATES = 50
 _SUMMARY = {"category": 1, "reporter": 1, "lat": 1, "lon": 1, "precision_m": 1,
-            "cell_code": 1, "keys": 1, "first_at": 1, "last_at": 1}
+            "cell_code": 1, "near_cells": 1, "keys": 1, "first_at": 1, "last_at": 1,
+            "open": 1}
 
 
 def _key() -> bytes | None:
@@ -65,33 +69,79 @@ def _anchor(case: dict[str, Any], at: dt.datetime) -> LinkCandidate:
         precision_m=case.get("precision_m"), reporter=case.get("reporter"))
 
 
-def _candidates(report: LinkCandidate, snapshot: GridSnapshot) -> list[dict[str, Any]]:
-    """Open cases that may be this incident: bounded, indexed reads, newest first."""
+def _read_candidates(reports: Sequence[LinkCandidate],
+                     snapshot: GridSnapshot) -> dict[ObjectId, dict[str, Any]]:
+    """Open cases that may be the incident of any of these reports: two bounded, indexed
+    reads for the whole batch (by identifier, by the reports' cells), newest first."""
     cases = Case._get_collection()
     found: dict[ObjectId, dict[str, Any]] = {}
-    if report.keys:
+    keys = sorted({key for report in reports for key in report.keys})
+    if keys:
         # `open` checked here, not in the query: SecantusDB uses an index only when one
         # covers every field of the filter, and with `open` in it read every case there
         # is. Closed cases sharing a key are few; a wider read leaves room for them.
-        for doc in cases.find({"keys": {"$in": sorted(report.keys)}}, {**_SUMMARY, "open": 1},
-                              sort=[("last_at", -1)], limit=CANDIDATES * 4):
-            if doc.get("open") and len(found) < CANDIDATES:
+        for doc in cases.find({"keys": {"$in": keys}}, _SUMMARY, sort=[("last_at", -1)],
+                              limit=CANDIDATES * 4 * len(keys)):
+            if doc.get("open"):
                 found[doc["_id"]] = doc
-    if report.cell_code is not None and report.cell_code in snapshot.cells:
-        since = report.created_at - dt.timedelta(seconds=settings().case_window_s)
-        for doc in cases.find({"open": True, "near_cells": report.cell_code,
+    cells = sorted({r.cell_code for r in reports
+                    if r.cell_code is not None and r.cell_code in snapshot.cells})
+    if cells:
+        window = dt.timedelta(seconds=settings().case_window_s)
+        since = min(r.created_at for r in reports) - window
+        for doc in cases.find({"open": True, "near_cells": {"$in": cells},
                                "last_at": {"$gte": since}}, _SUMMARY,
-                              sort=[("last_at", -1)], limit=CANDIDATES):
+                              sort=[("last_at", -1)], limit=CANDIDATES * len(cells)):
             found.setdefault(doc["_id"], doc)
-    return sorted(found.values(), key=lambda doc: doc["last_at"], reverse=True)
+    return found
 
 
-def matching_case(report: LinkCandidate, snapshot: GridSnapshot) -> dict[str, Any] | None:
+class _Pool:
+    """The open cases a batch may join, the batch's new ones among them, indexed by the
+    near cells and identifiers they are found by."""
+
+    def __init__(self, found: dict[ObjectId, dict[str, Any]]) -> None:
+        self.by_cell: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for doc in found.values():
+            self.add(doc)
+
+    def add(self, doc: dict[str, Any]) -> None:
+        for cell in doc.get("near_cells") or ():
+            self.by_cell[cell].append(doc)
+        for key in doc.get("keys") or ():
+            self.by_key[key].append(doc)
+
+    def grow(self, doc: dict[str, Any], report: LinkCandidate) -> None:
+        """The case took `report`: the next report of the batch sees it as it now is."""
+        doc["first_at"] = min(doc["first_at"], report.created_at)
+        doc["last_at"] = max(doc["last_at"], report.created_at)
+        new_keys = sorted(report.keys - set(doc.get("keys") or ()))
+        doc["keys"] = [*(doc.get("keys") or ()), *new_keys][:MAX_CASE_KEYS]
+        for key in new_keys:
+            self.by_key[key].append(doc)
+
+    def candidates(self, report: LinkCandidate) -> list[dict[str, Any]]:
+        """The cases `report` is compared with, newest first, at most CANDIDATES by place."""
+        found: dict[ObjectId, dict[str, Any]] = {}
+        for key in report.keys:
+            for doc in self.by_key.get(key, ()):
+                found[doc["_id"]] = doc
+        since = report.created_at - dt.timedelta(seconds=settings().case_window_s)
+        near = sorted((doc for doc in self.by_cell.get(report.cell_code or "", ())
+                       if doc["last_at"] >= since), key=lambda d: d["last_at"], reverse=True)
+        for doc in near[:CANDIDATES]:
+            found.setdefault(doc["_id"], doc)
+        return sorted(found.values(), key=lambda doc: doc["last_at"], reverse=True)
+
+
+def matching_case(report: LinkCandidate, candidates: Sequence[dict[str, Any]]
+                  ) -> dict[str, Any] | None:
     """The open case this report is the same incident as: a shared identifier first,
     else the one with the latest report; None when it is a new incident."""
     window = settings().case_window_s
     best: tuple[int, dict[str, Any]] | None = None
-    for case in _candidates(report, snapshot):
+    for case in candidates:
         why = same_incident(report, _anchor(case, report.created_at), window)
         if why is None:
             continue
@@ -101,64 +151,121 @@ def matching_case(report: LinkCandidate, snapshot: GridSnapshot) -> dict[str, An
     return best[1] if best else None
 
 
-def attach(report: Report, cell_code: str | None, snapshot: GridSnapshot) -> tuple[ObjectId, bool]:
-    """The case this report belongs to (joining or opening one); True when it opened it.
+def attach_many(placed: Sequence[tuple[Report, str | None]], snapshot: GridSnapshot
+                ) -> dict[ObjectId, tuple[ObjectId, bool]]:
+    """The case of each report (joining or opening one), True for the report that opened it.
 
+    The batch is linked oldest report first, each against the open cases read for
+    the whole batch and those its earlier reports opened or joined, as if routed one
+    by one; then one write for the new cases, one for the cases joined and one naming
+    the case on the reports (guarded, so a concurrent run that named one first wins).
     Idempotent: a report that names its case already keeps it.
     """
-    if report.case_id is not None:
-        return report.case_id, False
-    keys = report_keys(report)
-    candidate = as_candidate(report, cell_code, keys)
+    linked: dict[ObjectId, tuple[ObjectId, bool]] = {}
+    todo: list[tuple[LinkCandidate, Report]] = []
+    for report, cell_code in placed:
+        if report.case_id is not None:
+            linked[report.id] = (report.case_id, False)
+        else:
+            todo.append((as_candidate(report, cell_code, report_keys(report)), report))
+    if not todo:
+        return linked
+    stored = _read_candidates([candidate for candidate, _ in todo], snapshot)
+    known_keys = {case_id: set(doc.get("keys") or ()) for case_id, doc in stored.items()}
+    pool = _Pool(stored)
+    opened: dict[ObjectId, dict[str, Any]] = {}
+    joins: dict[ObjectId, list[LinkCandidate]] = defaultdict(list)
+    for candidate, report in sorted(todo, key=lambda item: item[0].created_at):
+        case = matching_case(candidate, pool.candidates(candidate))
+        if case is None:
+            case = _case_doc(report, candidate.cell_code, snapshot, sorted(candidate.keys))
+            case["_id"] = ObjectId()
+            opened[case["_id"]] = case
+            pool.add(case)
+            linked[report.id] = (case["_id"], True)
+            continue
+        pool.grow(case, candidate)
+        if case["_id"] in opened:
+            case["report_count"] += 1
+        else:
+            joins[case["_id"]].append(candidate)
+        linked[report.id] = (case["_id"], False)
+    if opened:
+        Case._get_collection().insert_many(list(opened.values()), ordered=False)
+    closed = _join(joins, known_keys)
+    if closed:
+        # Closed since they were read: their reports are linked again without them.
+        again = [(report, candidate.cell_code) for candidate, report in todo
+                 if linked[report.id][0] in closed]
+        linked.update(attach_many(again, snapshot))
+    return {**linked, **_claim(todo, linked, set(opened))}
+
+
+def _join(joins: dict[ObjectId, list[LinkCandidate]],
+          known_keys: dict[ObjectId, set[str]]) -> set[ObjectId]:
+    """Add the reports to the stored cases they joined (one write); the ids of those that
+    were closed since they were read (guarded on `open`: they take no more reports)."""
+    if not joins:
+        return set()
+    updates = []
+    for case_id, reports in joins.items():
+        update: dict[str, Any] = {"$inc": {"report_count": len(reports)},
+                                  "$max": {"last_at": max(r.created_at for r in reports)},
+                                  "$min": {"first_at": min(r.created_at for r in reports)}}
+        keys = sorted({key for report in reports for key in report.keys} - known_keys[case_id])
+        if keys:
+            update["$push"] = {"keys": {"$each": keys, "$slice": MAX_CASE_KEYS}}
+        updates.append(UpdateOne({"_id": case_id, "open": True}, update))
     cases = Case._get_collection()
-    case = matching_case(candidate, snapshot)
-    if case is not None:
-        update: dict[str, Any] = {"$inc": {"report_count": 1},
-                                  "$max": {"last_at": report.created_at},
-                                  "$min": {"first_at": report.created_at}}
-        new_keys = [k for k in keys if k not in set(case.get("keys") or ())]
-        if new_keys:
-            update["$push"] = {"keys": {"$each": new_keys, "$slice": MAX_CASE_KEYS}}
-        # Guarded on `open`: a case closed since it was read takes no more reports.
-        if cases.update_one({"_id": case["_id"], "open": True}, update).modified_count:
-            if _claim(report, case["_id"]):
-                return case["_id"], False
-            cases.update_one({"_id": case["_id"]}, {"$inc": {"report_count": -1}})
-            return _held(report), False
-    case_id = open_case(report, cell_code, snapshot, keys)
-    if _claim(report, case_id):
-        return case_id, True
-    cases.delete_one({"_id": case_id})  # another run of this job placed it first
-    return _held(report), False
+    if cases.bulk_write(updates, ordered=False).modified_count == len(updates):
+        return set()
+    return {doc["_id"] for doc in cases.find({"_id": {"$in": list(joins)}, "open": False},
+                                             {"_id": 1})}
+
+
+def _claim(todo: list[tuple[LinkCandidate, Report]],
+           linked: dict[ObjectId, tuple[ObjectId, bool]],
+           opened: set[ObjectId]) -> dict[ObjectId, tuple[ObjectId, bool]]:
+    """Name each report's case on it, unless a concurrent run named one first: then that
+    case is the report's, and the one counted here gives its count back (a case this
+    batch opened that is left with no report goes)."""
+    reports = Report._get_collection()
+    claims = [UpdateOne({"_id": report.id, "case_id": None},
+                        {"$set": {"case_id": linked[report.id][0]}}) for _, report in todo]
+    if reports.bulk_write(claims, ordered=False).modified_count == len(claims):
+        return {}
+    held = {doc["_id"]: doc["case_id"] for doc in reports.find(
+        {"_id": {"$in": [report.id for _, report in todo]}}, {"case_id": 1})}
+    lost = {report.id: linked[report.id][0] for _, report in todo
+            if held.get(report.id) != linked[report.id][0]}
+    cases = Case._get_collection()
+    for case_id in lost.values():
+        cases.update_one({"_id": case_id}, {"$inc": {"report_count": -1}})
+    cases.delete_many({"_id": {"$in": [c for c in lost.values() if c in opened]},
+                       "report_count": {"$lte": 0}})
+    return {report_id: (held[report_id], False) for report_id in lost}
 
 
 def open_case(report: Report, cell_code: str | None, snapshot: GridSnapshot,
               keys: list[str] | None = None) -> ObjectId:
-    """A new case anchored on `report` (not yet claimed by it: see `attach`)."""
-    where = report.location
-    cell = snapshot.cells.get(cell_code or "")
-    near = [cell_code, *sorted(cell.neighbours)] if cell is not None and cell_code else []
-    doc = {"category": report.category, "group": category_group(report.category),
-           "anchor_report_id": report.id, "reporter": str(report.reporter_id),
-           "lat": where.lat if where else None, "lon": where.lon if where else None,
-           "precision_m": where.precision_m if where else None, "cell_code": cell_code,
-           "near_cells": near, "keys": (report_keys(report) if keys is None else keys)
-           [:MAX_CASE_KEYS], "report_count": 1, "first_at": report.created_at,
-           "last_at": report.created_at, "open": True}
+    """A new case anchored on `report` (not yet claimed by it: the caller names it)."""
+    doc = _case_doc(report, cell_code, snapshot,
+                    report_keys(report) if keys is None else keys)
     Case._get_collection().insert_one(doc)
     return ObjectId(doc["_id"])
 
 
-def _claim(report: Report, case_id: ObjectId) -> bool:
-    """Name the case on the report, unless a concurrent run of the job named one first."""
-    claimed = Report._get_collection().update_one(
-        {"_id": report.id, "case_id": None}, {"$set": {"case_id": case_id}})
-    return bool(claimed.modified_count)
-
-
-def _held(report: Report) -> ObjectId:
-    doc = Report._get_collection().find_one({"_id": report.id}, {"case_id": 1})
-    return ObjectId(doc["case_id"])
+def _case_doc(report: Report, cell_code: str | None, snapshot: GridSnapshot,
+              keys: list[str]) -> dict[str, Any]:
+    where = report.location
+    cell = snapshot.cells.get(cell_code or "")
+    near = [cell_code, *sorted(cell.neighbours)] if cell is not None and cell_code else []
+    return {"category": report.category, "group": category_group(report.category),
+            "anchor_report_id": report.id, "reporter": str(report.reporter_id),
+            "lat": where.lat if where else None, "lon": where.lon if where else None,
+            "precision_m": where.precision_m if where else None, "cell_code": cell_code,
+            "near_cells": near, "keys": keys[:MAX_CASE_KEYS], "report_count": 1,
+            "first_at": report.created_at, "last_at": report.created_at, "open": True}
 
 
 def dispatch_reports(dispatch_id: ObjectId) -> QuerySet:

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import secrets
 import time
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bson import ObjectId
-from pymongo.errors import DuplicateKeyError
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Retry, get_current_job
+from rq.job import Job
 
 from gateway import gridcache, telemetry
 from gateway.delivery import cases, locating, queues, workflow
@@ -84,36 +88,121 @@ def _job_log_extra(report_id: str) -> dict[str, str]:
 
 def route(report_id: str, *, wait: bool = False) -> str:
     """Place a stored report on the grid and hand it to its station: one Dispatch per
-    (report, station), however many times this runs.
+    (report, station), however many times this runs. Answers the report's station.
 
+    A route job on a queue with a backlog behind it takes up to BATCH - 1 more of the
+    queue's route jobs and routes them with its own in one go (`route_many`).
     `wait`: when another run is placing it right now, wait for it and answer its
     station (the SMS handler, for the receipt); a queued job just leaves it to that run.
     """
-    extra = _job_log_extra(report_id)
-    report = Report.objects(id=ObjectId(report_id)).first()
-    if report is None:
-        log.error("route: no report %s", report_id, extra=extra)
-        return "missing"
-    if report.status != "received":
-        # Routed already (the SMS handler routes inline, then this queued job runs).
-        return str(report.station_code)
+    if wait:
+        return _route_inline(report_id)
+    more, origin = _take_backlog()
+    try:
+        answers = route_many([report_id, *more])
+        if more:
+            log.info("route batch %s: %d reports", report_id, len(answers),
+                     extra=_job_log_extra(report_id))
+        return answers.get(report_id, "routing")
+    except Exception:
+        # This job is retried by RQ; the ones it took go back to their queue.
+        for other in more:
+            enqueue_route(other, origin or queues.ROUTINE)
+        raise
+
+
+# Route jobs taken from a queue at once when a backlog waits (routine and urgent
+# queues; a critical job is routed alone, at once). One batch reads and writes
+# each collection once for all its reports (bulk), instead of ~10 round trips a
+# report: the store's work per report falls several-fold (docs/performance.md).
+BATCH = 50
+BATCHED_QUEUES = (queues.URGENT, queues.ROUTINE)
+ROUTE_JOB = "route-"
+
+# Pop up to ARGV[1] route job ids from the head of the queue KEYS[1] (stopping at a job
+# that is not a route job) and delete their RQ job hashes: they are run here instead.
+_TAKE_BACKLOG_LUA = """
+local taken = {}
+for _ = 1, tonumber(ARGV[1]) do
+  local id = redis.call('lindex', KEYS[1], 0)
+  if not id or string.sub(id, 1, string.len(ARGV[2])) ~= ARGV[2] then break end
+  redis.call('lpop', KEYS[1])
+  redis.call('del', ARGV[3] .. id)
+  taken[#taken + 1] = id
+end
+return taken
+"""
+
+
+def _take_backlog() -> tuple[list[str], str | None]:
+    """The report ids of up to BATCH - 1 route jobs waiting behind the running one on its
+    queue, taken off the queue, and the queue's name.
+
+    A worker killed before routing them leaves them `received` and off every queue:
+    the sweeper queues them again (`sweep`), as for any report whose job was lost.
+    """
+    job = get_current_job()
+    if job is None or job.origin not in BATCHED_QUEUES:
+        return [], None
+    try:
+        taken = redis_store.conn.eval(_TAKE_BACKLOG_LUA, 1, queues.queue(job.origin).key,
+                                      BATCH - 1, ROUTE_JOB, Job.redis_job_namespace_prefix)
+    except RedisError:
+        return [], job.origin
+    return [(raw.decode() if isinstance(raw, bytes) else str(raw))[len(ROUTE_JOB):]
+            for raw in taken], job.origin
+
+
+def route_many(report_ids: list[str]) -> dict[str, str]:
+    """Route these reports in one go; each one's station (or "missing", or "routing" when
+    another run holds it right now: left to that run)."""
+    found = {str(r.id): r for r in Report.objects(id__in=[ObjectId(i) for i in report_ids])}
+    answers: dict[str, str] = {}
+    waiting: list[Report] = []
+    for report_id in report_ids:
+        report = found.get(report_id)
+        if report is None:
+            log.error("route: no report %s", report_id, extra=_job_log_extra(report_id))
+            answers[report_id] = "missing"
+        elif report.status != "received":
+            # Routed already (the SMS handler routes inline, then this queued job runs).
+            answers[report_id] = str(report.station_code)
+        else:
+            waiting.append(report)
     # One run at a time per report. The SMS handler routes inline while the route job
     # queued by filing the report runs on a routing worker (another lane): both at
     # once could each join the clue and text the station twice.
+    held = _take_locks([str(report.id) for report in waiting])
+    mine = [report for report in waiting if str(report.id) in held]
+    answers.update({str(r.id): "routing" for r in waiting if str(r.id) not in held})
+    # Redis commands of the run's end (the latency metric) ride the locks' release.
+    last: list[Callable[[Pipeline], None]] = []
+    try:
+        if mine:
+            answers.update(_route(mine, last))
+    finally:
+        _release(held, last)
+    return answers
+
+
+def _route_inline(report_id: str) -> str:
+    """route(wait=True): this report alone, waiting for another run that holds it."""
+    report = Report.objects(id=ObjectId(report_id)).first()
+    if report is None:
+        log.error("route: no report %s", report_id, extra=_job_log_extra(report_id))
+        return "missing"
+    if report.status != "received":
+        return str(report.station_code)
     lock, token = ROUTING_LOCK.format(report_id=report_id), secrets.token_hex(8)
     if not _take(lock, token):
-        if not wait:
-            # Left to that run; should it die, the sweeper re-queues the report.
-            return "routing"
         station = _wait_for_other_run(report_id, lock, token)
         if station is not None:
             return station
-    # Redis commands of the run's end (the latency metric) ride the lock's release.
     last: list[Callable[[Pipeline], None]] = []
     try:
-        return _route(report, extra, last)
+        return _route([report], last)[report_id]
     finally:
-        _release(lock, token, last)
+        _release({report_id: token}, last)
 
 
 ROUTING_LOCK = "safegrid:routing:{report_id}"
@@ -125,6 +214,20 @@ ROUTED_WAIT_S = 15.0
 
 def _take(lock: str, token: str) -> bool:
     return bool(redis_store.conn.set(lock, token, nx=True, ex=ROUTING_LOCK_S))
+
+
+def _take_locks(report_ids: list[str]) -> dict[str, str]:
+    """The routing locks of these reports this run got (report id → token): one round trip."""
+    if not report_ids:
+        return {}
+    tokens = {report_id: secrets.token_hex(8) for report_id in report_ids}
+    with redis_store.conn.pipeline(transaction=False) as pipe:
+        for report_id, token in tokens.items():
+            pipe.set(ROUTING_LOCK.format(report_id=report_id), token, nx=True,
+                     ex=ROUTING_LOCK_S)
+        got = pipe.execute()
+    return {report_id: token for (report_id, token), ok in zip(tokens.items(), got,
+                                                               strict=True) if ok}
 
 
 def _wait_for_other_run(report_id: str, lock: str, token: str) -> str | None:
@@ -147,71 +250,110 @@ _RELEASE_LUA = ('if redis.call("get", KEYS[1]) == ARGV[1] then '
                 'return redis.call("del", KEYS[1]) else return 0 end')
 
 
-def _release(lock: str, token: str,
-             also: list[Callable[[Pipeline], None]] | tuple[()] = ()) -> None:
-    """Drop the lock if it is still this run's (it may have expired and been taken), with
+def _release(held: dict[str, str], also: list[Callable[[Pipeline], None]]) -> None:
+    """Drop the locks still this run's (one may have expired and been taken), with
     `also`'s commands in the same round trip."""
     with contextlib.suppress(RedisError), redis_store.conn.pipeline(transaction=False) as pipe:
         for add in also:
             add(pipe)
-        pipe.eval(_RELEASE_LUA, 1, lock, token)
+        for report_id, token in held.items():
+            pipe.eval(_RELEASE_LUA, 1, ROUTING_LOCK.format(report_id=report_id), token)
         pipe.execute()
 
 
-def _route(report: Report, extra: dict[str, str],
-           last: list[Callable[[Pipeline], None]]) -> str:
+@dataclass
+class _Routing:
+    """One report of a batch on its way: where it goes, its case, the dispatches it joined
+    or made (named in its last write) and the clues (station, when) it opened."""
+
+    report: Report
+    placement: Placement
+    priority: str
+    also_to: tuple[str, ...]  # the rule's extra recipients
+    cell_name: str | None
+    county: str | None
+    case_id: ObjectId | None = None
+    opened: bool = False
+    joined: list[ObjectId] = field(default_factory=list)
+    clues: list[tuple[str, dt.datetime]] = field(default_factory=list)
+
+
+def _route(reports: list[Report], last: list[Callable[[Pipeline], None]]) -> dict[str, str]:
     snapshot = gridcache.current()  # one snapshot for placing and for the recipients
-    placement = _place(report, snapshot)
-    if placement is None:
+    batch: list[_Routing] = []
+    unplaced: list[str] = []
+    for report in sorted(reports, key=lambda r: r.created_at):
+        placement = _place(report, snapshot)
+        if placement is None:
+            unplaced.append(str(report.id))
+            continue
+        placement = _in_force_when_made(placement, report, snapshot)
+        rule = rules().rule_for(report.category)
+        cell = snapshot.cells.get(placement.cell_code or "")
+        station = snapshot.stations.get(placement.station_code)
+        county = cell.county_code if cell else (station.county_code if station else None)
+        batch.append(_Routing(report, placement, rule.priority, rule.extra_recipients,
+                              cell.name if cell else None, county))
+    if batch:
+        linked = cases.attach_many([(r.report, r.placement.cell_code) for r in batch],
+                                   snapshot)
+        for routing in batch:
+            routing.case_id, routing.opened = linked[routing.report.id]
+        _deliver(batch, snapshot)
+        _record(batch, last)
+    if unplaced:
         # No cell and no county desk at all: fail loudly; RQ retries, the sweeper re-queues.
-        raise RuntimeError(f"report {report.id}: the grid has no station to route to")
-    placement = _in_force_when_made(placement, report, snapshot)
-    rule = rules().rule_for(report.category)
-    cell = snapshot.cells.get(placement.cell_code or "")
-    cell_name = cell.name if cell else None
-    station = snapshot.stations.get(placement.station_code)
-    county = cell.county_code if cell else (station.county_code if station else None)
-    case_id, opened = cases.attach(report, placement.cell_code, snapshot)
-    # The dispatches that hold the report, for it to name in this job's last write.
-    joined: list[ObjectId] = []
-    clues: list[tuple[str, dt.datetime]] = []  # (station, when) of the dispatches made here
-    for station_code in _recipients(snapshot, placement, rule.extra_recipients, county):
-        if not opened and _join_case_dispatch(case_id, station_code, report, rule.priority,
-                                              joined):
-            continue  # the station already works this case: the report joins its dispatch
-        created = ensure_dispatch(report, station_code, rule.priority, cell_name,
-                                  placement.cell_code, placement.flags, case_id, named=joined)
-        if created is not None:
-            dispatch_id, deadline = created
-            clues.append((station_code, utcnow()))  # a new clue at this station
-            # In the inbox from its first write; now the duty-phone SMS and the
-            # SLA check. Should this die here, the escalation sweeper still finds
-            # the dispatch by its deadline.
-            workflow.announce_delivery(dispatch_id, report.id, report.code, report.category,
-                                       station_code, cell_name)
-            schedule_escalation(dispatch_id, deadline, 0)
-    routed_at = utcnow()
-    where: dict[str, Any] = {
-        "set__case_id": case_id, "set__cell_code": placement.cell_code,
-        "set__station_code": placement.station_code, "set__placed_by": placement.method,
-        "set__priority": rule.priority, "set__routed_at": routed_at,
-        "add_to_set__flags": list(placement.flags), "add_to_set__dispatch_ids": joined,
-    }
-    newly_routed = Report.objects(id=report.id, status="received").update_one(
-        set__status="routed", **where)
-    first = newly_routed
-    if not newly_routed:
-        # Its station acknowledged it from the inbox (where the dispatch is from its first
-        # write) before this last write: keep that status, and record where it went.
-        first = Report.objects(id=report.id, routed_at=None).update_one(**where)
-    if newly_routed:  # stored → routed, once per report (docs/metrics.md)
-        took = (routed_at - report.created_at).total_seconds()
-        last.append(lambda pipe: telemetry.observe_in(pipe, "route_seconds", took))
-    if first:  # the run that recorded the routing counts it for the figures, once
-        tallies.count_report(report.created_at, report.category, placement.cell_code,
-                             placement.station_code, county, report.reporter_id, clues)
-    log.info("routed to %s via %s", placement.station_code, placement.method, extra=extra)
-    return placement.station_code
+        raise RuntimeError(f"reports {', '.join(unplaced)}: the grid has no station to route to")
+    return {str(r.report.id): r.placement.station_code for r in batch}
+
+
+def _record(batch: list[_Routing], last: list[Callable[[Pipeline], None]]) -> None:
+    """The batch's last write: each report routed, naming where it went and the dispatches
+    that hold it (one bulk write); then the figures' counts, once per report."""
+    now = utcnow()
+    routed_at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as stored
+    reports = Report._get_collection()
+
+    def where(routing: _Routing) -> dict[str, Any]:
+        placement = routing.placement
+        return {"$set": {"case_id": routing.case_id, "cell_code": placement.cell_code,
+                         "station_code": placement.station_code,
+                         "placed_by": placement.method, "priority": routing.priority,
+                         "routed_at": routed_at},
+                "$addToSet": {"flags": {"$each": list(placement.flags)},
+                              "dispatch_ids": {"$each": routing.joined}}}
+
+    updates = []
+    for routing in batch:
+        update = where(routing)
+        update["$set"] = {**update["$set"], "status": "routed"}
+        updates.append(UpdateOne({"_id": routing.report.id, "status": "received"}, update))
+    newly = {r.report.id for r in batch}
+    first = set(newly)
+    if reports.bulk_write(updates, ordered=False).modified_count < len(updates):
+        # Some were acknowledged from the inbox (where the dispatch is from its first
+        # write) before this write: they keep that status, and record where they went.
+        stored = {doc["_id"]: doc.get("routed_at") for doc in reports.find(
+            {"_id": {"$in": list(newly)}}, {"routed_at": 1})}
+        newly = {i for i in newly if stored.get(i) == routed_at}
+        first = set(newly)
+        for routing in batch:
+            report_id = routing.report.id
+            if report_id not in newly and stored.get(report_id) is None and reports.update_one(
+                    {"_id": report_id, "routed_at": None}, where(routing)).modified_count:
+                first.add(report_id)
+    for routing in batch:
+        report = routing.report
+        if report.id in newly:  # stored → routed, once per report (docs/metrics.md)
+            last.append(functools.partial(telemetry.observe_in, name="route_seconds",
+                                          seconds=(routed_at - report.created_at).total_seconds()))
+        log.info("routed to %s via %s", routing.placement.station_code,
+                 routing.placement.method, extra=_job_log_extra(str(report.id)))
+    # The run that recorded the routing counts it for the figures, once.
+    tallies.count_reports([
+        tallies.Routed(r.report.created_at, r.report.category, r.placement.cell_code,
+                       r.placement.station_code, r.county, r.report.reporter_id, r.clues)
+        for r in batch if r.report.id in first])
 
 
 def _place(report: Report, snapshot: GridSnapshot) -> Placement | None:
@@ -293,59 +435,149 @@ def _recipients(snapshot: GridSnapshot, placement: Placement, extra: tuple[str, 
     return stations
 
 
-def _join_case_dispatch(case_id: ObjectId, station_code: str, report: Report,
-                        priority: str, joined: list[ObjectId]) -> bool:
-    """Add the report to the station's open dispatch for its case; False if there is none.
-    The dispatch joined goes into `joined`, for the report to name in route's last write.
+# What joining needs to know of a case's dispatches.
+_CLUE_FIELDS = {"_id": 1, "case_id": 1, "station_code": 1, "priority": 1, "status": 1,
+                "report_code": 1, "category": 1, "ack_deadline": 1, "acknowledged_at": 1,
+                "escalation_level": 1, "created_at": 1, "witness_notice_at": 1}
 
-    A report is in at most one dispatch per station: an earlier run that already
-    placed it anywhere wins, and a new join always goes to the case's oldest open
-    dispatch there (two can exist when two of its reports were routed at once).
-    The station learns of the new witness: one SMS to the duty phone (at most one per
-    clue every `witness_notice_every_s`, unless the report raises its priority), the
-    inbox entry's `updated_at` moves up, and a more urgent report raises the clue's
-    priority and brings its deadline forward.
 
-    Flat cost: the report names the dispatch (`Report.dispatch_ids`) and the
-    dispatch only counts it, so neither grows with the clue. The report names it
-    in route's last write (one round trip less per report): a job that dies in
-    between joins again when re-run, so `report_count` may count one report
-    twice; the reports listing, read from the reports, stays exact.
+@dataclass
+class _NewClue:
+    """A dispatch the batch makes: the report it is for, and the batch's later reports of
+    the same case that join it."""
+
+    routing: _Routing
+    station_code: str
+    joiners: list[_Routing] = field(default_factory=list)
+
+
+def _deliver(batch: list[_Routing], snapshot: GridSnapshot) -> None:
+    """Put each report in its stations' inboxes: in the case's open dispatch there, or a
+    new one (a clue). A report is in at most one dispatch per station: an earlier run
+    that already placed it anywhere wins, and a new join always goes to the case's oldest
+    open dispatch there (two can exist when two of its reports were routed at once).
+
+    One read of the dispatches of the cases joined, one bulk write for the new clues and
+    one for the joins, whatever the batch's size; a clue's cost stays flat in its size
+    (the report names the dispatch, the dispatch only counts it).
     """
     collection = Dispatch._get_collection()
-    # The case's dispatches at this station: one, rarely two. Read, then joined by `_id`:
-    # SecantusDB answers a findAndModify by scanning the whole collection (250 ms at
-    # 20,000 dispatches), an indexed find and an update by `_id` in about a millisecond.
-    here = list(collection.find(
-        {"case_id": case_id, "station_code": station_code},
-        {"_id": 1, "priority": 1, "status": 1, "report_code": 1, "category": 1,
-         "ack_deadline": 1, "acknowledged_at": 1, "escalation_level": 1, "created_at": 1,
-         "witness_notice_at": 1}))
-    if any(d["_id"] in (report.dispatch_ids or ()) for d in here):
-        return True  # an earlier run of this job joined it
-    open_here = sorted((d for d in here if d["status"] != "closed"),
-                       key=lambda d: d["created_at"])
-    if not open_here:
-        return False
+    known: dict[tuple[ObjectId | None, str], list[dict[str, Any]]] = defaultdict(list)
+    joined_cases = sorted({r.case_id for r in batch if not r.opened and r.case_id})
+    if joined_cases:
+        for doc in collection.find({"case_id": {"$in": joined_cases}}, _CLUE_FIELDS):
+            known[(doc["case_id"], doc["station_code"])].append(doc)
+    new: dict[tuple[ObjectId | None, str], _NewClue] = {}
+    joins: dict[ObjectId, list[_Routing]] = defaultdict(list)
+    clue_of: dict[ObjectId, dict[str, Any]] = {}
+    for routing in batch:
+        for station_code in _recipients(snapshot, routing.placement, routing.also_to,
+                                        routing.county):
+            here = known.get((routing.case_id, station_code), [])
+            if any(d["_id"] in (routing.report.dispatch_ids or ()) for d in here):
+                continue  # an earlier run of this report joined it
+            open_here = sorted((d for d in here if d["status"] != "closed"),
+                               key=lambda d: d["created_at"])
+            if open_here:
+                joins[open_here[0]["_id"]].append(routing)
+                clue_of[open_here[0]["_id"]] = open_here[0]
+            elif (routing.case_id, station_code) in new:
+                new[(routing.case_id, station_code)].joiners.append(routing)
+            else:
+                new[(routing.case_id, station_code)] = _NewClue(routing, station_code)
+    for clue, dispatch in _make_clues(list(new.values())):
+        joins[dispatch["_id"]].extend(clue.joiners)
+        clue_of[dispatch["_id"]] = dispatch
+    _join(joins, clue_of)
+
+
+def _make_clues(clues: list[_NewClue]) -> list[tuple[_NewClue, dict[str, Any]]]:
+    """Create the batch's new dispatches (one bulk upsert on the unique (report, station)),
+    announce each (audit, duty-phone SMS, SLA check); each clue with its dispatch."""
+    if not clues:
+        return []
     now = utcnow()
-    found = open_here[0]
-    notify = _witness_notice_due(found, priority, now)
-    if not collection.update_one({"_id": found["_id"], "status": {"$ne": "closed"}},
-                                 {"$inc": {"report_count": 1},
-                                  "$set": {"updated_at": now,
-                                           **({"witness_notice_at": now} if notify else {})}},
-                                 ).modified_count:
-        return False  # closed since it was read
-    joined.append(found["_id"])
-    raised = _raise_priority(found, priority, now)
-    station = gridcache.current().stations.get(station_code)
-    if notify and station is not None and station.duty_phone:
-        queue_sms(station.duty_phone,
-                  replies.linked_report_notice(found["report_code"], report.code,
-                                               found["category"], raised),
-                  "linked_notice", ref=f"linked-{found['_id']}-{report.code}",
-                  report_id=report.id)
-    return True
+    collection = Dispatch._get_collection()
+    fields = [_clue_fields(c.routing.report, c.routing.priority, c.routing.cell_name,
+                           c.routing.placement.cell_code, c.routing.placement.flags,
+                           c.routing.case_id, now) for c in clues]
+    keys = [{"report_id": c.routing.report.id, "station_code": c.station_code}
+            for c in clues]
+    try:
+        made = collection.bulk_write(
+            [UpdateOne(key, {"$setOnInsert": doc}, upsert=True)
+             for key, doc in zip(keys, fields, strict=True)], ordered=False).upserted_ids
+    except BulkWriteError as exc:  # a concurrent run created some first: exactly one exists
+        made = {u["index"]: u["_id"] for u in exc.details.get("upserted", [])}
+    out = []
+    for i, clue in enumerate(clues):
+        routing = clue.routing
+        if i not in made:  # a re-run: the report may not name it yet
+            existing = collection.find_one(keys[i], _CLUE_FIELDS)
+            if existing is not None:
+                routing.joined.append(existing["_id"])
+                out.append((clue, existing))
+            continue
+        dispatch = {**fields[i], "_id": made[i], "station_code": clue.station_code}
+        routing.joined.append(made[i])
+        routing.clues.append((clue.station_code, now))  # a new clue at this station
+        # In the inbox from its first write; now the duty-phone SMS and the SLA check.
+        # Should this die here, the escalation sweeper still finds it by its deadline.
+        workflow.announce_delivery(str(made[i]), routing.report.id, routing.report.code,
+                                   routing.report.category, clue.station_code,
+                                   routing.cell_name)
+        schedule_escalation(str(made[i]), dispatch["ack_deadline"], 0)
+        out.append((clue, dispatch))
+    return out
+
+
+def _join(joins: dict[ObjectId, list[_Routing]], clue_of: dict[ObjectId, dict[str, Any]]
+          ) -> None:
+    """Add the batch's reports to the open dispatches they join (one bulk write).
+
+    The station learns of the new witnesses: one SMS to the duty phone (at most one
+    per clue every `witness_notice_every_s`, unless a report raises its priority), the
+    inbox entry's `updated_at` moves up, and a more urgent report raises the clue's
+    priority and brings its deadline forward. The reports name the dispatch in their
+    last write: a batch that dies in between joins again when re-run, so
+    `report_count` may count a report twice; the reports listing, read from the
+    reports, stays exact.
+    """
+    if not joins:
+        return
+    now = utcnow()
+    collection = Dispatch._get_collection()
+    urgent = {i: min(rs, key=lambda r: PRIORITIES.index(r.priority))
+              for i, rs in joins.items() if rs}
+    notify = {i for i, r in urgent.items() if _witness_notice_due(clue_of[i], r.priority, now)}
+    updates = [UpdateOne({"_id": i, "status": {"$ne": "closed"}},
+                         {"$inc": {"report_count": len(joins[i])},
+                          "$set": {"updated_at": now,
+                                   **({"witness_notice_at": now} if i in notify else {})}})
+               for i in urgent]
+    if not updates:
+        return
+    closed: set[ObjectId] = set()
+    if collection.bulk_write(updates, ordered=False).modified_count < len(updates):
+        closed = {d["_id"] for d in collection.find(
+            {"_id": {"$in": list(urgent)}, "status": "closed"}, {"_id": 1})}
+    stations = gridcache.current().stations
+    for dispatch_id, most in urgent.items():
+        found = clue_of[dispatch_id]
+        if dispatch_id in closed:  # closed since it was read: each report makes its own
+            for routing in joins[dispatch_id]:
+                _make_clues([_NewClue(routing, found["station_code"])])
+            continue
+        for routing in joins[dispatch_id]:
+            routing.joined.append(dispatch_id)
+        raised = _raise_priority(found, most.priority, now)
+        station = stations.get(found["station_code"])
+        if dispatch_id in notify and station is not None and station.duty_phone:
+            queue_sms(station.duty_phone,
+                      replies.linked_report_notice(found["report_code"], most.report.code,
+                                                   found["category"], raised),
+                      "linked_notice", ref=f"linked-{dispatch_id}-{most.report.code}",
+                      report_id=most.report.id)
 
 
 def _witness_notice_due(dispatch: dict[str, Any], priority: str, now: dt.datetime) -> bool:
@@ -397,22 +629,42 @@ def ensure_dispatch(
     *,
     deadline: dt.datetime | None = None,
     history: tuple[dict[str, Any], ...] = (),
-    named: list[ObjectId] | None = None,
 ) -> tuple[str, dt.datetime] | None:
-    """Create the (report, station) dispatch unless it exists (an upsert on a unique key).
+    """Create the (report, station) dispatch unless it exists (an upsert on a unique key),
+    and name it on the report.
 
     `deadline` defaults to the priority's SLA from now; `history` entries (their
-    "at" added) follow the creation's. The report names the dispatch either way:
-    here, or, given `named`, in the caller's own write of the report (route's
-    last one: a re-run finds the dispatch and names it then).
-    Returns the new dispatch's id and deadline, or None when it existed.
+    "at" added) follow the creation's. Returns the new dispatch's id and deadline,
+    or None when it existed.
     """
     now = utcnow()
+    fields = _clue_fields(report, priority, cell_name, cell_code, flags, case_id, now,
+                          deadline=deadline, history=history)
+    collection = Dispatch._get_collection()
+    key = {"report_id": report.id, "station_code": station_code}
+    try:
+        result = collection.update_one(key, {"$setOnInsert": fields}, upsert=True)
+    except DuplicateKeyError:
+        result = None  # a concurrent run created it first: exactly one exists
+    dispatch_id = result.upserted_id if result is not None else None
+    if dispatch_id is None:  # a re-run: the report may not name it yet
+        existing = collection.find_one(key, {"_id": 1})
+        if existing is not None:
+            _name_on_report(report, existing["_id"])
+        return None
+    _name_on_report(report, dispatch_id)
+    return str(dispatch_id), fields["ack_deadline"]
+
+
+def _clue_fields(report: Report, priority: str, cell_name: str | None, cell_code: str | None,
+                 flags: tuple[str, ...], case_id: ObjectId | None, now: dt.datetime, *,
+                 deadline: dt.datetime | None = None,
+                 history: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+    """A new dispatch of `report`, created delivered: the inbox is where a dispatch is
+    delivered, and its first write puts it there (not a create and then a transition)."""
     if deadline is None:
         deadline = escalation().deadline(priority, now)
-    # Created delivered: the inbox is where a dispatch is delivered, and this
-    # write puts it there (one round trip, not a create and then a transition).
-    fields = {
+    return {
         "report_code": report.code,
         "case_id": case_id,
         "report_count": 1,
@@ -433,28 +685,11 @@ def ensure_dispatch(
                     {"action": "deliver", "from": "new", "to": "delivered", "by": "system:route",
                      "at": now}, *({**entry, "at": now} for entry in history)],
     }
-    collection = Dispatch._get_collection()
-    key = {"report_id": report.id, "station_code": station_code}
-    try:
-        result = collection.update_one(key, {"$setOnInsert": fields}, upsert=True)
-    except DuplicateKeyError:
-        result = None  # a concurrent run of this job created it first: exactly one exists
-    dispatch_id = result.upserted_id if result is not None else None
-    if dispatch_id is None:  # a re-run: the report may not name it yet
-        existing = collection.find_one(key, {"_id": 1})
-        if existing is not None:
-            _name_on_report(report, existing["_id"], named)
-        return None
-    _name_on_report(report, dispatch_id, named)
-    return str(dispatch_id), deadline
 
 
-def _name_on_report(report: Report, dispatch_id: ObjectId, named: list[ObjectId] | None) -> None:
-    if named is not None:
-        named.append(dispatch_id)
-    else:
-        Report._get_collection().update_one({"_id": report.id},
-                                            {"$addToSet": {"dispatch_ids": dispatch_id}})
+def _name_on_report(report: Report, dispatch_id: ObjectId) -> None:
+    Report._get_collection().update_one({"_id": report.id},
+                                        {"$addToSet": {"dispatch_ids": dispatch_id}})
 
 
 def sweep(older_than_s: int | None = None) -> int:

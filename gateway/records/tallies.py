@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import mongoengine as me
 from bson import ObjectId
@@ -66,11 +67,7 @@ def station_increment(station: str, clue_created: dt.datetime,
                       counts: dict[str, int]) -> UpdateOne:
     """The upsert adding `counts` (clues, ack, within, esc, tin, b<i>) to a station's tally,
     on the day its clue was created."""
-    month, day = month_and_day(clue_created)
-    return UpdateOne({"_id": station_tally_id(month, station)},
-                     {"$inc": {f"days.{day}.{k}": n for k, n in counts.items()},
-                      "$setOnInsert": {"kind": STATION, "month": month, "station": station}},
-                     upsert=True)
+    return _update(_station(station, clue_created, counts))
 
 
 def move_report(created_at: dt.datetime, from_reporter: ObjectId,
@@ -102,34 +99,67 @@ def reporter_tally_id(month: int, reporter_id: ObjectId) -> str:
     return f"{month}:r:{reporter_id}"
 
 
-def increments(created_at: dt.datetime, category: str, cell: str | None, station: str,
-               county: str | None, reporter_id: ObjectId) -> list[UpdateOne]:
-    """The two upserts that count one report."""
+# One tally document's increments: (_id, {field: n}, fields set when it is made).
+Increment = tuple[str, dict[str, int], dict[str, Any]]
+
+
+def _station(station: str, clue_created: dt.datetime, counts: dict[str, int]) -> Increment:
+    month, day = month_and_day(clue_created)
+    return (station_tally_id(month, station), {f"days.{day}.{k}": n for k, n in counts.items()},
+            {"kind": STATION, "month": month, "station": station})
+
+
+def _reporter(created_at: dt.datetime, reporter_id: ObjectId, n: int) -> Increment:
     month, day = month_and_day(created_at)
-    return [
-        UpdateOne({"_id": place_id(month, cell, station)},
-                  {"$inc": {f"days.{day}.{category}": 1},
-                   "$setOnInsert": {"kind": PLACE, "month": month, "county": county,
-                                    "cell": cell, "station": station}}, upsert=True),
-        reporter_increment(created_at, reporter_id, 1),
-    ]
+    return (reporter_tally_id(month, reporter_id), {f"days.{day}": n},
+            {"kind": REPORTER, "month": month, "reporter_id": reporter_id})
+
+
+def _place(created_at: dt.datetime, category: str, cell: str | None, station: str,
+           county: str | None) -> Increment:
+    month, day = month_and_day(created_at)
+    return (place_id(month, cell, station), {f"days.{day}.{category}": 1},
+            {"kind": PLACE, "month": month, "county": county, "cell": cell, "station": station})
+
+
+def _update(increment: Increment, upsert: bool = True) -> UpdateOne:
+    tally_id, inc, made = increment
+    return UpdateOne({"_id": tally_id}, {"$inc": inc, "$setOnInsert": made}, upsert=upsert)
 
 
 def reporter_increment(created_at: dt.datetime, reporter_id: ObjectId, n: int) -> UpdateOne:
     """The update adding `n` to a reporter's tally on the day of a report of theirs; an
     increment makes the tally when there is none, a decrement never does."""
-    month, day = month_and_day(created_at)
-    return UpdateOne({"_id": reporter_tally_id(month, reporter_id)},
-                     {"$inc": {f"days.{day}": n},
-                      "$setOnInsert": {"kind": REPORTER, "month": month,
-                                       "reporter_id": reporter_id}}, upsert=n > 0)
+    return _update(_reporter(created_at, reporter_id, n), upsert=n > 0)
 
 
-def count_report(created_at: dt.datetime, category: str, cell: str | None, station: str,
-                 county: str | None, reporter_id: ObjectId,
-                 clues: Sequence[tuple[str, dt.datetime]] = ()) -> None:
-    """Count one routed report, and the clues (station, created) its routing opened: one
-    round trip (the caller makes sure it is once)."""
-    Tally._get_collection().bulk_write(
-        [*increments(created_at, category, cell, station, county, reporter_id),
-         *(station_increment(code, at, {"clues": 1}) for code, at in clues)], ordered=False)
+class Routed(NamedTuple):
+    """A routed report as the tallies count it, with the clues (station, created) its
+    routing opened."""
+
+    created_at: dt.datetime
+    category: str
+    cell: str | None
+    station: str
+    county: str | None
+    reporter_id: ObjectId
+    clues: Sequence[tuple[str, dt.datetime]] = ()
+
+
+def count_reports(routed: Sequence[Routed]) -> None:
+    """Count routed reports and the clues their routing opened: one round trip, one update
+    per tally document however many reports it counts (the caller makes sure each report
+    is counted once)."""
+    merged: dict[str, Increment] = {}
+    for report in routed:
+        for tally_id, inc, made in (
+                _place(report.created_at, report.category, report.cell, report.station,
+                       report.county),
+                _reporter(report.created_at, report.reporter_id, 1),
+                *(_station(code, at, {"clues": 1}) for code, at in report.clues)):
+            counts = merged.setdefault(tally_id, (tally_id, {}, made))[1]
+            for name, n in inc.items():
+                counts[name] = counts.get(name, 0) + n
+    if merged:
+        Tally._get_collection().bulk_write([_update(i) for i in merged.values()],
+                                           ordered=False)

@@ -114,15 +114,15 @@ def test_two_runs_of_one_route_at_once_place_it_once(county, monkeypatch):
 
     report = stored_but_never_queued(0, category="OTHER")
     inside, release, attached = threading.Event(), threading.Event(), []
-    attach = routing.cases.attach
+    attach = routing.cases.attach_many
 
     def slow_attach(*args, **kwargs):
-        attached.append(args[0].id)
+        attached.extend(report.id for report, _ in args[0])
         inside.set()
         release.wait(10)
         return attach(*args, **kwargs)
 
-    monkeypatch.setattr(routing.cases, "attach", slow_attach)
+    monkeypatch.setattr(routing.cases, "attach_many", slow_attach)
     answers: list[str] = []
     first = threading.Thread(target=lambda: answers.append(routing.route(str(report.id))))
     first.start()

@@ -98,7 +98,7 @@ def test_counting_costs_one_round_trip_per_report(client, county, monkeypatch):
     listener.names.clear()
     route(first)
     with_count = list(listener.names)
-    monkeypatch.setattr(tallies, "count_report", lambda *a, **k: None)
+    monkeypatch.setattr(tallies, "count_reports", lambda *a, **k: None)
     listener.names.clear()
     route(second)
     without = list(listener.names)
