@@ -6,10 +6,13 @@ keyed identifier, or the same category group, place and time, compared with
 the case's anchor (the report that opened it) and its latest report's time.
 
 Flat cost: the candidates are a bounded, indexed read of open cases (by
-identifier, by the report's cell among the cases' near cells, within the
+identifier, by the reports' cells among the cases' near cells, within the
 window), never of a case's reports; joining is one guarded update of a
-fixed-size case, then one of the report (`Report.case_id`). A case of 2,000
-reports costs what a case of 2 does (bench/linking.py).
+fixed-size case; the report names it (`Report.case_id`) in the route job's last
+write. A case of 2,000
+reports costs what a case of 2 does (bench/linking.py). A batch of reports
+(a route job that took a backlog, routing.route_many) makes those reads and
+writes once for all its reports, linked one after the other in memory.
 
 Two reports of a new incident routed at the same instant by two workers can
 open two cases; both still reach the station (nothing is lost), as two dispatches.
@@ -71,8 +74,8 @@ def _anchor(case: dict[str, Any], at: dt.datetime) -> LinkCandidate:
 
 def _read_candidates(reports: Sequence[LinkCandidate],
                      snapshot: GridSnapshot) -> dict[ObjectId, dict[str, Any]]:
-    """Open cases that may be the incident of any of these reports: two bounded, indexed
-    reads for the whole batch (by identifier, by the reports' cells), newest first."""
+    """Open cases that may be the incident of any of these reports: bounded, indexed reads
+    for the whole batch (one by identifier, one per cell of the batch's reports)."""
     cases = Case._get_collection()
     found: dict[ObjectId, dict[str, Any]] = {}
     keys = sorted({key for report in reports for key in report.keys})
@@ -84,14 +87,16 @@ def _read_candidates(reports: Sequence[LinkCandidate],
                               limit=CANDIDATES * 4 * len(keys)):
             if doc.get("open"):
                 found[doc["_id"]] = doc
-    cells = sorted({r.cell_code for r in reports
-                    if r.cell_code is not None and r.cell_code in snapshot.cells})
-    if cells:
-        window = dt.timedelta(seconds=settings().case_window_s)
-        since = min(r.created_at for r in reports) - window
-        for doc in cases.find({"open": True, "near_cells": {"$in": cells},
-                               "last_at": {"$gte": since}}, _SUMMARY,
-                              sort=[("last_at", -1)], limit=CANDIDATES * len(cells)):
+    window = dt.timedelta(seconds=settings().case_window_s)
+    since: dict[str, dt.datetime] = {}
+    for r in reports:
+        if r.cell_code is not None and r.cell_code in snapshot.cells:
+            since[r.cell_code] = min(since.get(r.cell_code, r.created_at), r.created_at)
+    # One read per cell, not one `$in` of them all: SecantusDB's planner scans the whole
+    # collection for an `$in` on a compound index (every case ever, closed ones too).
+    for cell, first in sorted(since.items()):
+        near = {"open": True, "near_cells": cell, "last_at": {"$gte": first - window}}
+        for doc in cases.find(near, _SUMMARY, sort=[("last_at", -1)], limit=CANDIDATES):
             found.setdefault(doc["_id"], doc)
     return found
 
@@ -157,9 +162,11 @@ def attach_many(placed: Sequence[tuple[Report, str | None]], snapshot: GridSnaps
 
     The batch is linked oldest report first, each against the open cases read for
     the whole batch and those its earlier reports opened or joined, as if routed one
-    by one; then one write for the new cases, one for the cases joined and one naming
-    the case on the reports (guarded, so a concurrent run that named one first wins).
-    Idempotent: a report that names its case already keeps it.
+    by one; then one write for the new cases and one for the cases joined. The caller
+    names the case on each report in its own last write, guarded on the report naming
+    no other case (one write of the report less: on SecantusDB every update of a
+    report rewrites all eight of its index entries). Idempotent: a report that names
+    its case already keeps it.
     """
     linked: dict[ObjectId, tuple[ObjectId, bool]] = {}
     todo: list[tuple[LinkCandidate, Report]] = []
@@ -198,7 +205,7 @@ def attach_many(placed: Sequence[tuple[Report, str | None]], snapshot: GridSnaps
         again = [(report, candidate.cell_code) for candidate, report in todo
                  if linked[report.id][0] in closed]
         linked.update(attach_many(again, snapshot))
-    return {**linked, **_claim(todo, linked, set(opened))}
+    return linked
 
 
 def _join(joins: dict[ObjectId, list[LinkCandidate]],
@@ -221,29 +228,6 @@ def _join(joins: dict[ObjectId, list[LinkCandidate]],
         return set()
     return {doc["_id"] for doc in cases.find({"_id": {"$in": list(joins)}, "open": False},
                                              {"_id": 1})}
-
-
-def _claim(todo: list[tuple[LinkCandidate, Report]],
-           linked: dict[ObjectId, tuple[ObjectId, bool]],
-           opened: set[ObjectId]) -> dict[ObjectId, tuple[ObjectId, bool]]:
-    """Name each report's case on it, unless a concurrent run named one first: then that
-    case is the report's, and the one counted here gives its count back (a case this
-    batch opened that is left with no report goes)."""
-    reports = Report._get_collection()
-    claims = [UpdateOne({"_id": report.id, "case_id": None},
-                        {"$set": {"case_id": linked[report.id][0]}}) for _, report in todo]
-    if reports.bulk_write(claims, ordered=False).modified_count == len(claims):
-        return {}
-    held = {doc["_id"]: doc["case_id"] for doc in reports.find(
-        {"_id": {"$in": [report.id for _, report in todo]}}, {"case_id": 1})}
-    lost = {report.id: linked[report.id][0] for _, report in todo
-            if held.get(report.id) != linked[report.id][0]}
-    cases = Case._get_collection()
-    for case_id in lost.values():
-        cases.update_one({"_id": case_id}, {"$inc": {"report_count": -1}})
-    cases.delete_many({"_id": {"$in": [c for c in lost.values() if c in opened]},
-                       "report_count": {"$lte": 0}})
-    return {report_id: (held[report_id], False) for report_id in lost}
 
 
 def open_case(report: Report, cell_code: str | None, snapshot: GridSnapshot,

@@ -1,9 +1,10 @@
 """RQ job bodies and their enqueuers, in pairs. Only ids cross the queue.
 
-Every job loads state, checks it, acts, and records the new state in one
-guarded single-document update, so running it twice is harmless: workers may
-be killed at any line and the sweeper re-enqueues whatever was left behind
-(transactional outbox, ARCHITECTURE.md).
+Every job loads state, checks it, acts, and records the new state in guarded
+updates, so running it twice is harmless: workers may be killed at any line and
+the sweeper re-enqueues whatever was left behind (transactional outbox,
+ARCHITECTURE.md). A route job routes a batch when a backlog waits behind it
+(`route`, `route_many`): the same guarded writes, made in bulk.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def route(report_id: str, *, wait: bool = False) -> str:
 # queues; a critical job is routed alone, at once). One batch reads and writes
 # each collection once for all its reports (bulk), instead of ~10 round trips a
 # report: the store's work per report falls several-fold (docs/performance.md).
-BATCH = 50
+BATCH = 100
 BATCHED_QUEUES = (queues.URGENT, queues.ROUTINE)
 ROUTE_JOB = "route-"
 
@@ -323,11 +324,16 @@ def _record(batch: list[_Routing], last: list[Callable[[Pipeline], None]]) -> No
                 "$addToSet": {"flags": {"$each": list(placement.flags)},
                               "dispatch_ids": {"$each": routing.joined}}}
 
+    def mine(routing: _Routing) -> dict[str, Any]:
+        # Names no other case: the routing lock keeps a second run off the report, and
+        # should a run outlive its lock, the first to write its case wins.
+        return {"_id": routing.report.id, "case_id": {"$in": [None, routing.case_id]}}
+
     updates = []
     for routing in batch:
         update = where(routing)
         update["$set"] = {**update["$set"], "status": "routed"}
-        updates.append(UpdateOne({"_id": routing.report.id, "status": "received"}, update))
+        updates.append(UpdateOne({**mine(routing), "status": "received"}, update))
     newly = {r.report.id for r in batch}
     first = set(newly)
     if reports.bulk_write(updates, ordered=False).modified_count < len(updates):
@@ -340,7 +346,7 @@ def _record(batch: list[_Routing], last: list[Callable[[Pipeline], None]]) -> No
         for routing in batch:
             report_id = routing.report.id
             if report_id not in newly and stored.get(report_id) is None and reports.update_one(
-                    {"_id": report_id, "routed_at": None}, where(routing)).modified_count:
+                    {**mine(routing), "routed_at": None}, where(routing)).modified_count:
                 first.add(report_id)
     for routing in batch:
         report = routing.report
