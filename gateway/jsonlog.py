@@ -12,6 +12,7 @@ ids, never a path, query string or header value other than a checked request id.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime as dt
 import json
@@ -19,6 +20,7 @@ import logging
 import re
 import secrets
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -39,6 +41,17 @@ def accept_request_id(header: str | None) -> str:
     if header and _SANE.fullmatch(header) and not re.fullmatch(r"[\d_.-]+", header):
         return header
     return secrets.token_hex(16)
+
+
+@contextlib.contextmanager
+def under(request: str | None) -> Iterator[None]:
+    """Log and queue jobs under this request id for a while (one report of a batch routed
+    by a job queued under another's)."""
+    token = request_id.set(request)
+    try:
+        yield
+    finally:
+        request_id.reset(token)
 
 
 class JsonFormatter(logging.Formatter):

@@ -16,7 +16,7 @@ import logging
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 from rq import Retry, get_current_job
 from rq.job import Job
 
-from gateway import gridcache, telemetry
+from gateway import gridcache, jsonlog, telemetry
 from gateway.delivery import cases, locating, queues, workflow
 from gateway.delivery.escalation import schedule_escalation
 from gateway.delivery.outbound_sms import queue_sms
@@ -100,15 +100,16 @@ def route(report_id: str, *, wait: bool = False) -> str:
         return _route_inline(report_id)
     more, origin = _take_backlog()
     try:
-        answers = route_many([report_id, *more])
+        answers = route_many([report_id, *more], more)
         if more:
             log.info("route batch %s: %d reports", report_id, len(answers),
                      extra=_job_log_extra(report_id))
         return answers.get(report_id, "routing")
     except Exception:
         # This job is retried by RQ; the ones it took go back to their queue.
-        for other in more:
-            enqueue_route(other, origin or queues.ROUTINE)
+        for other, request in more.items():
+            with jsonlog.under(request):
+                enqueue_route(other, origin or queues.ROUTINE)
         raise
 
 
@@ -122,41 +123,55 @@ ROUTE_JOB = "route-"
 
 # Pop up to ARGV[1] route job ids from the head of the queue KEYS[1] (stopping at a job
 # that is not a route job) and delete their RQ job hashes: they are run here instead.
+# Each id comes with its job's meta (the request id it was queued under).
 _TAKE_BACKLOG_LUA = """
 local taken = {}
 for _ = 1, tonumber(ARGV[1]) do
   local id = redis.call('lindex', KEYS[1], 0)
   if not id or string.sub(id, 1, string.len(ARGV[2])) ~= ARGV[2] then break end
   redis.call('lpop', KEYS[1])
-  redis.call('del', ARGV[3] .. id)
   taken[#taken + 1] = id
+  taken[#taken + 1] = redis.call('hget', ARGV[3] .. id, 'meta') or ''
+  redis.call('del', ARGV[3] .. id)
 end
 return taken
 """
 
 
-def _take_backlog() -> tuple[list[str], str | None]:
-    """The report ids of up to BATCH - 1 route jobs waiting behind the running one on its
-    queue, taken off the queue, and the queue's name.
+def _take_backlog() -> tuple[dict[str, str | None], str | None]:
+    """Up to BATCH - 1 route jobs waiting behind the running one on its queue, taken off
+    the queue (report id → the request id it was queued under), and the queue's name.
 
     A worker killed before routing them leaves them `received` and off every queue:
     the sweeper queues them again (`sweep`), as for any report whose job was lost.
     """
     job = get_current_job()
     if job is None or job.origin not in BATCHED_QUEUES:
-        return [], None
+        return {}, None
+    queue = queues.queue(job.origin)
     try:
-        taken = redis_store.conn.eval(_TAKE_BACKLOG_LUA, 1, queues.queue(job.origin).key,
-                                      BATCH - 1, ROUTE_JOB, Job.redis_job_namespace_prefix)
+        taken = redis_store.conn.eval(_TAKE_BACKLOG_LUA, 1, queue.key, BATCH - 1, ROUTE_JOB,
+                                      Job.redis_job_namespace_prefix)
     except RedisError:
-        return [], job.origin
-    return [(raw.decode() if isinstance(raw, bytes) else str(raw))[len(ROUTE_JOB):]
-            for raw in taken], job.origin
+        return {}, job.origin
+    more: dict[str, str | None] = {}
+    for raw_id, raw_meta in zip(taken[::2], taken[1::2], strict=True):
+        report_id = (raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id))
+        meta = queue.serializer.loads(raw_meta) if raw_meta else {}
+        more[report_id[len(ROUTE_JOB):]] = (meta or {}).get("request_id")
+    return more, job.origin
 
 
-def route_many(report_ids: list[str]) -> dict[str, str]:
+def route_many(report_ids: list[str],
+               requests: Mapping[str, str | None] | None = None) -> dict[str, str]:
     """Route these reports in one go; each one's station (or "missing", or "routing" when
-    another run holds it right now: left to that run)."""
+    another run holds it right now: left to that run).
+
+    `requests`: the request id each report was filed under, for its log lines and the
+    jobs its routing queues (one trail per report, docs/metrics.md); a report not
+    named keeps the running job's.
+    """
+    requests = requests or {}
     found = {str(r.id): r for r in Report.objects(id__in=[ObjectId(i) for i in report_ids])}
     answers: dict[str, str] = {}
     waiting: list[Report] = []
@@ -180,7 +195,7 @@ def route_many(report_ids: list[str]) -> dict[str, str]:
     last: list[Callable[[Pipeline], None]] = []
     try:
         if mine:
-            answers.update(_route(mine, last))
+            answers.update(_route(mine, last, requests))
     finally:
         _release(held, last)
     return answers
@@ -201,7 +216,7 @@ def _route_inline(report_id: str) -> str:
             return station
     last: list[Callable[[Pipeline], None]] = []
     try:
-        return _route([report], last)[report_id]
+        return _route([report], last, {})[report_id]
     finally:
         _release({report_id: token}, last)
 
@@ -273,13 +288,15 @@ class _Routing:
     also_to: tuple[str, ...]  # the rule's extra recipients
     cell_name: str | None
     county: str | None
+    request_id: str | None  # the request it was filed under
     case_id: ObjectId | None = None
     opened: bool = False
     joined: list[ObjectId] = field(default_factory=list)
     clues: list[tuple[str, dt.datetime]] = field(default_factory=list)
 
 
-def _route(reports: list[Report], last: list[Callable[[Pipeline], None]]) -> dict[str, str]:
+def _route(reports: list[Report], last: list[Callable[[Pipeline], None]],
+           requests: Mapping[str, str | None]) -> dict[str, str]:
     snapshot = gridcache.current()  # one snapshot for placing and for the recipients
     batch: list[_Routing] = []
     unplaced: list[str] = []
@@ -294,7 +311,8 @@ def _route(reports: list[Report], last: list[Callable[[Pipeline], None]]) -> dic
         station = snapshot.stations.get(placement.station_code)
         county = cell.county_code if cell else (station.county_code if station else None)
         batch.append(_Routing(report, placement, rule.priority, rule.extra_recipients,
-                              cell.name if cell else None, county))
+                              cell.name if cell else None, county,
+                              requests.get(str(report.id), jsonlog.request_id.get())))
     if batch:
         linked = cases.attach_many([(r.report, r.placement.cell_code) for r in batch],
                                    snapshot)
@@ -354,7 +372,8 @@ def _record(batch: list[_Routing], last: list[Callable[[Pipeline], None]]) -> No
             last.append(functools.partial(telemetry.observe_in, name="route_seconds",
                                           seconds=(routed_at - report.created_at).total_seconds()))
         log.info("routed to %s via %s", routing.placement.station_code,
-                 routing.placement.method, extra=_job_log_extra(str(report.id)))
+                 routing.placement.method,
+                 extra={**_job_log_extra(str(report.id)), "request_id": routing.request_id})
     # The run that recorded the routing counts it for the figures, once.
     tallies.count_reports([
         tallies.Routed(r.report.created_at, r.report.category, r.placement.cell_code,
@@ -529,10 +548,11 @@ def _make_clues(clues: list[_NewClue]) -> list[tuple[_NewClue, dict[str, Any]]]:
         routing.clues.append((clue.station_code, now))  # a new clue at this station
         # In the inbox from its first write; now the duty-phone SMS and the SLA check.
         # Should this die here, the escalation sweeper still finds it by its deadline.
-        workflow.announce_delivery(str(made[i]), routing.report.id, routing.report.code,
-                                   routing.report.category, clue.station_code,
-                                   routing.cell_name)
-        schedule_escalation(str(made[i]), dispatch["ack_deadline"], 0)
+        with jsonlog.under(routing.request_id):
+            workflow.announce_delivery(str(made[i]), routing.report.id, routing.report.code,
+                                       routing.report.category, clue.station_code,
+                                       routing.cell_name)
+            schedule_escalation(str(made[i]), dispatch["ack_deadline"], 0)
         out.append((clue, dispatch))
     return out
 
@@ -579,11 +599,12 @@ def _join(joins: dict[ObjectId, list[_Routing]], clue_of: dict[ObjectId, dict[st
         raised = _raise_priority(found, most.priority, now)
         station = stations.get(found["station_code"])
         if dispatch_id in notify and station is not None and station.duty_phone:
-            queue_sms(station.duty_phone,
-                      replies.linked_report_notice(found["report_code"], most.report.code,
-                                                   found["category"], raised),
-                      "linked_notice", ref=f"linked-{dispatch_id}-{most.report.code}",
-                      report_id=most.report.id)
+            with jsonlog.under(most.request_id):
+                queue_sms(station.duty_phone,
+                          replies.linked_report_notice(found["report_code"], most.report.code,
+                                                       found["category"], raised),
+                          "linked_notice", ref=f"linked-{dispatch_id}-{most.report.code}",
+                          report_id=most.report.id)
 
 
 def _witness_notice_due(dispatch: dict[str, Any], priority: str, now: dt.datetime) -> bool:

@@ -52,8 +52,8 @@ def station_of(cell: str) -> str:
     return str(GridCell.objects(code=cell).get().station_code)
 
 
-def finished_route_jobs() -> int:
-    queue = Queue(queues.ROUTINE, connection=redis_store.conn)
+def finished_route_jobs(name: str = queues.ROUTINE) -> int:
+    queue = Queue(name, connection=redis_store.conn)
     return len(queue.finished_job_registry.get_job_ids())
 
 
@@ -109,7 +109,7 @@ def test_a_worker_killed_mid_batch_leaves_its_backlog_to_the_sweeper(county, mon
     class Killed(BaseException):
         """kill -9: nothing of the job's own runs after it."""
 
-    def killed(report_ids):
+    def killed(report_ids, requests=None):
         raise Killed
 
     monkeypatch.setattr(routing, "get_current_job",
@@ -134,7 +134,7 @@ def test_a_failed_batch_puts_what_it_took_back_on_its_queue(county, monkeypatch)
     queue = Queue(queues.ROUTINE, connection=redis_store.conn)
     head = queue.job_ids[0]
 
-    def store_down(report_ids):
+    def store_down(report_ids, requests=None):
         raise ConnectionError("store down")
 
     monkeypatch.setattr(routing, "get_current_job",
@@ -203,3 +203,37 @@ def test_a_case_closed_while_a_batch_joins_it_links_its_reports_again(county, mo
     assert len(new_cases) == 1
     assert old_case not in new_cases
     assert Case.objects(id__in=list(new_cases)).get().report_count == 3
+
+
+def test_each_report_of_a_batch_keeps_the_request_it_was_filed_under(county, caplog):
+    """One trail per report (docs/metrics.md): its log line and the SMS its routing queues
+    carry its own request id, not that of the job that took it along."""
+    import logging
+
+    from gateway import jsonlog
+    from gateway.worker import TracedWorker
+
+    reports = [stored(cell_code(0, 1, 1), URGENT_WITH_DESK, age_s=5 - i) for i in range(3)]
+    reports.append(stored(cell_code(2, 0, 0), URGENT_WITH_DESK))
+    for n, report in enumerate(reports):
+        with jsonlog.under(f"request-{n}"):
+            routing.enqueue_route(str(report.id), "urgent")
+    class Burst(TracedWorker):
+        def subscribe(self) -> None:  # no command channel in a burst (see run_jobs)
+            pass
+
+        def unsubscribe(self) -> None:
+            pass
+
+    worker = Burst([queues.queue(queues.URGENT)], connection=redis_store.conn)
+    with caplog.at_level(logging.INFO, logger="gateway.delivery.routing"):
+        worker.work(burst=True)
+    routed = {record.report_id: record.request_id for record in caplog.records
+              if record.getMessage().startswith("routed to")}
+    assert routed == {str(r.id): f"request-{n}" for n, r in enumerate(reports)}
+    assert finished_route_jobs(queues.URGENT) == 1
+    # The new clue of the other cell was announced under its own report's request.
+    sms = Queue(queues.SMS, connection=redis_store.conn)
+    requests = {job.meta.get("request_id") for job in sms.jobs}
+    assert "request-3" in requests
+    assert "request-0" in requests
