@@ -27,9 +27,10 @@ from typing import Any
 
 from bson import ObjectId
 from mongoengine.queryset import QuerySet
-from pymongo import UpdateOne
+from pymongo import InsertOne, UpdateOne
 
 from gateway.records.reports import Report
+from gateway.records.updates import bulk_in_pieces
 from gateway.runtime import settings
 from grid.documents import MAX_CASE_KEYS, Case
 from grid.linking import LinkCandidate, category_group, link_keys, same_incident
@@ -198,7 +199,7 @@ def attach_many(placed: Sequence[tuple[Report, str | None]], snapshot: GridSnaps
             joins[case["_id"]].append(candidate)
         linked[report.id] = (case["_id"], False)
     if opened:
-        Case._get_collection().insert_many(list(opened.values()), ordered=False)
+        bulk_in_pieces(Case._get_collection(), [InsertOne(doc) for doc in opened.values()])
     closed = _join(joins, known_keys)
     if closed:
         # Closed since they were read: their reports are linked again without them.
@@ -224,7 +225,7 @@ def _join(joins: dict[ObjectId, list[LinkCandidate]],
             update["$push"] = {"keys": {"$each": keys, "$slice": MAX_CASE_KEYS}}
         updates.append(UpdateOne({"_id": case_id, "open": True}, update))
     cases = Case._get_collection()
-    if cases.bulk_write(updates, ordered=False).modified_count == len(updates):
+    if bulk_in_pieces(cases, updates)[0] == len(updates):
         return set()
     return {doc["_id"] for doc in cases.find({"_id": {"$in": list(joins)}, "open": False},
                                              {"_id": 1})}

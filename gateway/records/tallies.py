@@ -32,6 +32,8 @@ import mongoengine as me
 from bson import ObjectId
 from pymongo import UpdateOne
 
+from gateway.records.updates import bulk_in_pieces
+
 PLACE = "place"
 REPORTER = "reporter"
 STATION = "station"
@@ -161,5 +163,4 @@ def count_reports(routed: Sequence[Routed]) -> None:
             for name, n in inc.items():
                 counts[name] = counts.get(name, 0) + n
     if merged:
-        Tally._get_collection().bulk_write([_update(i) for i in merged.values()],
-                                           ordered=False)
+        bulk_in_pieces(Tally._get_collection(), [_update(i) for i in merged.values()])

@@ -1,4 +1,5 @@
-"""Single-document updates that hand back the document, in two steps the store indexes.
+"""Updates shaped for the store: single-document updates that hand back the document in
+two steps the store indexes, and bulk writes in pieces.
 
 A `findAndModify` (pymongo's `find_one_and_update`) is one round trip on MongoDB, but
 SecantusDB — the embedded default and the tests' store — answers it by scanning the
@@ -12,10 +13,15 @@ fields its own update set or that do not change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pymongo import InsertOne, UpdateOne
 from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError
+
+WriteOp = InsertOne[Any] | UpdateOne
+DUPLICATE_KEY = 11000
 
 
 def update_then_read(collection: Collection[Any], query: Mapping[str, Any],
@@ -27,3 +33,34 @@ def update_then_read(collection: Collection[Any], query: Mapping[str, Any],
     if not collection.update_one(dict(query), dict(update)).matched_count:
         return None
     return collection.find_one({"_id": query["_id"]})
+
+
+# Writes per command in a route batch's bulk writes. SecantusDB holds a collection's
+# write lock for a whole command (200 report updates: 0.4 s alone, seconds in a flood),
+# and a critical report routed meanwhile waits behind it at each of its own writes; in
+# pieces of this size it waits for one piece at most (docs/performance.md, "Flood").
+BULK_PIECE = 50
+
+
+def bulk_in_pieces(collection: Collection[Any], ops: Sequence[WriteOp], *,
+                   duplicates_ok: bool = False) -> tuple[int, dict[int, Any]]:
+    """An unordered bulk write of `ops`, BULK_PIECE at a time: (documents modified, the
+    ids upserted by the index of their op in `ops`).
+
+    `duplicates_ok`: an op refused by a unique index (a concurrent run wrote that
+    document first) is not an error; any other error raises.
+    """
+    modified, upserted = 0, dict[int, Any]()
+    for start in range(0, len(ops), BULK_PIECE):
+        try:
+            result = collection.bulk_write(list(ops[start:start + BULK_PIECE]), ordered=False)
+            done, made = result.modified_count, result.upserted_ids or {}
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if not duplicates_ok or any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            done = exc.details.get("nModified", 0)
+            made = {u["index"]: u["_id"] for u in exc.details.get("upserted", [])}
+        modified += done
+        upserted.update({start + i: made_id for i, made_id in made.items()})
+    return modified, upserted
