@@ -190,15 +190,14 @@ def route_many(report_ids: list[str],
     # One run at a time per report. The SMS handler routes inline while the route job
     # queued by filing the report runs on a routing worker (another lane): both at
     # once could each join the clue and text the station twice.
-    held = _take_locks([str(report.id) for report in waiting],
-                       BATCH_LOCK_S if len(report_ids) > 1 else ROUTING_LOCK_S)
+    held = _take_locks([str(report.id) for report in waiting])
     mine = [report for report in waiting if str(report.id) in held]
     answers.update({str(r.id): "routing" for r in waiting if str(r.id) not in held})
     # Redis commands of the run's end (the latency metric) ride the locks' release.
     last: list[Callable[[Pipeline], None]] = []
     try:
         if mine:
-            answers.update(_route(mine, last, requests))
+            answers.update(_route(mine, last, requests, held))
     finally:
         _release(held, last)
     return answers
@@ -219,7 +218,7 @@ def _route_inline(report_id: str) -> str:
             return station
     last: list[Callable[[Pipeline], None]] = []
     try:
-        return _route([report], last, {})[report_id]
+        return _route([report], last, {}, {report_id: token})[report_id]
     finally:
         _release({report_id: token}, last)
 
@@ -227,10 +226,8 @@ def _route_inline(report_id: str) -> str:
 ROUTING_LOCK = "safegrid:routing:{report_id}"
 # Longer than a route takes under load (p99 ~1 s); a run killed while holding it
 # delays its report by at most this much (a route outliving it is merely run twice).
+# A batch renews its locks at each step (a batch of 200 took up to 12 s in a flood).
 ROUTING_LOCK_S = 10
-# A batch's locks: longer than a batch of BATCH takes in a flood (1–4 s). A worker
-# killed mid-batch leaves them to expire before the sweeper's re-queued jobs route them.
-BATCH_LOCK_S = 30
 ROUTED_WAIT_S = 15.0
 
 
@@ -238,15 +235,15 @@ def _take(lock: str, token: str) -> bool:
     return bool(redis_store.conn.set(lock, token, nx=True, ex=ROUTING_LOCK_S))
 
 
-def _take_locks(report_ids: list[str], seconds: int) -> dict[str, str]:
-    """The routing locks of these reports this run got (report id → token) for `seconds`:
-    one round trip."""
+def _take_locks(report_ids: list[str]) -> dict[str, str]:
+    """The routing locks of these reports this run got (report id → token): one round trip."""
     if not report_ids:
         return {}
     tokens = {report_id: secrets.token_hex(8) for report_id in report_ids}
     with redis_store.conn.pipeline(transaction=False) as pipe:
         for report_id, token in tokens.items():
-            pipe.set(ROUTING_LOCK.format(report_id=report_id), token, nx=True, ex=seconds)
+            pipe.set(ROUTING_LOCK.format(report_id=report_id), token, nx=True,
+                     ex=ROUTING_LOCK_S)
         got = pipe.execute()
     return {report_id: token for (report_id, token), ok in zip(tokens.items(), got,
                                                                strict=True) if ok}
@@ -265,6 +262,23 @@ def _wait_for_other_run(report_id: str, lock: str, token: str) -> str | None:
             return None
     # An SMS whose handler fails is re-queued by the sweeper.
     raise RuntimeError(f"report {report_id} is being routed by another run")
+
+
+# Give the lock another ROUTING_LOCK_S only if it still holds this run's token.
+_RENEW_LUA = ('if redis.call("get", KEYS[1]) == ARGV[1] then '
+              'return redis.call("expire", KEYS[1], ARGV[2]) else return 0 end')
+
+
+def _renew(held: Mapping[str, str]) -> None:
+    """Keep this run's locks for another ROUTING_LOCK_S: one round trip, at each step of a
+    batch, so a batch keeps them however long it takes and a killed one's expire soon."""
+    if len(held) < 2:
+        return  # one report: its run is shorter than the lock
+    with contextlib.suppress(RedisError), redis_store.conn.pipeline(transaction=False) as pipe:
+        for report_id, token in held.items():
+            pipe.eval(_RENEW_LUA, 1, ROUTING_LOCK.format(report_id=report_id), token,
+                      ROUTING_LOCK_S)
+        pipe.execute()
 
 
 # Delete the lock only if it still holds this run's token, in one step on the server.
@@ -302,7 +316,7 @@ class _Routing:
 
 
 def _route(reports: list[Report], last: list[Callable[[Pipeline], None]],
-           requests: Mapping[str, str | None]) -> dict[str, str]:
+           requests: Mapping[str, str | None], held: Mapping[str, str]) -> dict[str, str]:
     snapshot = gridcache.current()  # one snapshot for placing and for the recipients
     batch: list[_Routing] = []
     unplaced: list[str] = []
@@ -320,11 +334,14 @@ def _route(reports: list[Report], last: list[Callable[[Pipeline], None]],
                               cell.name if cell else None, county,
                               requests.get(str(report.id), jsonlog.request_id.get())))
     if batch:
+        _renew(held)
         linked = cases.attach_many([(r.report, r.placement.cell_code) for r in batch],
                                    snapshot)
         for routing in batch:
             routing.case_id, routing.opened = linked[routing.report.id]
+        _renew(held)
         _deliver(batch, snapshot)
+        _renew(held)
         _record(batch, last)
     if unplaced:
         # No cell and no county desk at all: fail loudly; RQ retries, the sweeper re-queues.

@@ -237,3 +237,32 @@ def test_each_report_of_a_batch_keeps_the_request_it_was_filed_under(county, cap
     requests = {job.meta.get("request_id") for job in sms.jobs}
     assert "request-3" in requests
     assert "request-0" in requests
+
+
+def test_a_batch_keeps_its_locks_however_long_it_takes(county, monkeypatch):
+    """Each step renews the batch's locks: a slow batch is not taken over mid-way, while a
+    killed one's locks expire a lock's life after its last step."""
+    import time
+
+    from gateway.delivery import cases
+
+    monkeypatch.setattr(routing, "ROUTING_LOCK_S", 1)
+    reports = [stored(cell_code(0, 1, 1), age_s=5 - i) for i in range(3)]
+    keys = [routing.ROUTING_LOCK.format(report_id=r.id) for r in reports]
+    attach, deliver, seen = cases.attach_many, routing._deliver, []
+
+    def slow_attach(*args):
+        time.sleep(0.7)
+        return attach(*args)
+
+    def slow_deliver(*args):
+        time.sleep(0.7)  # 1.4 s since the locks were taken: past a 1 s life unrenewed
+        seen.append([redis_store.conn.exists(key) for key in keys])
+        return deliver(*args)
+
+    monkeypatch.setattr(cases, "attach_many", slow_attach)
+    monkeypatch.setattr(routing, "_deliver", slow_deliver)
+    routing.route_many([str(r.id) for r in reports])
+    assert seen == [[1, 1, 1]]
+    assert Report.objects(status="routed").count() == 3
+    assert [redis_store.conn.exists(key) for key in keys] == [0, 0, 0]  # released at the end
