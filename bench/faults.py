@@ -577,7 +577,7 @@ class DrillResult:
             f"longest new → delivered:     {self.worst_undelivered_gap}",
             f"settled after the load:      {fmt_s(self.settled_s)}"
             + ("" if self.settled_s is not None else "  (TIMED OUT)"),
-            f"route job runs:              {self.route_runs}  "
+            f"routings logged:             {self.route_runs}  "
             f"({self.route_runs / max(1, self.unique_reports_stored):.2f} per report); "
             f"sweeper re-queued {self.sweep_requeues}; intake could not queue "
             f"{self.intake_not_queued} (Redis down)",
@@ -932,7 +932,8 @@ def _count_store(result: DrillResult, plan: list[PlannedReport], acknowledged: s
     result.acknowledged_not_stored = sorted(acknowledged - set(state.reports))
 
 
-_ROUTED = re.compile(rb"gateway\.delivery\.routing: routed to ")
+# A report's routing, as the routing module logs it (JSON lines, gateway/jsonlog.py).
+_ROUTED = re.compile(rb'"logger": "gateway\.delivery\.routing", "message": "routed to ')
 _SWEEP = re.compile(rb"sweep: re-queued (\d+) unrouted reports")
 
 
