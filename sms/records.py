@@ -44,6 +44,8 @@ class InboundMessage(me.Document):
     report_id = me.ObjectIdField()
     alert_code = me.StringField()
     handled_at = me.DateTimeField()
+    # Counted against its number's public tips this hour (once, however often handled).
+    tip_counted = me.BooleanField()
 
     meta = {
         "collection": "sms_inbound",

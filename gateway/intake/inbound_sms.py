@@ -249,6 +249,14 @@ def _over_tip_limit(phone: str) -> bool:
     return count > settings().public_tips_per_hour
 
 
+def _first_count(msg: InboundMessage) -> bool:
+    """True the first time this message is counted against its number's tips: a handler
+    killed after filing its report (or whose wait for the routing failed) is run again,
+    and must not find its own message over the limit and refuse what it filed."""
+    return bool(InboundMessage.objects(id=msg.id, tip_counted__ne=True)
+                .update_one(set__tip_counted=True))
+
+
 def _public_reporter(phone: str) -> str:
     """The id of the public (unregistered) reporter record for `phone`, made on first tip."""
     index = phonebook.phone_index(phone)
@@ -284,7 +292,7 @@ def _public_reporter(phone: str) -> str:
 def _report(came: Incoming, parsed: ParsedMessage) -> str:
     """A report or free text: file it, route it now, and text back the receipt."""
     msg = came.msg
-    if not came.trusted and _over_tip_limit(came.sender):
+    if not came.trusted and _first_count(msg) and _over_tip_limit(came.sender):
         _finish(msg, "rate_limited", parsed)
         hour = int(utcnow().timestamp() // 3600)
         _reply(came, replies.rate_limited(lang=came.lang), "rate_limited",

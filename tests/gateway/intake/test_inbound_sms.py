@@ -458,3 +458,29 @@ def test_a_reply_whose_send_job_was_lost_is_sent_after_a_sweep(client, county, s
     run_jobs()
     assert OutboundMessage.objects(ref=reply.ref).first().state == "sent"
     assert len(sendsms.requests) == 1
+
+
+def test_a_public_tip_handled_again_after_its_run_died_is_not_refused_by_its_own_count(
+        client, county, monkeypatch):
+    """A handler killed after filing the report (here: its wait for the routing fails) is
+    run again; the message was already counted against the number's hourly tips, and its
+    second run must not count it again and refuse the report it filed."""
+    from gateway.intake import inbound_sms
+
+    for i in range(2):
+        mo(client, f"R 2 外地媳妇不让出门 {i}", sender="13912345678")
+    run_jobs()  # 2 of the 3 tips this hour
+    mo(client, "R 2 外地媳妇不让出门 last", sender="13912345678")
+    [last] = InboundMessage.objects(state="stored")
+    route = inbound_sms.route
+
+    def dies(report_id, wait=False):
+        raise RuntimeError("worker killed while waiting for the routing")
+
+    monkeypatch.setattr(inbound_sms, "route", dies)
+    with pytest.raises(RuntimeError):
+        handle_inbound(str(last.id))
+    monkeypatch.setattr(inbound_sms, "route", route)
+    assert handle_inbound(str(last.id)) == "report"
+    assert InboundMessage.objects(id=last.id).get().state == "handled"
+    assert Report.objects(trust="public").count() == 3
