@@ -45,6 +45,7 @@ from gateway.delivery import queues
 from gateway.delivery.outbound_sms import provider, take_slots
 from gateway.privacy import audit, phonebook
 from gateway.records.people import Reporter
+from gateway.records.updates import DUPLICATE_KEY
 from gateway.runtime import settings
 from grid.documents import utcnow
 from sms import replies
@@ -233,7 +234,7 @@ def _write_sends(code: str, message: str, ring: int | None,
         try:
             new = len(AlertSend._get_collection().insert_many(docs, ordered=False).inserted_ids)
         except BulkWriteError as exc:  # duplicates: reached already (an earlier ring, a retry)
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
                 raise
             new = int(exc.details.get("nInserted", 0))
         if new:

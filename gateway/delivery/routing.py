@@ -173,7 +173,34 @@ def route_many(report_ids: list[str],
     jobs its routing queues (one trail per report, docs/metrics.md); a report not
     named keeps the running job's.
     """
-    requests = requests or {}
+    answers, waiting = _unrouted(report_ids)
+    # One run at a time per report. The SMS handler routes inline while the route job
+    # queued by filing the report runs on a routing worker (another lane): both at
+    # once could each join the clue and text the station twice.
+    held = _take_locks([str(report.id) for report in waiting])
+    answers.update({str(r.id): "routing" for r in waiting if str(r.id) not in held})
+    mine = [report for report in waiting if str(report.id) in held]
+    if mine:
+        answers.update(_route_holding(mine, requests or {}, held))
+    return answers
+
+
+def _route_inline(report_id: str) -> str:
+    """route(wait=True): this report alone, waiting for another run that holds it."""
+    answers, waiting = _unrouted([report_id])
+    if not waiting:
+        return answers[report_id]
+    lock, token = ROUTING_LOCK.format(report_id=report_id), secrets.token_hex(8)
+    if not _take(lock, token):
+        station = _wait_for_other_run(report_id, lock, token)
+        if station is not None:
+            return station
+    return _route_holding(waiting, {}, {report_id: token})[report_id]
+
+
+def _unrouted(report_ids: list[str]) -> tuple[dict[str, str], list[Report]]:
+    """The answers for reports there is nothing to route for (missing: "missing"; routed
+    already: their station), and the reports still waiting to be routed: one read."""
     found = {str(r.id): r for r in Report.objects(id__in=[ObjectId(i) for i in report_ids])}
     answers: dict[str, str] = {}
     waiting: list[Report] = []
@@ -187,40 +214,18 @@ def route_many(report_ids: list[str],
             answers[report_id] = str(report.station_code)
         else:
             waiting.append(report)
-    # One run at a time per report. The SMS handler routes inline while the route job
-    # queued by filing the report runs on a routing worker (another lane): both at
-    # once could each join the clue and text the station twice.
-    held = _take_locks([str(report.id) for report in waiting])
-    mine = [report for report in waiting if str(report.id) in held]
-    answers.update({str(r.id): "routing" for r in waiting if str(r.id) not in held})
-    # Redis commands of the run's end (the latency metric) ride the locks' release.
+    return answers, waiting
+
+
+def _route_holding(reports: list[Report], requests: Mapping[str, str | None],
+                   held: dict[str, str]) -> dict[str, str]:
+    """Route reports whose locks this run holds (`held`), and let the locks go: the Redis
+    commands of the run's end (the latency metric) ride the release."""
     last: list[Callable[[Pipeline], None]] = []
     try:
-        if mine:
-            answers.update(_route(mine, last, requests, held))
+        return _route(reports, last, requests, held)
     finally:
         _release(held, last)
-    return answers
-
-
-def _route_inline(report_id: str) -> str:
-    """route(wait=True): this report alone, waiting for another run that holds it."""
-    report = Report.objects(id=ObjectId(report_id)).first()
-    if report is None:
-        log.error("route: no report %s", report_id, extra=_job_log_extra(report_id))
-        return "missing"
-    if report.status != "received":
-        return str(report.station_code)
-    lock, token = ROUTING_LOCK.format(report_id=report_id), secrets.token_hex(8)
-    if not _take(lock, token):
-        station = _wait_for_other_run(report_id, lock, token)
-        if station is not None:
-            return station
-    last: list[Callable[[Pipeline], None]] = []
-    try:
-        return _route([report], last, {}, {report_id: token})[report_id]
-    finally:
-        _release({report_id: token}, last)
 
 
 ROUTING_LOCK = "safegrid:routing:{report_id}"
