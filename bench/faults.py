@@ -618,6 +618,8 @@ class Chaos:
         self.t0 = t0
         self.lock = threading.Lock()
         self.killed: set[int] = set()  # pids the drill killed on purpose
+        # (when, job id) for each worker killed while RQ said it ran that job
+        self.killed_jobs: list[tuple[float, str]] = []
         self.redis_down = threading.Event()
         self.stop = threading.Event()
         self.dead_since: dict[int, float] = {}
@@ -625,8 +627,9 @@ class Chaos:
     def note(self, what: str, detail: str = "") -> None:
         self.result.faults.append(Fault(time.monotonic() - self.t0, what, detail))
 
-    def _busy(self, pid: int) -> bool | None:
-        """Whether RQ says this worker process is running a job (None: Redis did not say)."""
+    def _running_job(self, pid: int) -> str | None:
+        """The id of the job RQ says this worker process is running ("" for none; None:
+        Redis did not say)."""
         import redis as redis_lib
         from redis.backoff import NoBackoff
         from redis.retry import Retry
@@ -637,8 +640,8 @@ class Chaos:
         try:
             for worker in Worker.all(connection=conn):
                 if worker.pid == pid:
-                    return worker.get_current_job_id() is not None
-            return False
+                    return worker.get_current_job_id() or ""
+            return ""
         except Exception:  # noqa: BLE001 - Redis down or a half-written worker hash
             return None
         finally:
@@ -660,9 +663,12 @@ class Chaos:
                 self.note("kill skipped", " (no worker alive)")
                 return
             time.sleep(0.1)
-        busy = self._busy(victim.proc.pid)
+        job = self._running_job(victim.proc.pid)
+        busy = bool(job)
         self.killed.add(victim.proc.pid)
         victim.kill()  # SIGKILL to the worker process, as a crash or the OOM killer does
+        if job:
+            self.killed_jobs.append((time.monotonic(), job))
         # RQ forks its scheduler from the worker that holds the scheduler lock; that
         # child survives its parent's SIGKILL. In production systemd kills the unit's
         # cgroup before restarting it; the drill does the same to the process group.
@@ -675,9 +681,9 @@ class Chaos:
             self.running.workers.remove(victim)
             replacement = self.running.add_worker(self.running.lane_of(victim))
         self.result.kills += 1
-        self.result.kills_mid_job += int(bool(busy))
+        self.result.kills_mid_job += int(busy)
         self.result.orphans_reaped += int(orphan)
-        self.note("kill -9", f" {victim.name}{' (busy)' if busy else ''}"
+        self.note("kill -9", f" {victim.name}{f' (busy: {job})' if busy else ''}"
                   f"{' +orphan' if orphan else ''} → {replacement.name}")
 
     def crash_redis(self, down_s: float, graceful: bool) -> None:

@@ -16,6 +16,15 @@ one outcome:
   recorded but never handed to the carrier;
 - twice: more than one report for one message; a message both filed as a report
   and refused by the tip limit; one reply handed to the carrier twice.
+
+One case of a reply handed over twice is the contract, not a fault: a worker
+killed after the carrier took the message and before it recorded it as sent
+leaves the message `queued` under its claim; when the claim expires
+(`SEND_CLAIM_S`) the sweeper sends it again (at least once, never lost: whether
+the carrier took it cannot be known). Such a resend is counted apart, and only
+when the drill killed the worker running that message's send job after the
+carrier's first call, and the second call came after the claim expired;
+anything else handed over twice is `twice`.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ class SendSms:
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()  # message ref (from its dlr-url) → calls
+        self.times: dict[str, list[float]] = {}  # message ref → when each call came
         self.lock = threading.Lock()
         outer = self
 
@@ -55,6 +65,7 @@ class SendSms:
                 ref = urllib.parse.unquote(found.group(1).replace("%%", "%")) if found else "?"
                 with outer.lock:
                     outer.calls[ref] += 1
+                    outer.times.setdefault(ref, []).append(time.monotonic())
                 body = b"0: Accepted for delivery"
                 self.send_response(202)
                 self.send_header("Content-Length", str(len(body)))
@@ -114,6 +125,8 @@ class SmsDrillResult:
     outcomes: Counter[str] = field(default_factory=Counter)
     lost: list[str] = field(default_factory=list)
     twice: list[str] = field(default_factory=list)
+    resent_after_kill: list[str] = field(default_factory=list)
+    kills_mid_send: int = 0  # workers killed while running an SMS send job
     reports_filed: int = 0
     replies: int = 0
     sendsms_calls: int = 0
@@ -136,10 +149,13 @@ class SmsDrillResult:
             f"replies recorded:    {self.replies}; handed to the carrier {self.sendsms_calls}",
             f"lost:                {len(self.lost)}",
             f"handled twice:       {len(self.twice)}",
+            f"resent after a kill: {len(self.resent_after_kill)} of {self.kills_mid_send} "
+            f"killed mid-send  (the carrier took it, its sender died before recording it)",
             "settled after load:  "
             + (f"{self.settled_s:.1f} s" if self.settled_s is not None else "TIMED OUT"),
             *[f"lost: {x}" for x in self.lost[:10]],
             *[f"twice: {x}" for x in self.twice[:10]],
+            *[f"resent: {x}" for x in self.resent_after_kill[:10]],
             *[f"not answered: {x}" for x in self.not_answered[:5]],
             f"timeline: {self.timeline}",
             f"logs: {self.log_dir}",
@@ -178,7 +194,8 @@ def _settled() -> bool:
             and OutboundMessage.objects(state="queued").count() == 0)
 
 
-def _check(result: SmsDrillResult, plan: list[PlannedSms], sendsms: SendSms) -> None:
+def _check(result: SmsDrillResult, plan: list[PlannedSms], sendsms: SendSms,
+           killed_jobs: list[tuple[float, str]]) -> None:
     """Exactly one outcome per message, counted from the store and the carrier's side."""
     from gateway.records.reports import Report
     from sms.records import InboundMessage, OutboundMessage
@@ -216,8 +233,31 @@ def _check(result: SmsDrillResult, plan: list[PlannedSms], sendsms: SendSms) -> 
             if out.state == "queued":
                 result.lost.append(f"{p.message_id}: reply {out.ref} never sent")
     for ref, calls in sendsms.calls.items():
-        if calls > 1:
+        if calls == 1:
+            continue
+        cut = _cut_mid_send(sendsms.times[ref], ref, killed_jobs)
+        if cut is not None:
+            result.resent_after_kill.append(cut)
+        else:
             result.twice.append(f"SMS {ref} handed to the carrier {calls} times")
+
+
+def _cut_mid_send(times: list[float], ref: str,
+                  killed_jobs: list[tuple[float, str]]) -> str | None:
+    """Why a message handed over twice was sent at least once, not twice: the worker
+    running its send job was killed after the carrier's first call, and the second
+    call came once the claim had expired. None when that is not what happened."""
+    from gateway.delivery.outbound_sms import SEND_CLAIM_S, send_job_id
+
+    if len(times) != 2:
+        return None
+    first, second = times
+    for killed_at, job in killed_jobs:
+        if (job == send_job_id(ref) and first <= killed_at
+                and second - first >= SEND_CLAIM_S - 1.0):
+            return (f"SMS {ref}: its sender killed {1000 * (killed_at - first):.0f} ms after "
+                    f"the carrier took it; sent again {second - first:.0f} s later")
+    return None
 
 
 def run_sms_drill(stack_dir: Path, messages: int = 200, rate_per_s: float = 10.0,
@@ -286,7 +326,7 @@ def run_sms_drill(stack_dir: Path, messages: int = 200, rate_per_s: float = 10.0
             time.sleep(0.1)
         done = time.monotonic()
         say("SMS leg: waiting for every SMS to be handled and every reply sent")
-        from gateway.delivery.outbound_sms import sweep_outbound
+        from gateway.delivery.outbound_sms import send_job_id, sweep_outbound
         from gateway.intake.inbound_sms import sweep_inbound
 
         while time.monotonic() - done < settle_timeout_s:
@@ -300,7 +340,9 @@ def run_sms_drill(stack_dir: Path, messages: int = 200, rate_per_s: float = 10.0
         result.kills = faults_seen.kills
         result.redis_restarts = faults_seen.redis_restarts
         result.timeline = "; ".join(f"{f.at:.1f}s {f.what}{f.detail}" for f in faults_seen.faults)
-        _check(result, plan, sendsms)
+        sends = {send_job_id(ref) for ref in sendsms.calls}
+        result.kills_mid_send = sum(job in sends for _, job in chaos.killed_jobs)
+        _check(result, plan, sendsms, chaos.killed_jobs)
     finally:
         spawned = list(running.stack.services)
         running.stack.stop()

@@ -70,7 +70,22 @@ def test_no_sms_lost_or_handled_twice_when_workers_are_killed_and_redis_restarts
     assert result.outcomes["stored"] == 0, summary
     assert result.lost == [], summary
     assert result.twice == [], summary
+    assert len(result.resent_after_kill) <= result.kills_mid_send, summary
     assert result.settled_s is not None, summary
+
+
+def test_a_reply_handed_over_twice_is_excused_only_when_its_sender_died_mid_send():
+    """At least once is the contract only for a send cut between the carrier's accept
+    and its record; two sends for any other reason stay `twice` in the SMS leg."""
+    from bench.faults_sms import _cut_mid_send
+
+    ref, job = "reply-1", "sms-reply-1"
+    assert _cut_mid_send([10.0, 41.0], ref, [(10.004, job)]) is not None
+    assert _cut_mid_send([10.0, 41.0], ref, []) is None  # nobody was killed
+    assert _cut_mid_send([10.0, 41.0], ref, [(10.004, "sms-reply-2")]) is None  # another job
+    assert _cut_mid_send([10.0, 41.0], ref, [(9.9, job)]) is None  # killed before it sent
+    assert _cut_mid_send([10.0, 10.02], ref, [(10.004, job)]) is None  # claim not expired
+    assert _cut_mid_send([10.0, 41.0, 72.0], ref, [(10.004, job)]) is None  # three times
 
 
 @pytest.mark.timeout(300)  # start-up, the fan-out, a killed batch's lease (30 s)
