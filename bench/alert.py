@@ -95,7 +95,9 @@ def populate(inside: int, outside: int) -> None:
 
 def worker() -> None:
     """An RQ worker on `alerts` that adds its database round trips to a Redis counter."""
-    from rq import SimpleWorker
+    from rq import Queue, SimpleWorker
+    from rq.executions import Execution
+    from rq.job import Job
 
     from gateway.delivery import queues
     from gateway.extensions import redis_store
@@ -106,10 +108,10 @@ def worker() -> None:
     configure(from_env())
 
     class CountingWorker(SimpleWorker):
-        def perform_job(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
             before = counter.count
             try:
-                return super().perform_job(*args, **kwargs)
+                return bool(super().perform_job(job, queue, execution))
             finally:
                 redis_store.conn.incrby(TRIPS_KEY, counter.count - before)
 

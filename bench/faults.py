@@ -963,7 +963,7 @@ def _count_rq(result: DrillResult, running: Running) -> None:
                                "failed": int(conn.zcard(failed.key)),
                                "scheduled": int(conn.zcard(scheduled.key))}
             for raw in conn.zrange(failed.key, 0, 4):
-                job_id = raw.decode()
+                job_id = raw.decode() if isinstance(raw, bytes) else str(raw)
                 try:
                     job = Job.fetch(job_id, connection=conn)
                     last = (job.exc_info or "").strip().splitlines()[-1:] or ["?"]

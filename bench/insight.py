@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import os
 import random
 import resource
@@ -226,19 +227,19 @@ def main() -> int:  # noqa: PLR0915 (one script, read top to bottom)
                                      (county, year, "one county, 12 months"),
                                      (None, year, "everything, 12 months")):
             scope = Scope(where, period)
-            raw_count = best(lambda p=period, w=where: reports_col.count_documents(match(p, w)))
-            raw_group = best(lambda p=period, w=where: list(reports_col.aggregate([
-                {"$match": match(p, w)},
-                {"$group": {"_id": "$cell_code", "n": {"$sum": 1}}}])))
+            query = match(period, where)
+            raw_count = best(functools.partial(reports_col.count_documents, query))
+            grouping = [{"$match": query}, {"$group": {"_id": "$cell_code", "n": {"$sum": 1}}}]
+            raw_group = best(lambda: list(reports_col.aggregate(grouping)))  # noqa: B023
             figures: list[tuple[str, Callable[[], Any]]] = [
-                ("counts by cell × category × month", lambda s=scope: counts.counts(
-                    s, "cell", "month", None)),
-                ("counts by township × category × week", lambda s=scope: counts.counts(
-                    s, "township", "week", None)),
-                ("hotspots, cells", lambda s=scope: counts.hotspots(s, None, None)),
-                ("hotspots, H3 resolution 7", lambda s=scope: counts.hotspots(s, None, 7)),
-                ("response times", lambda s=scope: response.response_times(s)),
-                ("duty compliance", lambda s=scope: duty.duty(s)),
+                ("counts by cell × category × month",
+                 functools.partial(counts.counts, scope, "cell", "month", None)),
+                ("counts by township × category × week",
+                 functools.partial(counts.counts, scope, "township", "week", None)),
+                ("hotspots, cells", functools.partial(counts.hotspots, scope, None, None)),
+                ("hotspots, H3 resolution 7", functools.partial(counts.hotspots, scope, None, 7)),
+                ("response times", functools.partial(response.response_times, scope)),
+                ("duty compliance", functools.partial(duty.duty, scope)),
             ]
             # The figures must count what the raw count counts (a check, not a timing).
             figure_total = sum(n for _, _, _, _, n in place_days(period, where))
@@ -258,7 +259,8 @@ def main() -> int:  # noqa: PLR0915 (one script, read top to bottom)
                             [("_id", 1)]):
                 plain.create_index(keys, unique=index.get("unique", False),
                                    sparse=index.get("sparse", False))
-        with_idx, without_idx = [], []
+        with_idx: list[float] = []
+        without_idx: list[float] = []
         for i in range(1000):
             doc = {"code": f"X{i:06d}", "reporter_id": ObjectId(), "client_id": f"x{i}",
                    "category": "OTHER", "cell_code": codes[i % len(codes)],

@@ -26,10 +26,13 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from pymongo import MongoClient
+from pymongo.collection import Collection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -56,7 +59,7 @@ def children(pid: int) -> list[int]:
         return []
 
 
-def timed(n: int, clients: int, one) -> float:  # type: ignore[no-untyped-def]
+def timed(n: int, clients: int, one: Callable[[int], object]) -> float:
     """Calls per second of `one(i)` for i in range(n) over `clients` threads."""
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
@@ -88,7 +91,7 @@ def main() -> int:
         floor = stack.gunicorn({}, workers=args.web_workers, threads=4, app="bench.floor_wsgi:app",
                                worker_class=args.worker_class)
 
-        raw = MongoClient(mongo_uri).bench.raw_inserts
+        raw: Collection[dict[str, Any]] = MongoClient(mongo_uri).bench.raw_inserts
         raw.insert_one({"warm": True})
         doc = {"category": "CHILD", "details": DETAILS, "source": "app", "status": "received"}
         # The store's limit: the reports collection's indexes on a scratch collection.
@@ -98,7 +101,9 @@ def main() -> int:
         for name, info in raw.database.reports.index_information().items():
             if name != "_id_":
                 reports_like.create_index(info["key"], name=name, unique=info.get("unique", False))
-        reporter_id = str(raw.database.reporters.find_one({}, {"_id": 1})["_id"])
+        a_reporter = raw.database.reporters.find_one({}, {"_id": 1})
+        assert a_reporter is not None, "the sample county has reporters"
+        reporter_id = str(a_reporter["_id"])
 
         def report_insert(i: int) -> None:
             reports_like.insert_one(report_document(NewReport(
@@ -109,7 +114,7 @@ def main() -> int:
         host, port = "127.0.0.1", web.port
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
-        def post(i: int, port: int = port) -> None:
+        def post(i: int, port: int | None = port) -> None:
             # http.client with keep-alive: the load generator's own CPU stays small
             # next to the server's on this 2-core machine.
             if getattr(local, "port", None) != port:

@@ -238,7 +238,11 @@ def main() -> int:
     from gateway import runtime
 
     by_priority: dict[str, list[float]] = {}
-    stored, delivered, new, joined, polled = [], [], [], [], []
+    stored: list[float] = []
+    delivered: list[float] = []
+    new: list[float] = []
+    joined: list[float] = []
+    polled: list[float] = []
     missing = 0
     for p in plan:
         report = state.reports.get(p.client_id)

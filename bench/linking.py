@@ -54,13 +54,13 @@ def main() -> int:
             Report._get_collection().insert_one(doc)
             return str(doc["_id"])
 
-        started = time.monotonic()
+        began = time.monotonic()
         for _ in range(2):
             route(report_in(small))
         for i in range(args.size):
             route(report_in(large))
             if (i + 1) % 500 == 0:
-                print(f"  built {i + 1} of {args.size} ({time.monotonic() - started:.0f} s)",
+                print(f"  built {i + 1} of {args.size} ({time.monotonic() - began:.0f} s)",
                       flush=True)
         timings: dict[str, list[float]] = {small: [], large: []}
         trips: dict[str, list[int]] = {small: [], large: []}

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from pymongo import MongoClient
 
@@ -81,7 +82,7 @@ def child(path: str) -> None:
 
     configure(from_env())
     data = Path(path).read_bytes()
-    figures = {}
+    figures: dict[str, object] = {}
     for run in ("first", "again"):
         before, t0 = counter.count, time.perf_counter()
         summary = import_roster(Reach.operator("bench"), data, county=COUNTY).summary
@@ -94,7 +95,7 @@ def child(path: str) -> None:
 def baseline(uri: str, docs: list[dict]) -> float:
     """Raw insert_many of `docs` in chunks of 1,000 into a scratch collection with the
     reporters' indexes (the same work for the store as the import's inserts): docs/s."""
-    client = MongoClient(uri)
+    client: MongoClient[dict[str, Any]] = MongoClient(uri)
     db = client.get_default_database()
     scratch = db["bench_raw_reporters"]
     scratch.drop()
@@ -127,7 +128,7 @@ def main() -> int:
     with stores(uri_options=f"?retryWrites={args.retry_writes}") as started:
         root, uri, redis_url = started.stack.log_dir, started.mongo_uri, started.redis_url
         _, data_keys = load_sample_county(uri, redis_url, "bench")
-        client = MongoClient(uri)
+        client: MongoClient[dict[str, Any]] = MongoClient(uri)
         db = client.get_default_database()
         add_cells(db, args.cells)
         t0 = time.perf_counter()

@@ -17,6 +17,7 @@ import tempfile
 import threading
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -24,6 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.intake import timed  # noqa: E402
 from bench.sms_parse import main as parse_main  # noqa: E402
 from deploy.processes import Stack, app_env  # noqa: E402
+
+if TYPE_CHECKING:
+    from pymongo.collection import Collection
 
 SECRET = "bench-secret"  # noqa: S105 - a throwaway webhook secret for this run
 
@@ -43,7 +47,7 @@ def webhook(n: int, clients: int, rounds: int) -> tuple[list[float], list[float]
                       f"bench:{Keyring.generate_key()}", SAFEGRID_SMS_WEBHOOK_SECRET=SECRET,
                       SAFEGRID_RATE_LIMITS_ENABLED="0")  # measure the code, not the limiter
         web = stack.gunicorn(env, workers=2, threads=4)
-        raw = MongoClient(uri).bench.raw_inserts
+        raw: Collection[dict[str, Any]] = MongoClient(uri).bench.raw_inserts
         local = threading.local()
         text = "举报 拐卖儿童 村口面包车上有个哭闹的男孩".encode("utf-16-be").hex().upper()
 
