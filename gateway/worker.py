@@ -48,13 +48,12 @@ class TracedWorker(SimpleWorker):
     line of the job carries them, and jobs it queues carry the request id on."""
 
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
-        request = jsonlog.request_id.set((job.meta or {}).get("request_id"))
         current = jsonlog.job_id.set(job.id)
         try:
-            return bool(super().perform_job(job, queue, execution))
+            with jsonlog.under((job.meta or {}).get("request_id")):
+                return bool(super().perform_job(job, queue, execution))
         finally:
             jsonlog.job_id.reset(current)
-            jsonlog.request_id.reset(request)
 
 
 def run_worker(queue_names: tuple[str, ...] = (), *, lane: str | None = None,
