@@ -254,6 +254,15 @@ def _take_locks(report_ids: list[str]) -> dict[str, str]:
                                                                strict=True) if ok}
 
 
+def _locked(report_ids: list[str]) -> set[str]:
+    """Those of these reports whose routing lock some run holds: one round trip."""
+    with redis_store.conn.pipeline(transaction=False) as pipe:
+        for report_id in report_ids:
+            pipe.exists(ROUTING_LOCK.format(report_id=report_id))
+        held = pipe.execute()
+    return {report_id for report_id, found in zip(report_ids, held, strict=True) if found}
+
+
 def _wait_for_other_run(report_id: str, lock: str, token: str) -> str | None:
     """The station another run placed the report at; None once this run holds the lock
     (the other died)."""
@@ -755,10 +764,16 @@ def sweep(older_than_s: int | None = None) -> int:
     waiting = queues.pending_job_ids(tuple(queues.BY_PRIORITY.values()))
     # Plain documents, not mongoengine's: a flood leaves thousands unrouted, and building
     # a Document for each cost seconds of the fast lane every sweep.
-    for doc in Report._get_collection().find(
-            {"status": "received", "created_at": {"$lte": cutoff}}, {"_id": 1, "category": 1}):
+    unqueued = [doc for doc in Report._get_collection().find(
+        {"status": "received", "created_at": {"$lte": cutoff}}, {"_id": 1, "category": 1})
+        if route_job_id(str(doc["_id"])) not in waiting]
+    # A report a run is routing now (its lock held: a batch took its job off the queue)
+    # is that run's; should the run have died, its lock expires within ROUTING_LOCK_S
+    # and the next sweep takes the report.
+    being_routed = _locked([str(doc["_id"]) for doc in unqueued])
+    for doc in unqueued:
         report_id = str(doc["_id"])
-        if route_job_id(report_id) in waiting:
+        if report_id in being_routed:
             continue
         if enqueue_route(report_id, rules().rule_for(doc.get("category")).priority) is not None:
             count += 1

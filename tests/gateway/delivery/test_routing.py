@@ -9,7 +9,7 @@ from rq import Queue
 
 from gateway import telemetry
 from gateway.delivery import queues
-from gateway.delivery.routing import route_job_id, sweep
+from gateway.delivery.routing import ROUTING_LOCK, ROUTING_LOCK_S, route_job_id, sweep
 from gateway.extensions import redis_store
 from gateway.intake.reports import new_report_code
 from gateway.records.reports import Location, Report
@@ -40,6 +40,20 @@ def test_sweep_requeues_old_unrouted_reports_on_their_priority_queue(county):
     assert Report.objects(id=old.id).first().status == "routed"
     assert Report.objects(id=fresh.id).first().status == "received"
     assert Dispatch.objects(report_id=old.id, station_code="530627-WF").count() == 1
+
+
+def test_sweep_leaves_a_report_a_run_is_routing_now(county):
+    """A batch takes its reports' jobs off the queue and locks them: not lost, not queued
+    again; once the lock of a run that died expires, the next sweep takes the report."""
+    old = stored_but_never_queued(120)
+    lock = ROUTING_LOCK.format(report_id=str(old.id))
+    redis_store.conn.set(lock, "a-batch-run", ex=ROUTING_LOCK_S)
+    assert sweep(older_than_s=60) == 0
+    assert Queue(queues.CRITICAL, connection=redis_store.conn).job_ids == []
+    redis_store.conn.delete(lock)  # that run died, and its lock expired
+    assert sweep(older_than_s=60) == 1
+    run_jobs()
+    assert Report.objects(id=old.id).first().status == "routed"
 
 
 def test_sweep_twice_still_one_dispatch(county):
