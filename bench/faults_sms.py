@@ -197,6 +197,7 @@ def _settled() -> bool:
 def _check(result: SmsDrillResult, plan: list[PlannedSms], sendsms: SendSms,
            killed_jobs: list[tuple[float, str]]) -> None:
     """Exactly one outcome per message, counted from the store and the carrier's side."""
+    from gateway.delivery.outbound_sms import send_job_id
     from gateway.records.reports import Report
     from sms.records import InboundMessage, OutboundMessage
 
@@ -232,6 +233,8 @@ def _check(result: SmsDrillResult, plan: list[PlannedSms], sendsms: SendSms,
         for out in own:
             if out.state == "queued":
                 result.lost.append(f"{p.message_id}: reply {out.ref} never sent")
+    sends = {send_job_id(ref) for ref in sendsms.calls}
+    result.kills_mid_send = sum(job in sends for _, job in killed_jobs)
     for ref, calls in sendsms.calls.items():
         if calls == 1:
             continue
@@ -326,7 +329,7 @@ def run_sms_drill(stack_dir: Path, messages: int = 200, rate_per_s: float = 10.0
             time.sleep(0.1)
         done = time.monotonic()
         say("SMS leg: waiting for every SMS to be handled and every reply sent")
-        from gateway.delivery.outbound_sms import send_job_id, sweep_outbound
+        from gateway.delivery.outbound_sms import sweep_outbound
         from gateway.intake.inbound_sms import sweep_inbound
 
         while time.monotonic() - done < settle_timeout_s:
@@ -340,8 +343,6 @@ def run_sms_drill(stack_dir: Path, messages: int = 200, rate_per_s: float = 10.0
         result.kills = faults_seen.kills
         result.redis_restarts = faults_seen.redis_restarts
         result.timeline = "; ".join(f"{f.at:.1f}s {f.what}{f.detail}" for f in faults_seen.faults)
-        sends = {send_job_id(ref) for ref in sendsms.calls}
-        result.kills_mid_send = sum(job in sends for _, job in chaos.killed_jobs)
         _check(result, plan, sendsms, chaos.killed_jobs)
     finally:
         spawned = list(running.stack.services)

@@ -51,8 +51,11 @@ log = logging.getLogger(__name__)
 ROUTE_RETRY = Retry(max=5, interval=[1, 2, 5, 10, 30])
 
 
+ROUTE_JOB = "route-"  # a route job's id: this, then its report's id
+
+
 def route_job_id(report_id: str) -> str:
-    return f"route-{report_id}"
+    return f"{ROUTE_JOB}{report_id}"
 
 
 def enqueue_route(report_id: str, priority: str,
@@ -121,7 +124,6 @@ def route(report_id: str, *, wait: bool = False) -> str:
 # SecantusDB CPU per report 6.0 ms in batches of 100, 4.4 ms in batches of 200).
 BATCH = 200
 BATCHED_QUEUES = (queues.URGENT, queues.ROUTINE)
-ROUTE_JOB = "route-"
 
 # Pop up to ARGV[1] route job ids from the head of the queue KEYS[1] (stopping at a job
 # that is not a route job) and delete their RQ job hashes: they are run here instead.
@@ -158,9 +160,9 @@ def _take_backlog() -> tuple[dict[str, str | None], str | None]:
         return {}, job.origin
     more: dict[str, str | None] = {}
     for raw_id, raw_meta in zip(taken[::2], taken[1::2], strict=True):
-        report_id = (raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id))
+        job_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
         meta = queue.serializer.loads(raw_meta) if raw_meta else {}
-        more[report_id[len(ROUTE_JOB):]] = (meta or {}).get("request_id")
+        more[job_id.removeprefix(ROUTE_JOB)] = (meta or {}).get("request_id")
     return more, job.origin
 
 
